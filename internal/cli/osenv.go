@@ -1,0 +1,5 @@
+package cli
+
+import "os"
+
+func osGetenv(name string) string { return os.Getenv(name) }
