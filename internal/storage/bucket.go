@@ -13,9 +13,10 @@ type BucketStorage interface {
 	// NewBatch starts a write batch. Only one batch of a version is open at
 	// a time (replication is the only writer).
 	NewBatch(ctx context.Context) (Batch, error)
-	// SnapshotProgress returns the resume cursor of each table whose
-	// initial snapshot is under way (nil map when none).
-	SnapshotProgress(ctx context.Context) (map[string][]byte, error)
+	// SnapshotProgress returns the initial-snapshot state of every table
+	// that has recorded any (see CommitOptions.SnapshotTable); a table not
+	// in the map has not been started.
+	SnapshotProgress(ctx context.Context) (map[string]TableSnapshot, error)
 
 	// Checksums returns each bucket's checksum and op count as of cp.
 	// A bucket without ops has checksum 0 and count 0.
@@ -39,11 +40,22 @@ type BucketStorage interface {
 	Compact(ctx context.Context, opts CompactOptions) (CompactStats, error)
 }
 
+// TableSnapshot is the initial-snapshot state of one source table.
+type TableSnapshot struct {
+	// Cursor resumes the copy after the last committed page.
+	Cursor []byte
+	// Done is set once the table has been fully copied.
+	Done bool
+}
+
 // BucketChecksum is a bucket's checksum and count as of a checkpoint.
 type BucketChecksum struct {
 	Bucket   string
 	Checksum uint32
-	Count    int64
+	// Count is the number of ops (informational for clients). After a
+	// compaction a backend may report either the count before it or the
+	// number of ops left.
+	Count int64
 }
 
 // BucketPosition is a bucket and the op id a reader already has.
@@ -114,12 +126,17 @@ type Batch interface {
 	// CurrentRow returns the stored row data of a source row (to merge a
 	// partial update), and false when there is none.
 	CurrentRow(ctx context.Context, table string, key []byte) ([]byte, bool, error)
-	// Commit makes everything saved so far durable and visible. When
-	// opts.Checkpoint is set and the snapshot is done, it creates a
-	// checkpoint at opts.Position. It returns the version's checkpoint
-	// after the commit.
+	// Commit makes everything saved so far durable, and visible to readers
+	// once a checkpoint covers it. When opts.Checkpoint is set, the snapshot
+	// is done, and opts.Position is not before the last checkpoint nor
+	// before NoCheckpointBefore, it creates a checkpoint at opts.Position
+	// that includes every op committed so far (also by earlier commits that
+	// could not create one). The first checkpoint of a PROCESSING version
+	// activates it atomically: it becomes ACTIVE and every other ACTIVE or
+	// ERRORED version becomes STOP. Commit returns the version's checkpoint
+	// after the commit. The batch stays usable for the next transaction.
 	Commit(ctx context.Context, opts CommitOptions) (Checkpoint, error)
-	// Close discards anything not committed.
+	// Close discards anything not committed. It is safe to call twice.
 	Close() error
 }
 
