@@ -93,9 +93,12 @@ type Source interface {
 	// checkpoints). It may force a marker into the change stream so that an
 	// idle source still moves past it.
 	Head(ctx context.Context) (storage.Position, error)
-	// Stream delivers every transaction committed after from, until ctx is
-	// done or an error occurs.
-	Stream(ctx context.Context, from storage.Position, tables func(syncrules.TableRef) *Table, h Handler) error
+	// Stream delivers every transaction committed after from on the change
+	// stream of slot (as prepared by Start), until ctx is done or an error
+	// occurs. Tables for which tables returns nil are skipped. A source may
+	// group several committed transactions into one Handler.Commit; it never
+	// splits one.
+	Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *Table, h Handler) error
 	// Drop removes the source-side stream of a replaced version.
 	Drop(ctx context.Context, slot string) error
 	// Close releases connections; safe to call twice.
