@@ -1,8 +1,11 @@
 package syncrules
 
 import (
+	"encoding/hex"
+	"errors"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Kind is the storage class of a Value, as in SQLite.
@@ -86,3 +89,288 @@ func (v Value) Bytes() []byte { return []byte(v.str) }
 // Row is one source row: column name → value. Sources build rows with the
 // type conversions of the sync rules value model already applied.
 type Row map[string]Value
+
+// String returns a debugging form of v: NULL, 1, 1.0, 'text' or x'0A'.
+func (v Value) String() string {
+	switch v.kind {
+	case KindNull:
+		return "NULL"
+	case KindInteger:
+		return strconv.FormatInt(v.Int64(), 10)
+	case KindReal:
+		return string(appendRowReal(nil, v.Float64()))
+	case KindText:
+		return "'" + strings.ReplaceAll(v.str, "'", "''") + "'"
+	default:
+		return "x'" + strings.ToUpper(hex.EncodeToString([]byte(v.str))) + "'"
+	}
+}
+
+// AsText returns the text form of v as the reference's JavaScript engine
+// renders it: INTEGER as decimal digits, REAL as JavaScript's
+// Number#toString (3.0 → "3", 1e21 → "1e+21"), TEXT unchanged, a BLOB's
+// bytes as (UTF-8) text and NULL as "". Use CastText for SQL semantics
+// (NULL stays NULL).
+func (v Value) AsText() string {
+	switch v.kind {
+	case KindInteger:
+		return strconv.FormatInt(v.Int64(), 10)
+	case KindReal:
+		return FormatJSNumber(v.Float64())
+	case KindText, KindBlob:
+		return v.str
+	}
+	return ""
+}
+
+// Truthy reports the SQLite truth value of v as the reference evaluates it:
+// NULL and BLOB are false, numbers are true when not zero, and TEXT is true
+// when its leading integer prefix (JavaScript parseInt) is not zero, so
+// '1abc' is true and '0.5' is false.
+func (v Value) Truthy() bool {
+	switch v.kind {
+	case KindInteger:
+		return v.Int64() != 0
+	case KindReal:
+		f := v.Float64()
+		return f != 0 && !math.IsNaN(f)
+	case KindText:
+		n, ok := parseIntPrefix(v.str)
+		return ok && n != 0
+	}
+	return false
+}
+
+// parseIntPrefix mimics JavaScript parseInt(s, 10) for the truth test: leading
+// white space, an optional sign and at least one digit. Only zero-ness
+// matters, so overflow saturates.
+func parseIntPrefix(s string) (int64, bool) {
+	i := 0
+	for i < len(s) && isJSSpace(s[i]) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	start := i
+	var n int64
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		if n < math.MaxInt64/10 {
+			n = n*10 + int64(s[i]-'0')
+		}
+		i++
+	}
+	if i == start {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func isJSSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// ErrCompareBlobs is returned when two BLOBs are compared (the reference
+// does not support it).
+var ErrCompareBlobs = errors.New("Comparing blobs is not supported currently")
+
+func classRank(k Kind) int {
+	switch k {
+	case KindNull:
+		return 0
+	case KindInteger, KindReal:
+		return 1
+	case KindText:
+		return 2
+	}
+	return 3
+}
+
+// Compare orders two values like the reference: numbers numerically across
+// INTEGER and REAL, TEXT by bytes (no collation), and otherwise by class
+// NULL < numbers < TEXT < BLOB. Two BLOBs cannot be compared.
+func Compare(a, b Value) (int, error) {
+	ra, rb := classRank(a.kind), classRank(b.kind)
+	if ra != rb {
+		if ra < rb {
+			return -1, nil
+		}
+		return 1, nil
+	}
+	switch ra {
+	case 0:
+		return 0, nil
+	case 1:
+		if a.kind == KindInteger && b.kind == KindInteger {
+			x, y := a.Int64(), b.Int64()
+			switch {
+			case x < y:
+				return -1, nil
+			case x > y:
+				return 1, nil
+			}
+			return 0, nil
+		}
+		return compareNumbers(a, b), nil
+	case 2:
+		return strings.Compare(a.str, b.str), nil
+	}
+	return 0, ErrCompareBlobs
+}
+
+// compareNumbers compares two numbers of which at least one is REAL,
+// exactly even for INTEGERs beyond 2^53.
+func compareNumbers(a, b Value) int {
+	if a.kind == KindInteger {
+		return -compareIntFloat(b.Float64(), a.Int64())
+	}
+	if b.kind == KindInteger {
+		return compareIntFloat(a.Float64(), b.Int64())
+	}
+	x, y := a.Float64(), b.Float64()
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// compareIntFloat compares float f with integer i.
+func compareIntFloat(f float64, i int64) int {
+	if math.IsNaN(f) {
+		return -1
+	}
+	if f < -9.3e18 {
+		return -1
+	}
+	if f > 9.3e18 {
+		return 1
+	}
+	t := math.Trunc(f)
+	ti := int64(t)
+	switch {
+	case ti < i:
+		return -1
+	case ti > i:
+		return 1
+	case f > t:
+		return 1
+	case f < t:
+		return -1
+	}
+	return 0
+}
+
+// Equal reports whether a and b compare equal (NULLs are equal to each
+// other; BLOBs compare by bytes).
+func Equal(a, b Value) bool {
+	if a.kind == KindBlob && b.kind == KindBlob {
+		return a.str == b.str
+	}
+	c, err := Compare(a, b)
+	return err == nil && c == 0
+}
+
+// Identical reports whether a and b have the same kind and payload (REAL by
+// bits). Used for de-duplication, not for SQL comparison.
+func Identical(a, b Value) bool { return a == b }
+
+// UTF16Len returns the length of s in UTF-16 code units, which is how the
+// reference measures length(), substring() and instr().
+func UTF16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// FormatJSNumber formats f exactly like JavaScript's Number#toString:
+// shortest round-trip digits, plain notation for exponents in [-7, 21),
+// otherwise "1e+21" / "1e-7" style.
+func FormatJSNumber(f float64) string {
+	return string(appendJSNumber(nil, f))
+}
+
+func appendJSNumber(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	case f == 0:
+		return append(dst, '0')
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		if math.Abs(f) < 1<<53 {
+			return strconv.AppendInt(dst, int64(f), 10)
+		}
+	}
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	neg := false
+	if e[0] == '-' {
+		neg = true
+		e = e[1:]
+	}
+	// e is d[.ddd]e±XX
+	ei := 0
+	for ei < len(e) && e[ei] != 'e' {
+		ei++
+	}
+	mant := e[:ei]
+	exp, _ := strconv.Atoi(string(e[ei+1:]))
+	digits := make([]byte, 0, len(mant))
+	for _, c := range mant {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	k := len(digits)
+	n := exp + 1
+	if neg {
+		dst = append(dst, '-')
+	}
+	switch {
+	case k <= n && n <= 21:
+		dst = append(dst, digits...)
+		for i := 0; i < n-k; i++ {
+			dst = append(dst, '0')
+		}
+	case 0 < n && n <= 21:
+		dst = append(dst, digits[:n]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[n:]...)
+	case -6 < n && n <= 0:
+		dst = append(dst, '0', '.')
+		for i := 0; i < -n; i++ {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
+	default:
+		dst = append(dst, digits[0])
+		if k > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:]...)
+		}
+		dst = append(dst, 'e')
+		if n-1 >= 0 {
+			dst = append(dst, '+')
+		}
+		dst = strconv.AppendInt(dst, int64(n-1), 10)
+	}
+	return dst
+}
