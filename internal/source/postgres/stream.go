@@ -1,0 +1,470 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/syncrules"
+)
+
+func parseLSN(s string) (storage.Position, error) {
+	l, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
+	}
+	return storage.Position(l), nil
+}
+
+// replicationConn opens a walsender connection in database mode.
+func (s *Source) replicationConn(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg, err := pgconn.ParseConfig(s.opts.ConnString)
+	if err != nil {
+		return nil, fmt.Errorf("postgres source: connection string: %w", err)
+	}
+	setSessionParams(cfg.RuntimeParams)
+	cfg.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres source: replication connection: %w", err)
+	}
+	return conn, nil
+}
+
+// Start makes sure the slot exists and is usable. A missing or lost slot is
+// (re)created and reported fresh: everything must be copied again, because
+// the changes between the old slot's position and the new one are gone.
+func (s *Source) Start(ctx context.Context, slot string, resume storage.Position) (storage.Position, bool, error) {
+	if !validSlotName(slot) {
+		return 0, false, fmt.Errorf("postgres source: invalid replication slot name %q (lower-case letters, digits and _ only, at most 63)", slot)
+	}
+	var walStatus, plugin, confirmed *string
+	var database string
+	err := s.pool.QueryRow(ctx, `
+		SELECT wal_status, plugin, confirmed_flush_lsn::text, coalesce(database, '')
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, slot).
+		Scan(&walStatus, &plugin, &confirmed, &database)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if resume != 0 {
+			s.log.Warn("replication slot is missing; starting a fresh replication stream and copying all tables again",
+				"slot", slot, "resume_lsn", pglogrepl.LSN(resume).String())
+		}
+	case err != nil:
+		return 0, false, fmt.Errorf("postgres source: read replication slot %s: %w", slot, err)
+	case walStatus != nil && *walStatus == "lost":
+		s.log.Warn("replication slot lost its WAL (max_slot_wal_keep_size exceeded?); dropping it and starting a fresh replication stream",
+			"slot", slot)
+		if err := s.Drop(ctx, slot); err != nil {
+			return 0, false, err
+		}
+	case plugin == nil || *plugin != "pgoutput":
+		return 0, false, fmt.Errorf("postgres source: replication slot %s exists but is not a logical pgoutput slot", slot)
+	default:
+		pos := resume
+		if pos == 0 && confirmed != nil {
+			if pos, err = parseLSN(*confirmed); err != nil {
+				return 0, false, err
+			}
+		}
+		return pos, false, nil
+	}
+
+	conn, err := s.replicationConn(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer conn.Close(context.Background())
+	res, err := pglogrepl.CreateReplicationSlot(ctx, conn, slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+	if err != nil {
+		return 0, false, fmt.Errorf("postgres source: create replication slot %s: %w", slot, err)
+	}
+	pos, err := parseLSN(res.ConsistentPoint)
+	if err != nil {
+		return 0, false, err
+	}
+	s.log.Info("created replication slot", "slot", slot, "lsn", res.ConsistentPoint)
+	return pos, true, nil
+}
+
+func validSlotName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// relation is a table of the change stream as announced by pgoutput.
+type relation struct {
+	ref    syncrules.TableRef
+	table  *source.Table // nil: not synced
+	cols   []column
+	keyIdx []int
+}
+
+// streamState is the state of one Stream call, owned by its goroutine.
+type streamState struct {
+	s         *Source
+	slot      string
+	h         source.Handler
+	tables    func(syncrules.TableRef) *source.Table
+	rels      map[uint32]*relation
+	inTx      bool
+	txChanges int
+	// acked is the position replication made durable (what the slot may
+	// release); received is the last position the server sent.
+	acked    pglogrepl.LSN
+	received pglogrepl.LSN
+	keyBuf   []syncrules.Value
+}
+
+// Stream follows the slot from `from`, delivering every committed
+// transaction of the synced tables. Transactions are committed one by one
+// (Handler.Commit at the end of each); our own keepalive messages, written
+// periodically and by Head, become Handler.Keepalive calls. The slot is
+// acknowledged only up to what the handler returned from.
+func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) error {
+	conn, err := s.replicationConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+
+	args := []string{"proto_version '1'", "publication_names '" + PublicationName + "'", "messages 'true'"}
+	if v := serverMajor(conn); v > 0 && v < 14 {
+		args = args[:2] // logical message contents arrive only from 14 on
+	}
+	err = pglogrepl.StartReplication(ctx, conn, slot, pglogrepl.LSN(from),
+		pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
+	if err != nil {
+		if missingSlot(err) {
+			return fmt.Errorf("%w: %v", ErrSlotLost, err)
+		}
+		return fmt.Errorf("postgres source: start replication on slot %s: %w", slot, err)
+	}
+	s.log.Info("streaming changes", "slot", slot, "from", pglogrepl.LSN(from).String())
+
+	// The heartbeat keeps an idle database moving: our logical message gets
+	// a WAL position, the stream reports it, the slot advances.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.opts.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				if err := s.ping(hbCtx); err != nil && hbCtx.Err() == nil {
+					s.log.Warn("heartbeat message failed", "error", err)
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopHB()
+		wg.Wait()
+	}()
+
+	st := &streamState{s: s, slot: slot, h: h, tables: tables, rels: make(map[uint32]*relation),
+		acked: pglogrepl.LSN(from), received: pglogrepl.LSN(from)}
+	return st.run(ctx, conn)
+}
+
+func serverMajor(conn *pgconn.PgConn) int {
+	v := conn.ParameterStatus("server_version")
+	n := 0
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			break
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
+func missingSlot(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "replication slot") && strings.Contains(msg, "does not exist") ||
+		strings.Contains(msg, "can no longer get changes from replication slot") ||
+		strings.Contains(msg, "can no longer access replication slot") ||
+		strings.Contains(msg, "has been invalidated") ||
+		strings.Contains(msg, "publication") && strings.Contains(msg, "does not exist")
+}
+
+func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
+	interval := st.s.opts.StatusInterval
+	nextStatus := time.Now().Add(interval)
+	for {
+		if time.Now().After(nextStatus) {
+			if err := st.sendStatus(ctx, conn, false); err != nil {
+				return err
+			}
+			nextStatus = time.Now().Add(interval)
+		}
+		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		msg, err := conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("postgres source: receive: %w", err)
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(msg.Data) == 0 {
+				continue
+			}
+			switch msg.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+				if err != nil {
+					return fmt.Errorf("postgres source: keepalive: %w", err)
+				}
+				// Outside a transaction, everything up to the server's WAL
+				// end has been delivered and handled: no transaction that
+				// commits at or before it is pending, so the slot may move
+				// there without a storage write (which would only feed WAL
+				// back when storage shares the server).
+				if !st.inTx && ka.ServerWALEnd > st.acked {
+					st.acked = ka.ServerWALEnd
+				}
+				if ka.ReplyRequested {
+					if err := st.sendStatus(ctx, conn, false); err != nil {
+						return err
+					}
+					nextStatus = time.Now().Add(interval)
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+				if err != nil {
+					return fmt.Errorf("postgres source: xlog data: %w", err)
+				}
+				if xld.WALStart > st.received {
+					st.received = xld.WALStart
+				}
+				if err := st.handle(ctx, xld); err != nil {
+					return err
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			err := pgconn.ErrorResponseToPgError(msg)
+			if missingSlot(err) {
+				return fmt.Errorf("%w: %v", ErrSlotLost, err)
+			}
+			return fmt.Errorf("postgres source: replication stream: %w", err)
+		case *pgproto3.CopyDone:
+			return fmt.Errorf("postgres source: server ended the replication stream")
+		}
+	}
+}
+
+func (st *streamState) sendStatus(ctx context.Context, conn *pgconn.PgConn, reply bool) error {
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: st.acked,
+		WALFlushPosition: st.acked,
+		WALApplyPosition: st.acked,
+		ReplyRequested:   reply,
+	})
+	if err != nil {
+		return fmt.Errorf("postgres source: send status: %w", err)
+	}
+	return nil
+}
+
+// handle decodes one pgoutput message.
+func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error {
+	m, err := pglogrepl.Parse(xld.WALData)
+	if err != nil {
+		return fmt.Errorf("postgres source: decode pgoutput message: %w", err)
+	}
+	switch m := m.(type) {
+	case *pglogrepl.RelationMessage:
+		return st.relation(ctx, m)
+	case *pglogrepl.BeginMessage:
+		st.inTx = true
+		st.txChanges = 0
+	case *pglogrepl.CommitMessage:
+		st.inTx = false
+		pos := storage.Position(m.TransactionEndLSN)
+		if err := st.h.Commit(ctx, pos); err != nil {
+			return err
+		}
+		if m.TransactionEndLSN > st.acked {
+			st.acked = m.TransactionEndLSN
+		}
+	case *pglogrepl.InsertMessage:
+		rel, err := st.rel(m.RelationID)
+		if err != nil || rel.table == nil {
+			return err
+		}
+		row, unchanged := st.row(rel, m.Tuple)
+		return st.h.Change(ctx, source.Change{Kind: source.Insert, Table: rel.table,
+			Key: st.key(rel, row), Row: row, Unchanged: unchanged})
+	case *pglogrepl.UpdateMessage:
+		rel, err := st.rel(m.RelationID)
+		if err != nil || rel.table == nil {
+			return err
+		}
+		row, unchanged := st.row(rel, m.NewTuple)
+		c := source.Change{Kind: source.Update, Table: rel.table, Key: st.key(rel, row), Row: row, Unchanged: unchanged}
+		if m.OldTuple != nil {
+			old, _ := st.row(rel, m.OldTuple)
+			if ok := st.keyComplete(rel, old); ok {
+				if oldKey := st.key(rel, old); string(oldKey) != string(c.Key) {
+					c.OldKey = oldKey
+				}
+			}
+		}
+		return st.h.Change(ctx, c)
+	case *pglogrepl.DeleteMessage:
+		rel, err := st.rel(m.RelationID)
+		if err != nil || rel.table == nil {
+			return err
+		}
+		if m.OldTuple == nil {
+			return nil
+		}
+		old, _ := st.row(rel, m.OldTuple)
+		return st.h.Change(ctx, source.Change{Kind: source.Delete, Table: rel.table, Key: st.key(rel, old)})
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			rel, err := st.rel(id)
+			if err != nil {
+				return err
+			}
+			if rel.table == nil {
+				continue
+			}
+			if err := st.h.Change(ctx, source.Change{Kind: source.Truncate, Table: rel.table}); err != nil {
+				return err
+			}
+		}
+	case *pglogrepl.LogicalDecodingMessage:
+		if m.Prefix != PublicationName || m.Transactional || st.inTx {
+			return nil
+		}
+		pos := m.LSN
+		if xld.WALStart > pos {
+			pos = xld.WALStart
+		}
+		if err := st.h.Keepalive(ctx, storage.Position(pos)); err != nil {
+			return err
+		}
+		if pos > st.acked {
+			st.acked = pos
+		}
+	}
+	return nil
+}
+
+func (st *streamState) rel(id uint32) (*relation, error) {
+	r, ok := st.rels[id]
+	if !ok {
+		return nil, fmt.Errorf("postgres source: change for unknown relation %d (no relation message)", id)
+	}
+	return r, nil
+}
+
+// relation records a table's shape. pgoutput sends it before the first
+// change of the table in a session and again after its schema changed.
+func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	ref := syncrules.TableRef{Schema: m.Namespace, Name: m.RelationName}
+	r := &relation{ref: ref, table: st.tables(ref)}
+	oids := make([]uint32, 0, len(m.Columns))
+	for _, c := range m.Columns {
+		oids = append(oids, c.DataType)
+	}
+	if r.table != nil {
+		if err := st.s.types.resolve(ctx, st.s.pool, oids); err != nil {
+			return err
+		}
+	}
+	var keyCols []string
+	for _, c := range m.Columns {
+		r.cols = append(r.cols, column{name: c.Name, typeOID: c.DataType, typ: st.s.types.lookup(c.DataType)})
+		if c.Flags&1 != 0 {
+			keyCols = append(keyCols, c.Name)
+		}
+	}
+	if r.table != nil {
+		keys := r.table.KeyColumns
+		if len(keys) == 0 {
+			keys = keyCols
+			r.table.KeyColumns = keyCols
+		}
+		idx, err := keyIndexes(r.cols, keys)
+		if err != nil {
+			return fmt.Errorf("postgres source: table %s.%s: %w", ref.Schema, ref.Name, err)
+		}
+		r.keyIdx = idx
+		if cap(st.keyBuf) < len(idx) {
+			st.keyBuf = make([]syncrules.Value, len(idx))
+		}
+	}
+	st.rels[m.RelationID] = r
+	return nil
+}
+
+// row decodes a tuple; columns the server did not send (unchanged TOAST
+// values) are listed separately and left out of the row.
+func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (syncrules.Row, []string) {
+	row := make(syncrules.Row, len(r.cols))
+	var unchanged []string
+	for i, c := range t.Columns {
+		if i >= len(r.cols) {
+			break
+		}
+		col := &r.cols[i]
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeNull:
+			row[col.name] = syncrules.Null
+		case pglogrepl.TupleDataTypeToast:
+			unchanged = append(unchanged, col.name)
+		default:
+			row[col.name] = st.s.dec.decode(col.typ, c.Data)
+		}
+	}
+	return row, unchanged
+}
+
+func (st *streamState) keyComplete(r *relation, row syncrules.Row) bool {
+	for _, k := range r.keyIdx {
+		v, ok := row[r.cols[k].name]
+		if !ok || v.IsNull() {
+			return false
+		}
+	}
+	return true
+}
+
+func (st *streamState) key(r *relation, row syncrules.Row) []byte {
+	vals := st.keyBuf[:len(r.keyIdx)]
+	for i, k := range r.keyIdx {
+		vals[i] = row[r.cols[k].name]
+	}
+	return encodeKey(nil, vals)
+}
