@@ -1,0 +1,260 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/source"
+	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/syncrules"
+)
+
+const streamSetup = `
+	CREATE TABLE todos (id text primary key, title text, body text);
+	ALTER TABLE todos ALTER COLUMN body SET STORAGE EXTERNAL;
+	CREATE TABLE pairs (a int, b int, v text, primary key (a, b));
+	CREATE TABLE ignored (id int primary key);
+	CREATE PUBLICATION powersync FOR ALL TABLES;`
+
+func TestStreamChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, streamSetup)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}, {Name: "pairs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := e.src.Start(ctx, "powersync_2_beef", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.stream(t, "powersync_2_beef", pos, tables, rec)
+
+	big := strings.Repeat("x", 100000) // stored out of line (TOAST)
+	e.exec(t, `INSERT INTO todos VALUES ('t1', 'first', $1)`, big)
+	e.exec(t, `INSERT INTO ignored VALUES (1)`)
+	e.exec(t, `UPDATE todos SET title = 'renamed' WHERE id = 't1'`) // body unchanged: not sent
+	e.exec(t, `UPDATE todos SET id = 't2' WHERE id = 't1'`)         // primary key change
+	e.exec(t, `BEGIN; INSERT INTO pairs VALUES (1, 2, 'a'); INSERT INTO pairs VALUES (1, 3, 'b'); DELETE FROM pairs WHERE a = 1 AND b = 2; COMMIT`)
+	e.exec(t, `TRUNCATE pairs`)
+	e.exec(t, `DELETE FROM todos WHERE id = 't2'`)
+
+	changes := rec.waitChanges(t, 8)
+	rec.mu.Lock()
+	ntx := len(rec.txs)
+	positions := append([]storage.Position(nil), rec.positions...)
+	rec.mu.Unlock()
+	// 7 source transactions; the one touching only an unsynced table
+	// arrives as an empty transaction.
+	if ntx != 7 {
+		t.Fatalf("%d transactions, want 7", ntx)
+	}
+	for i := 1; i < len(positions); i++ {
+		if positions[i] <= positions[i-1] {
+			t.Fatalf("positions not increasing: %v", positions)
+		}
+	}
+	type want struct {
+		kind      source.ChangeKind
+		table     string
+		row       string
+		unchanged string
+		oldKey    bool
+	}
+	wants := []want{
+		{source.Insert, "public.todos", "body=text:" + big + " id=text:t1 title=text:first", "", false},
+		{source.Update, "public.todos", "id=text:t1 title=text:renamed", "body", false},
+		{source.Update, "public.todos", "id=text:t2 title=text:renamed", "body", true},
+		{source.Insert, "public.pairs", "a=integer:1 b=integer:2 v=text:a", "", false},
+		{source.Insert, "public.pairs", "a=integer:1 b=integer:3 v=text:b", "", false},
+		{source.Delete, "public.pairs", "", "", false},
+		{source.Truncate, "public.pairs", "", "", false},
+		{source.Delete, "public.todos", "", "", false},
+	}
+	if len(changes) != len(wants) {
+		t.Fatalf("%d changes, want %d", len(changes), len(wants))
+	}
+	keyOf := map[string][]byte{}
+	for i, w := range wants {
+		c := changes[i]
+		if c.Kind != w.kind || c.Table.ID != w.table {
+			t.Errorf("change %d: %v %s, want %v %s", i, c.Kind, c.Table.ID, w.kind, w.table)
+			continue
+		}
+		if c.Row != nil || w.row != "" {
+			if got := rowString(c.Row); got != w.row {
+				t.Errorf("change %d row = %.120s, want %.120s", i, got, w.row)
+			}
+		}
+		if got := strings.Join(c.Unchanged, ","); got != w.unchanged {
+			t.Errorf("change %d unchanged = %q, want %q", i, got, w.unchanged)
+		}
+		if (c.OldKey != nil) != w.oldKey {
+			t.Errorf("change %d old key = %x", i, c.OldKey)
+		}
+		if c.Kind != source.Truncate && len(c.Key) == 0 {
+			t.Errorf("change %d has no key", i)
+		}
+		keyOf[c.Table.ID+"/"+string(rune('0'+i))] = c.Key
+	}
+	// Keys: the same row has the same key across changes; the PK change's
+	// old key is the key before it; the delete carries the deleted key.
+	if string(changes[0].Key) != string(changes[1].Key) || string(changes[2].OldKey) != string(changes[1].Key) ||
+		string(changes[7].Key) != string(changes[2].Key) || string(changes[5].Key) != string(changes[3].Key) {
+		t.Errorf("keys do not line up: %x", keyOf)
+	}
+
+	// The snapshot encodes keys like the stream does.
+	e.exec(t, `INSERT INTO pairs VALUES (7, 8, 'z')`)
+	all := rec.waitChanges(t, 9)
+	var snapKey []byte
+	if err := e.src.Snapshot(ctx, tables[1], nil, func(p source.SnapshotPage) error {
+		for i, r := range p.Rows {
+			if r["a"].Int64() == 7 {
+				snapKey = p.Keys[i]
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(snapKey) != string(all[8].Key) {
+		t.Errorf("snapshot key %x != stream key %x", snapKey, all[8].Key)
+	}
+}
+
+func TestHeadMovesIdleStream(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, streamSetup)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := e.src.Start(ctx, "powersync_3_aaaa", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.stream(t, "powersync_3_aaaa", pos, tables, rec)
+	head, err := e.src.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		rec.mu.Lock()
+		ka := rec.keepalive
+		rec.mu.Unlock()
+		if ka >= head {
+			break
+		}
+		select {
+		case <-rec.notify:
+		case <-deadline:
+			t.Fatalf("no keepalive past head %d (last %d)", head, ka)
+		}
+	}
+}
+
+func TestHeartbeatAdvancesSlot(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{HeartbeatInterval: 100 * time.Millisecond, StatusInterval: 100 * time.Millisecond}, streamSetup)
+	pos, _, err := e.src.Start(ctx, "powersync_4_aaaa", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.stream(t, "powersync_4_aaaa", pos, nil, rec)
+	var before string
+	if err := e.conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'powersync_4_aaaa'`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var moved bool
+		err := e.conn.QueryRow(ctx, `SELECT confirmed_flush_lsn > $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'powersync_4_aaaa'`, before).Scan(&moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if moved {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("slot did not advance on an idle database")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestStartRecreatesLostSlot(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, streamSetup)
+	pos, fresh, err := e.src.Start(ctx, "powersync_5_aaaa", 0)
+	if err != nil || !fresh {
+		t.Fatalf("first start: %v %v", fresh, err)
+	}
+	// Existing slot: resume where storage is.
+	got, fresh, err := e.src.Start(ctx, "powersync_5_aaaa", pos+100)
+	if err != nil || fresh || got != pos+100 {
+		t.Fatalf("resume: %v %v %v", got, fresh, err)
+	}
+	// Dropped by hand: a fresh stream.
+	e.exec(t, `SELECT pg_drop_replication_slot('powersync_5_aaaa')`)
+	_, fresh, err = e.src.Start(ctx, "powersync_5_aaaa", pos+100)
+	if err != nil || !fresh {
+		t.Fatalf("after drop: %v %v", fresh, err)
+	}
+	// Streaming a slot that vanished reports ErrSlotLost.
+	if err := e.src.Drop(ctx, "powersync_5_aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	err = e.src.Stream(ctx, "powersync_5_aaaa", pos, func(syncrules.TableRef) *source.Table { return nil }, newRecorder())
+	if !errors.Is(err, pgsource.ErrSlotLost) {
+		t.Fatalf("stream on dropped slot: %v", err)
+	}
+}
+
+func TestSnapshotPagesResume(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{SnapshotPageRows: 7}, `
+		CREATE TABLE pairs (a int, b text, v int, primary key (a, b));
+		INSERT INTO pairs SELECT i % 5, 'k' || i, i FROM generate_series(1, 40) i;
+		CREATE PUBLICATION powersync FOR ALL TABLES;`)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "pairs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	var cursors [][]byte
+	err = e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
+		for _, r := range p.Rows {
+			seen[r["v"].Int64()] = true
+		}
+		cursors = append(cursors, p.Cursor)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 40 || len(cursors) != 6 || cursors[5] != nil {
+		t.Fatalf("seen %d rows in %d pages (last cursor %q)", len(seen), len(cursors), cursors[len(cursors)-1])
+	}
+	// Resume after the third page: exactly the rest.
+	rest := map[int64]bool{}
+	err = e.src.Snapshot(ctx, tables[0], cursors[2], func(p source.SnapshotPage) error {
+		for _, r := range p.Rows {
+			rest[r["v"].Int64()] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 40-21 {
+		t.Fatalf("resumed copy has %d rows, want %d", len(rest), 40-21)
+	}
+}
