@@ -1,0 +1,333 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/syncrules"
+)
+
+// job replicates one sync config version: snapshot, then the change
+// stream, retried with back-off until stopped.
+type job struct {
+	id     int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *Replicator) startJob(ctx context.Context, v storage.Version, kick chan<- struct{}) *job {
+	ctx, cancel := context.WithCancel(ctx)
+	j := &job{id: v.ID, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		delay := r.opts.RetryDelay
+		for ctx.Err() == nil {
+			err := r.runVersion(ctx, v.ID, kick)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				// The version is no longer live; the supervisor stops us.
+				<-ctx.Done()
+				return
+			}
+			r.status.version(v.ID, func(s *VersionStatus) { s.Phase = PhaseRetrying })
+			r.fail(ctx, fmt.Errorf("version %d: %w", v.ID, err), &delay)
+		}
+	}()
+	return j
+}
+
+// stop cancels the job and waits for it.
+func (j *job) stop() {
+	j.cancel()
+	<-j.done
+}
+
+// runVersion runs one attempt of a version's replication. It returns nil
+// only when the version is no longer live.
+func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struct{}) error {
+	st := r.opts.Storage
+	bs := st.Bucket(id)
+	v, err := bs.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("read version: %w", err)
+	}
+	if v.State == storage.StateStop {
+		return nil
+	}
+	log := r.log.With("version", id)
+	rules, err := r.opts.Compile(v.Content, v.ID)
+	if err != nil {
+		return fmt.Errorf("compile sync config: %w", err)
+	}
+	src := r.opts.Source
+	tables, err := src.Tables(ctx, rules.SourceTables())
+	if err != nil {
+		return fmt.Errorf("resolve source tables: %w", err)
+	}
+	slot := v.SlotName
+	if slot == "" {
+		slot = r.slotName(v.ID)
+		if err := st.SetSlotName(ctx, v.ID, slot); err != nil {
+			return fmt.Errorf("record slot name: %w", err)
+		}
+	}
+	pos, fresh, err := src.Start(ctx, slot, v.Checkpoint.Position)
+	if err != nil {
+		return fmt.Errorf("start source stream %s: %w", slot, err)
+	}
+	batch, err := bs.NewBatch(ctx)
+	if err != nil {
+		return fmt.Errorf("open storage batch: %w", err)
+	}
+	defer batch.Close()
+
+	w := &writer{
+		r:       r,
+		log:     log,
+		version: v.ID,
+		state:   v.State,
+		rules:   rules,
+		batch:   batch,
+		kick:    kick,
+		tables:  newTableIndex(tables),
+	}
+	if !v.SnapshotDone {
+		if err := w.snapshot(ctx, bs, tables, pos, fresh); err != nil {
+			return err
+		}
+	}
+	r.status.version(id, func(s *VersionStatus) { s.Phase = PhaseStreaming; s.SnapshotTable = "" })
+	log.Info("streaming changes", "slot", slot, "from", uint64(pos))
+	err = src.Stream(ctx, slot, pos, w.tables.lookup, w)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("stream changes: %w", err)
+	}
+	return err
+}
+
+// tableIndex finds a replicated table by the reference a source gives.
+type tableIndex struct {
+	byRef  map[syncrules.TableRef]*source.Table
+	byName map[string]*source.Table // only names that are unique
+}
+
+func newTableIndex(tables []*source.Table) *tableIndex {
+	ix := &tableIndex{byRef: map[syncrules.TableRef]*source.Table{}, byName: map[string]*source.Table{}}
+	dup := map[string]bool{}
+	for _, t := range tables {
+		ix.byRef[t.Ref] = t
+		if _, ok := ix.byName[t.Ref.Name]; ok {
+			dup[t.Ref.Name] = true
+		}
+		ix.byName[t.Ref.Name] = t
+	}
+	for n := range dup {
+		delete(ix.byName, n)
+	}
+	return ix
+}
+
+func (ix *tableIndex) lookup(ref syncrules.TableRef) *source.Table {
+	if t := ix.byRef[ref]; t != nil {
+		return t
+	}
+	return ix.byName[ref.Name]
+}
+
+// writer applies source rows to one version's storage batch. It is the
+// source.Handler of the version's change stream.
+type writer struct {
+	r       *Replicator
+	log     *slog.Logger
+	version int64
+	state   storage.VersionState
+	rules   Rules
+	batch   storage.Batch
+	kick    chan<- struct{}
+	tables  *tableIndex
+
+	pending     int64     // row changes since the last commit
+	firstChange time.Time // when the first of them arrived
+
+	evalErrors  int64
+	lastEvalLog time.Time
+}
+
+var _ source.Handler = (*writer)(nil)
+
+// save evaluates a row and saves it.
+func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, row syncrules.Row) error {
+	ev, errs := w.rules.EvaluateRow(t.Ref, row)
+	w.evalFailed(t, errs)
+	lk, errs := w.rules.EvaluateParameterRow(t.Ref, row)
+	w.evalFailed(t, errs)
+	u := storage.RowUpdate{Table: t.ID, Key: key, OldKey: oldKey}
+	if len(ev) > 0 {
+		u.Buckets = make([]storage.BucketRow, len(ev))
+		for i, e := range ev {
+			u.Buckets[i] = storage.BucketRow{Bucket: e.Bucket, Table: e.Table, ID: e.ID, Data: e.Data}
+		}
+	}
+	if len(lk) > 0 {
+		u.Lookups = make([]storage.LookupRow, len(lk))
+		for i, l := range lk {
+			u.Lookups[i] = storage.LookupRow{Key: l.Key, Result: l.Result}
+		}
+	}
+	if err := w.batch.Save(ctx, u); err != nil {
+		return fmt.Errorf("save row of %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// evalFailed logs sync rule evaluation errors, at most one line per 10s.
+// They do not stop replication (the row is saved with what evaluated).
+func (w *writer) evalFailed(t *source.Table, errs []error) {
+	if len(errs) == 0 {
+		return
+	}
+	w.evalErrors += int64(len(errs))
+	if time.Since(w.lastEvalLog) < 10*time.Second {
+		return
+	}
+	w.lastEvalLog = time.Now()
+	w.log.Warn("sync rules could not evaluate a row", "table", t.ID, "error", errors.Join(errs...), "errors_so_far", w.evalErrors)
+}
+
+// Change applies one row change to the batch.
+func (w *writer) Change(ctx context.Context, c source.Change) error {
+	if w.pending == 0 {
+		w.firstChange = time.Now()
+	}
+	w.pending++
+	switch c.Kind {
+	case source.Insert, source.Update:
+		if len(c.Unchanged) > 0 {
+			return fmt.Errorf("table %s: the source sent a partial row (unchanged columns %v), which replication does not merge yet", c.Table.ID, c.Unchanged)
+		}
+		return w.save(ctx, c.Table, c.Key, c.OldKey, c.Row)
+	case source.Delete:
+		if err := w.batch.Delete(ctx, c.Table.ID, c.Key); err != nil {
+			return fmt.Errorf("delete row of %s: %w", c.Table.ID, err)
+		}
+	case source.Truncate:
+		if err := w.batch.Truncate(ctx, c.Table.ID); err != nil {
+			return fmt.Errorf("truncate %s: %w", c.Table.ID, err)
+		}
+	default:
+		return fmt.Errorf("table %s: unknown change kind %d", c.Table.ID, c.Kind)
+	}
+	return nil
+}
+
+// Commit commits the batch with a checkpoint at pos.
+func (w *writer) Commit(ctx context.Context, pos storage.Position) error {
+	cp, err := w.batch.Commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true})
+	if err != nil {
+		return fmt.Errorf("commit at position %d: %w", pos, err)
+	}
+	var lag time.Duration
+	if w.pending > 0 {
+		lag = time.Since(w.firstChange)
+	}
+	w.r.status.committed(w.version, cp, w.pending, lag)
+	w.pending = 0
+	if w.state == storage.StateProcessing && (cp.Position > 0 || cp.OpID > 0) {
+		// Storage activated this version with its first checkpoint and
+		// stopped the others; the supervisor clears them.
+		w.state = storage.StateActive
+		w.log.Info("version is active", "checkpoint", cp.OpID, "position", uint64(cp.Position))
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Keepalive records that the source reached pos without row changes.
+func (w *writer) Keepalive(ctx context.Context, pos storage.Position) error {
+	return w.Commit(ctx, pos)
+}
+
+// snapshot copies every table not yet copied, committing per page with the
+// resume cursor, then marks the snapshot done. Checkpoints stay blocked
+// until the stream passes the source head read after the copy.
+func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables []*source.Table, pos storage.Position, fresh bool) error {
+	progress, err := bs.SnapshotProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("read snapshot progress: %w", err)
+	}
+	if fresh && len(progress) > 0 {
+		w.log.Warn("source stream was recreated during the initial snapshot; copying every table again")
+		progress = nil
+	}
+	src := w.r.opts.Source
+	for _, t := range tables {
+		p := progress[t.ID]
+		if p.Done {
+			continue
+		}
+		w.r.status.version(w.version, func(s *VersionStatus) { s.Phase = PhaseSnapshot; s.SnapshotTable = t.ID })
+		start := time.Now()
+		lastLog := start
+		var rows int64
+		w.log.Info("snapshot table", "table", t.ID, "resume", p.Cursor != nil)
+		err := src.Snapshot(ctx, t, p.Cursor, func(page source.SnapshotPage) error {
+			for i, row := range page.Rows {
+				if err := w.save(ctx, t, page.Keys[i], nil, row); err != nil {
+					return err
+				}
+			}
+			_, err := w.batch.Commit(ctx, storage.CommitOptions{
+				Position:          pos,
+				SnapshotTable:     t.ID,
+				SnapshotCursor:    page.Cursor,
+				SnapshotTableDone: page.Cursor == nil,
+			})
+			if err != nil {
+				return fmt.Errorf("commit snapshot page of %s: %w", t.ID, err)
+			}
+			n := int64(len(page.Rows))
+			rows += n
+			w.r.status.version(w.version, func(s *VersionStatus) { s.SnapshotRows += n })
+			w.r.status.committed(w.version, storage.Checkpoint{}, n, 0)
+			if time.Since(lastLog) >= w.r.opts.ProgressInterval {
+				lastLog = time.Now()
+				w.log.Info("snapshot progress", "table", t.ID, "rows", rows, "rows_per_second", rate(rows, time.Since(start)))
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("snapshot %s: %w", t.ID, err)
+		}
+		el := time.Since(start)
+		w.log.Info("snapshot table done", "table", t.ID, "rows", rows, "seconds", el.Seconds(), "rows_per_second", rate(rows, el))
+	}
+	head, err := src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read source head: %w", err)
+	}
+	if _, err := w.batch.Commit(ctx, storage.CommitOptions{Position: pos, SnapshotDone: true, NoCheckpointBefore: head}); err != nil {
+		return fmt.Errorf("commit snapshot done: %w", err)
+	}
+	w.log.Info("initial snapshot done", "no_checkpoint_before", uint64(head))
+	return nil
+}
+
+func rate(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
