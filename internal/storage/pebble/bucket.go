@@ -1,0 +1,237 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/powersync-go/powersync/internal/storage"
+)
+
+// Default chunk limits (reference: 1,000 ops and 1 MB per data line).
+const (
+	defaultChunkOps   = 1000
+	defaultChunkBytes = 1 << 20
+)
+
+// bucketStorage reads and writes one version.
+type bucketStorage struct {
+	s   *Storage
+	vid int64
+}
+
+var _ storage.BucketStorage = (*bucketStorage)(nil)
+
+// Version returns the version record.
+func (bs *bucketStorage) Version(ctx context.Context) (storage.Version, error) {
+	v, err := bs.s.version(bs.vid)
+	if err != nil {
+		return storage.Version{}, err
+	}
+	return v.public(), nil
+}
+
+// NewBatch starts the version's write batch.
+func (bs *bucketStorage) NewBatch(ctx context.Context) (storage.Batch, error) {
+	return bs.s.newBatch(bs.vid)
+}
+
+// SnapshotProgress returns the snapshot state of every table that has one.
+func (bs *bucketStorage) SnapshotProgress(ctx context.Context) (map[string]storage.TableSnapshot, error) {
+	if err := bs.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	p := versionPrefix(spaceSnapshot, bs.vid)
+	it, err := bs.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out map[string]storage.TableSnapshot
+	for ok := it.First(); ok; ok = it.Next() {
+		r := reader{b: it.Value()}
+		cursor := r.part()
+		if r.bad || len(r.b) != 1 {
+			return nil, fmt.Errorf("snapshot progress: %w", errCorrupt)
+		}
+		if out == nil {
+			out = map[string]storage.TableSnapshot{}
+		}
+		st := storage.TableSnapshot{Done: r.b[0] == 1}
+		if len(cursor) > 0 {
+			st.Cursor = bytes.Clone(cursor)
+		}
+		out[string(it.Key()[len(p):])] = st
+	}
+	return out, it.Error()
+}
+
+// Checksums reads each bucket's running totals as of cp: one seek per
+// bucket to the last totals record at or before cp.OpID.
+func (bs *bucketStorage) Checksums(ctx context.Context, cp storage.Checkpoint, buckets []string) ([]storage.BucketChecksum, error) {
+	if err := bs.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	it, err := bs.s.db.NewIter(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := make([]storage.BucketChecksum, len(buckets))
+	for i, b := range buckets {
+		out[i].Bucket = b
+		if cp.OpID <= 0 {
+			continue
+		}
+		p := bucketPrefix(spaceTotals, bs.vid, b)
+		it.SetBounds(p, bucketOpKey(spaceTotals, bs.vid, b, cp.OpID+1))
+		if !it.Last() {
+			if err := it.Error(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out[i].Checksum, out[i].Count, err = decodeTotals(it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("checksum of bucket %q: %w", b, err)
+		}
+	}
+	return out, nil
+}
+
+// ReadData streams the stored wire JSON of each bucket's ops in
+// (After, cp.OpID], one iterator over contiguous keys per bucket. All
+// buckets are read from one consistent view.
+func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, reqs []storage.BucketPosition, lim storage.Limits, fn func(storage.Chunk) error) error {
+	if err := bs.s.checkOpen(); err != nil {
+		return err
+	}
+	if lim.Ops <= 0 {
+		lim.Ops = defaultChunkOps
+	}
+	if lim.Bytes <= 0 {
+		lim.Bytes = defaultChunkBytes
+	}
+	it, err := bs.s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var arena []byte
+	offs := make([]int, 0, lim.Ops+1)
+	ops := make([][]byte, 0, lim.Ops)
+	for _, req := range reqs {
+		if req.After >= cp.OpID {
+			continue
+		}
+		after := max(req.After, 0)
+		it.SetBounds(bucketOpKey(spaceOp, bs.vid, req.Bucket, after+1), bucketOpKey(spaceOp, bs.vid, req.Bucket, cp.OpID+1))
+		valid := it.First()
+		for valid {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			arena = arena[:0]
+			offs = offs[:0]
+			ops = ops[:0]
+			chunk := storage.Chunk{Bucket: req.Bucket, After: after}
+			for valid && len(offs) < lim.Ops && len(arena) < lim.Bytes {
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				h, err := decodeOp(v)
+				if err != nil {
+					return fmt.Errorf("read bucket %q: %w", req.Bucket, err)
+				}
+				offs = append(offs, len(arena))
+				arena = append(arena, h.wire...)
+				chunk.NextAfter = int64(tailU64(it.Key()))
+				chunk.TargetOp = max(chunk.TargetOp, h.target)
+				valid = it.Next()
+			}
+			if err := it.Error(); err != nil {
+				return err
+			}
+			offs = append(offs, len(arena))
+			for i := 0; i+1 < len(offs); i++ {
+				ops = append(ops, arena[offs[i]:offs[i+1]:offs[i+1]])
+			}
+			chunk.Ops = ops
+			chunk.HasMore = valid
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			after = chunk.NextAfter
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lookup reads the lookup index as of cp: per key and source row the
+// newest entry with op id ≤ cp.OpID, empty results (tombstones) dropped.
+func (bs *bucketStorage) Lookup(ctx context.Context, cp storage.Checkpoint, keys [][]byte) ([][][]byte, error) {
+	if err := bs.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	it, err := bs.s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := make([][][]byte, len(keys))
+	for i, key := range keys {
+		p := lookupPrefix(bs.vid, key)
+		it.SetBounds(p, prefixEnd(p))
+		var row, best []byte
+		have := false
+		flush := func() {
+			if have && len(best) > 0 {
+				out[i] = append(out[i], best)
+			}
+			have, best = false, nil
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			r, op, valid := splitLookupEntry(it.Key(), len(p))
+			if !valid {
+				return nil, fmt.Errorf("lookup: %w", errCorrupt)
+			}
+			if !bytes.Equal(r, row) {
+				flush()
+				row = bytes.Clone(r)
+			}
+			if op <= cp.OpID {
+				have = true
+				best = bytes.Clone(it.Value())
+			}
+		}
+		if err := it.Error(); err != nil {
+			return nil, err
+		}
+		flush()
+	}
+	return out, nil
+}
+
+// Changes reports what changed between two checkpoints, from memory.
+func (bs *bucketStorage) Changes(ctx context.Context, from, to storage.Checkpoint) (storage.Changes, error) {
+	s := bs.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return storage.Changes{}, storage.ErrClosed
+	}
+	cl := s.changes[bs.vid]
+	if cl == nil {
+		if sameCheckpoint(from, to) {
+			return storage.Changes{}, nil
+		}
+		return storage.Changes{All: true}, nil
+	}
+	return cl.between(from, to), nil
+}

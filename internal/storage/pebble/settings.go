@@ -1,0 +1,243 @@
+package pebble
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/powersync-go/powersync/internal/storage"
+)
+
+type settings struct{ s *Storage }
+
+// Get returns a setting's value or storage.ErrNotFound.
+func (st settings) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := st.s.checkOpen(); err != nil {
+		return nil, err
+	}
+	v, closer, err := st.s.db.Get(settingKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("setting %q: %w", key, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read setting %q: %w", key, err)
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+// Put stores a setting durably.
+func (st settings) Put(ctx context.Context, key string, value []byte) error {
+	if err := st.s.checkOpen(); err != nil {
+		return err
+	}
+	if err := st.s.db.Set(settingKey(key), value, pebble.Sync); err != nil {
+		return fmt.Errorf("write setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// writeCheckpoints keeps, per (user, client), one key per recorded value
+// holding the source position it was recorded at. Values only grow, so the
+// answer for a position is the first entry, newest first, recorded at or
+// before it.
+type writeCheckpoints struct{ s *Storage }
+
+func (w writeCheckpoints) latest(prefix []byte) (int64, error) {
+	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	return int64(tailU64(it.Key())), nil
+}
+
+func (w writeCheckpoints) record(user, client string, value int64, head storage.Position) error {
+	k := appendU64(writeCpPrefix(user, client), uint64(value))
+	return w.s.db.Set(k, appendU64(nil, uint64(head)), pebble.Sync)
+}
+
+// Create increments the counter of (user, client) and records it at head.
+func (w writeCheckpoints) Create(ctx context.Context, user, client string, head storage.Position) (int64, error) {
+	w.s.wcMu.Lock()
+	defer w.s.wcMu.Unlock()
+	if err := w.s.checkOpen(); err != nil {
+		return 0, err
+	}
+	cur, err := w.latest(writeCpPrefix(user, client))
+	if err != nil {
+		return 0, fmt.Errorf("create write checkpoint: %w", err)
+	}
+	if err := w.record(user, client, cur+1, head); err != nil {
+		return 0, fmt.Errorf("create write checkpoint: %w", err)
+	}
+	return cur + 1, nil
+}
+
+// Request records id at head when it exceeds the current value and returns
+// the maximum of both.
+func (w writeCheckpoints) Request(ctx context.Context, user, client string, id int64, head storage.Position) (int64, error) {
+	w.s.wcMu.Lock()
+	defer w.s.wcMu.Unlock()
+	if err := w.s.checkOpen(); err != nil {
+		return 0, err
+	}
+	if id < 0 {
+		return 0, fmt.Errorf("checkpoint request id %d is negative", id)
+	}
+	cur, err := w.latest(writeCpPrefix(user, client))
+	if err != nil {
+		return 0, fmt.Errorf("record checkpoint request: %w", err)
+	}
+	if id <= cur {
+		return cur, nil
+	}
+	if err := w.record(user, client, id, head); err != nil {
+		return 0, fmt.Errorf("record checkpoint request: %w", err)
+	}
+	return id, nil
+}
+
+// At returns the greatest value of (user, client) recorded at a position
+// ≤ pos.
+func (w writeCheckpoints) At(ctx context.Context, user, client string, pos storage.Position) (int64, bool, error) {
+	if err := w.s.checkOpen(); err != nil {
+		return 0, false, err
+	}
+	p := writeCpPrefix(user, client)
+	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, false, err
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v := it.Value()
+		if len(v) != 8 {
+			return 0, false, errCorrupt
+		}
+		if storage.Position(binary.BigEndian.Uint64(v)) <= pos {
+			return int64(tailU64(it.Key())), true, nil
+		}
+	}
+	return 0, false, it.Error()
+}
+
+// leaseRecord is the stored replication lease.
+type leaseRecord struct {
+	Holder  string    `json:"holder"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+type lease struct {
+	s     *Storage
+	token string
+	ttl   time.Duration
+}
+
+func (s *Storage) readLease() (*leaseRecord, error) {
+	v, closer, err := s.db.Get(leaseKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	var r leaseRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("lease record: %w", err)
+	}
+	return &r, nil
+}
+
+func (s *Storage) writeLease(r leaseRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.db.Set(leaseKey, data, pebble.Sync)
+}
+
+// AcquireLease takes the replication lease unless another holder has a
+// lease that has not expired. The same holder name takes its own lease
+// over (a restarted process).
+func (s *Storage) AcquireLease(ctx context.Context, holder string, ttl time.Duration) (storage.Lease, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("acquire lease: ttl %v is not positive", ttl)
+	}
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	cur, err := s.readLease()
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease: %w", err)
+	}
+	now := s.now()
+	if cur != nil && cur.Holder != holder && now.Before(cur.Expires) {
+		return nil, fmt.Errorf("%w (holder %q until %s)", storage.ErrLeaseHeld, cur.Holder, cur.Expires.UTC().Format(time.RFC3339))
+	}
+	var tok [16]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, err
+	}
+	r := leaseRecord{Holder: holder, Token: hex.EncodeToString(tok[:]), Expires: now.Add(ttl)}
+	if err := s.writeLease(r); err != nil {
+		return nil, fmt.Errorf("acquire lease: %w", err)
+	}
+	return &lease{s: s, token: r.Token, ttl: ttl}, nil
+}
+
+// Renew extends the lease by its TTL; it fails with storage.ErrLeaseHeld
+// when another holder took it over.
+func (l *lease) Renew(ctx context.Context) error {
+	l.s.leaseMu.Lock()
+	defer l.s.leaseMu.Unlock()
+	if err := l.s.checkOpen(); err != nil {
+		return err
+	}
+	cur, err := l.s.readLease()
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	if cur == nil || cur.Token != l.token {
+		return fmt.Errorf("renew lease: %w", storage.ErrLeaseHeld)
+	}
+	cur.Expires = l.s.now().Add(l.ttl)
+	if err := l.s.writeLease(*cur); err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	return nil
+}
+
+// Release gives the lease up if it is still held.
+func (l *lease) Release(ctx context.Context) error {
+	l.s.leaseMu.Lock()
+	defer l.s.leaseMu.Unlock()
+	if err := l.s.checkOpen(); err != nil {
+		return err
+	}
+	cur, err := l.s.readLease()
+	if err != nil {
+		return fmt.Errorf("release lease: %w", err)
+	}
+	if cur == nil || cur.Token != l.token {
+		return nil
+	}
+	if err := l.s.db.Delete(leaseKey, pebble.Sync); err != nil {
+		return fmt.Errorf("release lease: %w", err)
+	}
+	return nil
+}
