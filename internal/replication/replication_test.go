@@ -1,0 +1,264 @@
+package replication_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/replication"
+	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/storage/pebble"
+)
+
+var owners = []string{`by_owner["u1"]`, `by_owner["u2"]`, `by_owner["u3"]`}
+
+func TestReplicateChanges(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	// Rows that exist before replication starts come from the snapshot.
+	for i := 1; i <= 25; i++ {
+		exec(t, db, "INSERT INTO todos VALUES (?, ?, 'l1', ?)", i, fmt.Sprintf("u%d", i%2+1), fmt.Sprintf("todo %d", i))
+	}
+	exec(t, db, "INSERT INTO members VALUES (1, 'u1', 'l1')")
+	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	cp0 := e.caughtUp()
+	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+
+	steps := []struct {
+		name string
+		sql  []string
+	}{
+		{"insert", []string{"INSERT INTO todos VALUES (100, 'u3', 'l2', 'new')"}},
+		{"update", []string{"UPDATE todos SET title = 'changed' WHERE id <= 3"}},
+		{"delete", []string{"DELETE FROM todos WHERE id = 4"}},
+		{"many small transactions", []string{
+			"INSERT INTO todos VALUES (101, 'u1', 'l1', 'a')",
+			"UPDATE todos SET title = 'b' WHERE id = 101",
+			"DELETE FROM todos WHERE id = 101",
+			"INSERT INTO todos VALUES (101, 'u2', 'l1', 'c')",
+		}},
+		{"truncate", []string{"DELETE FROM todos"}},
+		{"refill", []string{"INSERT INTO todos VALUES (1, 'u1', 'l1', 'again'), (2, 'u2', 'l1', 'x')"}},
+	}
+	for _, s := range steps {
+		for _, q := range s.sql {
+			exec(t, db, q)
+		}
+		e.caughtUp()
+		if verify(t, e.st, db, compileFake, []string{"todos"}, owners); t.Failed() {
+			t.Fatalf("after %s", s.name)
+		}
+	}
+
+	// A row moving between buckets: REMOVE from the old, PUT in the new.
+	cp1 := e.caughtUp()
+	exec(t, db, "UPDATE todos SET owner_id = 'u3' WHERE id = 1")
+	cp2 := e.caughtUp()
+	v, _ := e.st.Active(context.Background())
+	ops := readOps(t, e.st.Bucket(v.ID), cp2, []string{bucket(v.ID, `by_owner["u1"]`), bucket(v.ID, `by_owner["u3"]`)}, cp1.OpID)
+	if got := opKinds(ops[bucket(v.ID, `by_owner["u1"]`)]); got != "REMOVE" {
+		t.Errorf("old bucket got %s, want REMOVE", got)
+	}
+	if got := opKinds(ops[bucket(v.ID, `by_owner["u3"]`)]); got != "PUT" {
+		t.Errorf("new bucket got %s, want PUT", got)
+	}
+	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+
+	// A parameter row change moves the user to other buckets: the lookup
+	// index answers with the new list from the new checkpoint on, and
+	// with the old one as of the old checkpoint.
+	exec(t, db, "UPDATE members SET list_id = 'l2' WHERE id = 1")
+	cp3 := e.caughtUp()
+	bs := e.st.Bucket(v.ID)
+	key := fakeLookupKey(v.ID, "u1")
+	for _, c := range []struct {
+		cp   storage.Checkpoint
+		want string
+	}{{cp0, `[["l1"]]`}, {cp2, `[["l1"]]`}, {cp3, `[["l2"]]`}} {
+		res, err := bs.Lookup(context.Background(), c.cp, [][]byte{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lookupText(res[0]); got != c.want {
+			t.Errorf("lookup at checkpoint %d: %s, want %s", c.cp.OpID, got, c.want)
+		}
+	}
+	exec(t, db, "DELETE FROM members")
+	cp4 := e.caughtUp()
+	res, err := bs.Lookup(context.Background(), cp4, [][]byte{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res[0]) != 0 {
+		t.Errorf("lookup after delete: %s", lookupText(res[0]))
+	}
+
+	st := e.rep.Status()
+	if st.State != replication.StateRunning || len(st.Versions) != 1 || st.Versions[0].Phase != replication.PhaseStreaming || st.RowsReplicated == 0 {
+		t.Errorf("status: %+v", st)
+	}
+}
+
+func bucket(v int64, b string) string { return fmt.Sprintf("%d#%s", v, b) }
+
+func storeDir(dir string) string { return dir + "/storage" }
+
+func opKinds(ops []op) string {
+	s := ""
+	for i, o := range ops {
+		if i > 0 {
+			s += ","
+		}
+		s += string(o.Op)
+	}
+	return s
+}
+
+func lookupText(rs [][]byte) string {
+	s := "["
+	for i, r := range rs {
+		if i > 0 {
+			s += ","
+		}
+		s += string(r)
+	}
+	return s + "]"
+}
+
+func TestRestartResumesWithoutDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	for i := range 50 {
+		exec(t, db, "INSERT INTO todos VALUES (?, 'u1', 'l1', 't')", i)
+	}
+	e.caughtUp()
+	n1 := verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	e.close()
+
+	// A restart with no source change adds no op.
+	e = startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e.caughtUp()
+	if n := verify(t, e.st, db, compileFake, []string{"todos"}, owners); n != n1 {
+		t.Errorf("restart without changes: %d ops, had %d", n, n1)
+	}
+	e.close()
+
+	// Changes made while replication is down are picked up.
+	exec(t, db, "UPDATE todos SET owner_id = 'u2' WHERE id < 10")
+	exec(t, db, "DELETE FROM todos WHERE id >= 40")
+	e = startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e.caughtUp()
+	// 10 rows moved (REMOVE + PUT each), 10 deleted (REMOVE each).
+	if n := verify(t, e.st, db, compileFake, []string{"todos"}, owners); n != n1+30 {
+		t.Errorf("after offline changes: %d ops, want %d", n, n1+30)
+	}
+}
+
+func TestRedeployBuildsNewVersion(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	for i := range 30 {
+		exec(t, db, "INSERT INTO todos VALUES (?, ?, ?, 't')", i, fmt.Sprintf("u%d", i%3), fmt.Sprintf("l%d", i%2))
+	}
+	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e.caughtUp()
+	old, _ := e.st.Active(context.Background())
+	e.close()
+
+	e = startReplication(t, dbPath, storeDir(dir), "by_list", compileFake)
+	e.caughtUp()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		vs, err := e.st.Versions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) == 1 && vs[0].ID != old.ID && vs[0].State == storage.StateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versions after redeploy: %+v", vs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	exec(t, db, "INSERT INTO todos VALUES (1000, 'u1', 'l1', 'after')")
+	e.caughtUp()
+	verify(t, e.st, db, compileFake, []string{"todos"}, []string{`by_list["l0"]`, `by_list["l1"]`})
+	// The old version's slot is gone from the source.
+	var slots int
+	if err := db.QueryRow("SELECT count(*) FROM _powersync_slots").Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	if slots != 1 {
+		t.Errorf("%d slots after redeploy, want 1", slots)
+	}
+}
+
+func TestLeaseStandby(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e.caughtUp()
+
+	// A second replicator on the same storage stands by.
+	ctx := context.Background()
+	second, err := replication.New(replication.Options{
+		Source: e.src, Storage: e.st, SyncConfig: "by_owner", Compile: compileFake,
+		Logger: testLogger(t), LeaseTTL: 3 * time.Second, StandbyInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(ctx)
+	waitState(t, second, replication.StateStandby)
+
+	// The first stops; the second takes over and replicates.
+	if err := e.rep.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, second, replication.StateRunning)
+	exec(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'x')")
+	e.rep = second
+	e.caughtUp()
+	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	e.rep = nil
+	second.Close(ctx)
+	e.st.Close(ctx)
+	e.src.Close()
+}
+
+func waitState(t *testing.T, r *replication.Replicator, s replication.State) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Status().State != s {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %s, want %s", r.Status().State, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	_, err = replication.New(replication.Options{Storage: st, Compile: compileFake})
+	if err == nil {
+		t.Error("no source: no error")
+	}
+	dbPath, _ := appDB(t, t.TempDir())
+	e := startReplication(t, dbPath, t.TempDir(), "by_owner", compileFake)
+	_, err = replication.New(replication.Options{Source: e.src, Storage: st, Compile: compileFake, SyncConfig: "nonsense"})
+	if err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("bad config: %v", err)
+	}
+}
