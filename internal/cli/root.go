@@ -73,5 +73,7 @@ the official client SDKs connect unchanged.`,
 
 // commands lists every top-level command.
 func commands(e *env) []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		newValidateCmd(e),
+	}
 }

@@ -81,7 +81,7 @@ func Load(opts LoadOptions) (*Config, error) {
 		for _, p := range DiscoveryPaths {
 			full := filepath.Join(wd, p)
 			if st, err := os.Stat(full); err == nil && !st.IsDir() {
-				return loadFile(full, wd, getenv)
+				return loadFile(p, wd, getenv)
 			}
 		}
 		return nil, sourceError("", fmt.Sprintf("no config found: pass -c FILE, set %s or %s, or create one of %s",

@@ -120,7 +120,9 @@ func (d *decoder) pgFields(t pgTarget) []field {
 // pgCheck validates the Postgres keys of a source or storage section: a
 // parseable postgres URI or a hostname, and the sslmode default.
 func (d *decoder) pgCheck(n *node, path string, present map[string]entry, t pgTarget) {
-	if *t.uri == "" && *t.host == "" {
+	_, hasURI := present["uri"]
+	_, hasHost := present["hostname"]
+	if !hasURI && !hasHost {
 		d.c.errorf(n.pos, path, "a postgresql connection needs uri (postgresql://user:password@host:5432/database) or hostname")
 		return
 	}

@@ -68,7 +68,7 @@ type builder struct {
 // parseTree parses src into a node tree. It returns nil after reporting a
 // syntax error (the YAML parser stops at the first one).
 func parseTree(src []byte, c *collector, getenv func(string) string) *node {
-	f, err := parser.ParseBytes(src, 0)
+	f, err := parseYAML(src)
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) && se.Token != nil {
@@ -97,6 +97,17 @@ func parseTree(src []byte, c *collector, getenv func(string) string) *node {
 	}
 	b := &builder{diags: c, getenv: getenv, anchors: map[string]*node{}}
 	return b.build(docs[0].Body, "")
+}
+
+// parseYAML runs the YAML parser, turning a panic inside it into an error
+// so hostile input can never crash the caller.
+func parseYAML(src []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("the YAML parser failed on this input (%v)", r)
+		}
+	}()
+	return parser.ParseBytes(src, 0)
 }
 
 func posOf(tk *token.Token) pos {
