@@ -1,0 +1,614 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/protocol"
+)
+
+// Chunk limits of data lines (as the reference).
+const (
+	chunkOps   = 1000
+	chunkBytes = 1 << 20
+	// supersedeAfterOps: once this many ops were sent for a checkpoint, a
+	// newer checkpoint interrupts the download (positions are kept).
+	supersedeAfterOps = 1000
+	// idleBufferCap: a line buffer larger than this is dropped when the
+	// connection goes idle, so waiting connections stay small.
+	idleBufferCap = 64 << 10
+)
+
+var (
+	errSuperseded     = errors.New("checkpoint superseded")
+	errTokenExpired   = errors.New("token expired")
+	errVersionChanged = errors.New("sync config version changed")
+)
+
+// handleStream serves POST /sync/stream.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		writeError(w, errShuttingDown)
+		return
+	}
+	// Validation before authorization, as the reference does.
+	req, err := DecodeRequest(r.Body, s.opts.MaxRequestBytes)
+	if err != nil {
+		s.metrics.rejected.WithLabelValues("bad_request").Inc()
+		writeError(w, err)
+		return
+	}
+	id, err := s.authenticate(r)
+	if err != nil {
+		s.metrics.rejected.WithLabelValues("auth").Inc()
+		writeError(w, err)
+		return
+	}
+	if n := s.conns.Add(1); n > int64(s.opts.Limits.MaxConcurrentConnections) {
+		s.conns.Add(-1)
+		s.metrics.rejected.WithLabelValues("too_many_connections").Inc()
+		writeError(w, errTooManyConnections)
+		return
+	}
+	defer s.conns.Add(-1)
+	if s.bc.current() == nil {
+		vs, err := s.opts.Storage.Versions(r.Context())
+		if err == nil && len(vs) == 0 {
+			writeError(w, errNoSyncConfig)
+			return
+		}
+	}
+
+	s.lifeMu.Lock()
+	if !s.started || s.closing.Load() {
+		s.lifeMu.Unlock()
+		writeError(w, errShuttingDown)
+		return
+	}
+	s.streams.Add(1)
+	base := s.streamCtx
+	s.lifeMu.Unlock()
+	defer s.streams.Done()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(base, cancel)
+	defer stop()
+
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
+	if gz {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+	}
+	w.WriteHeader(http.StatusOK)
+	lw := newLineWriter(w, gz, s.opts.WriteTimeout)
+	defer lw.close()
+	if err := lw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return
+	}
+
+	s.metrics.connections.Inc()
+	s.metrics.connectionsTotal.Inc()
+	defer s.metrics.connections.Dec()
+
+	c := newConn(s, id, req, lw)
+	start := time.Now()
+	err = c.run(ctx)
+	log := s.log.With("user_id", id.UserID, "client_id", req.ClientID, "ops", c.opsSent,
+		"bytes", lw.bytes, "duration_ms", time.Since(start).Milliseconds())
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		log.Debug("sync stream ended")
+	case errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged):
+		log.Debug("sync stream ended", "reason", err.Error())
+	default:
+		log.Warn("sync stream failed", "error", err)
+	}
+}
+
+// bucketState is what a connection last told its client about a bucket.
+type bucketState struct {
+	checksum uint32
+	count    int64
+	priority int
+	nameJSON []byte // the bucket name as a JSON string, for data lines
+}
+
+// conn is one sync stream. It runs in the handler's goroutine and owns all
+// its fields; nothing else touches them.
+type conn struct {
+	s   *Server
+	id  Identity
+	req *protocol.StreamingSyncRequest
+	lw  *lineWriter
+	key wcKey
+
+	version    int64
+	querier    Querier
+	buckets    []syncrules.BucketDescription
+	lookupKeys map[string]struct{}
+	sent       map[string]*bucketState
+	positions  map[string]int64
+	pending    map[string]struct{}
+	started    bool // the first checkpoint line was sent
+	wc         int64
+	wcSet      bool
+
+	buf       []byte
+	keepalive *time.Timer
+	opsSent   int64
+}
+
+func newConn(s *Server, id Identity, req *protocol.StreamingSyncRequest, lw *lineWriter) *conn {
+	c := &conn{
+		s: s, id: id, req: req, lw: lw,
+		key:       wcKey{id.UserID, req.ClientID},
+		sent:      make(map[string]*bucketState),
+		positions: make(map[string]int64, len(req.Buckets)),
+		pending:   make(map[string]struct{}),
+	}
+	for _, b := range req.Buckets {
+		c.positions[b.Name] = int64(b.After)
+	}
+	return c
+}
+
+// run streams until the client goes away, the token expires, the sync
+// config changes or the server shuts down.
+func (c *conn) run(ctx context.Context) error {
+	c.s.wc.register(c.key)
+	defer c.s.wc.unregister(c.key)
+	c.keepalive = time.NewTimer(c.nextKeepalive())
+	defer c.keepalive.Stop()
+
+	// Wait for the first checkpoint, sending keepalives meanwhile.
+	var n *notice
+	for n == nil {
+		select {
+		case <-c.s.bc.first:
+			n = c.s.bc.current()
+		case <-c.keepalive.C:
+			if err := c.sendKeepalive(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ch := changeSet{all: true}
+	for {
+		n = latestFrom(n, &ch)
+		// Take the wake channel before reading the write checkpoint, so a
+		// write checkpoint created meanwhile is never missed.
+		wake, _ := c.s.wc.state(c.key)
+		if err := c.checkpoint(ctx, n, ch); err != nil {
+			return err
+		}
+		ch = changeSet{}
+		if cap(c.buf) > idleBufferCap {
+			c.buf = nil
+		}
+		select {
+		case <-n.done:
+			n = n.next
+			ch.add(n)
+		case <-wake:
+			// A write checkpoint of this user and client was created;
+			// re-evaluate at the current checkpoint.
+		case <-c.keepalive.C:
+			if err := c.sendKeepalive(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// nextKeepalive is the delay to the next token_expires_in line: about the
+// keepalive interval, but also ~20 s before expiry and at expiry.
+func (c *conn) nextKeepalive() time.Duration {
+	d := time.Duration(float64(c.s.opts.KeepaliveInterval) * (0.9 + 0.2*rand.Float64()))
+	if c.id.ExpiresAt.IsZero() {
+		return d
+	}
+	untilExp := time.Until(c.id.ExpiresAt)
+	warn := untilExp - 20*time.Second
+	switch {
+	case warn > time.Second && warn < d:
+		d = warn
+	case warn <= time.Second && untilExp < d:
+		d = max(untilExp, 0)
+	}
+	return d
+}
+
+// sendKeepalive writes {"token_expires_in":N}; at 0 it ends the stream.
+func (c *conn) sendKeepalive() error {
+	left := int64(math.MaxInt32)
+	if !c.id.ExpiresAt.IsZero() {
+		left = max(int64(math.Ceil(time.Until(c.id.ExpiresAt).Seconds())), 0)
+	}
+	c.buf = append(c.buf[:0], `{"token_expires_in":`...)
+	c.buf = strconv.AppendInt(c.buf, left, 10)
+	c.buf = append(c.buf, "}\n"...)
+	if err := c.lw.writeLine(c.buf); err != nil {
+		return err
+	}
+	if left == 0 {
+		return errTokenExpired
+	}
+	c.keepalive.Reset(c.nextKeepalive())
+	return nil
+}
+
+// expired ends the stream with token_expires_in 0 once the token expired.
+func (c *conn) expired() error {
+	if c.id.ExpiresAt.IsZero() || time.Now().Before(c.id.ExpiresAt) {
+		return nil
+	}
+	return c.sendKeepalive()
+}
+
+// checkpoint brings the client to checkpoint n: a checkpoint or
+// checkpoint_diff line when anything relevant changed, then the data of the
+// changed (and still pending) buckets and the completion lines.
+func (c *conn) checkpoint(ctx context.Context, n *notice, ch changeSet) error {
+	cp := n.cp
+	if c.querier == nil {
+		rules, err := c.s.rulesFor(ctx, cp.VersionID)
+		if err != nil {
+			return err
+		}
+		q, err := rules.NewQuerier(c.syncRequest())
+		if err != nil {
+			return err
+		}
+		c.querier, c.version = q, cp.VersionID
+	} else if cp.VersionID != c.version {
+		// The client reconnects and gets the new version's buckets.
+		return errVersionChanged
+	}
+	bs := c.s.opts.Storage.Bucket(cp.VersionID)
+
+	bucketsChanged := false
+	if c.buckets == nil || (c.querier.Dynamic() && (ch.all || intersects(ch.lookups, c.lookupKeys))) {
+		keys := make(map[string]struct{})
+		lookup := func(k [][]byte) ([][][]byte, error) {
+			for _, x := range k {
+				keys[string(x)] = struct{}{}
+			}
+			return bs.Lookup(ctx, cp, k)
+		}
+		descs, err := c.querier.Buckets(ctx, lookup)
+		if err != nil {
+			return err
+		}
+		if len(descs) > c.s.opts.Limits.MaxBucketsPerConnection {
+			return &protocol.Error{Name: protocol.NameSyncConfigLimitExceeded, Code: protocol.CodeTooManyBuckets,
+				Status: http.StatusBadRequest, Description: "Too many buckets: " + strconv.Itoa(len(descs)) +
+					" (limit " + strconv.Itoa(c.s.opts.Limits.MaxBucketsPerConnection) + ")"}
+		}
+		if descs == nil {
+			descs = []syncrules.BucketDescription{}
+		}
+		c.buckets, c.lookupKeys, bucketsChanged = descs, keys, true
+	}
+
+	// Checksums of the buckets that may have changed.
+	var need []string
+	for _, d := range c.buckets {
+		_, known := c.sent[d.Bucket]
+		_, touched := ch.buckets[d.Bucket]
+		if ch.all || !known || touched {
+			need = append(need, d.Bucket)
+		}
+	}
+	sums, err := c.s.cache.get(ctx, bs, cp, need)
+	if err != nil {
+		return err
+	}
+
+	wcChanged, err := c.updateWriteCheckpoint(ctx, cp)
+	if err != nil {
+		return err
+	}
+
+	byName := make(map[string]storage.BucketChecksum, len(sums))
+	for _, x := range sums {
+		byName[x.Bucket] = x
+	}
+	var updated []protocol.BucketChecksum
+	current := make(map[string]struct{}, len(c.buckets))
+	for _, d := range c.buckets {
+		current[d.Bucket] = struct{}{}
+		sum, ok := byName[d.Bucket]
+		if !ok {
+			continue
+		}
+		st := c.sent[d.Bucket]
+		if c.started && st != nil && st.checksum == sum.Checksum && st.count == sum.Count && st.priority == d.Priority {
+			continue
+		}
+		if st == nil {
+			nameJSON, _ := json.Marshal(d.Bucket)
+			st = &bucketState{nameJSON: nameJSON}
+			c.sent[d.Bucket] = st
+		}
+		st.checksum, st.count, st.priority = sum.Checksum, sum.Count, d.Priority
+		c.pending[d.Bucket] = struct{}{}
+		updated = append(updated, bucketChecksum(d, sum))
+	}
+	var removed []string
+	if bucketsChanged {
+		for b := range c.sent {
+			if _, ok := current[b]; !ok {
+				removed = append(removed, b)
+			}
+		}
+		slices.Sort(removed)
+		for _, b := range removed {
+			delete(c.sent, b)
+			delete(c.positions, b)
+			delete(c.pending, b)
+		}
+	}
+
+	var wc *protocol.OpID
+	if c.wcSet {
+		v := protocol.OpID(c.wc)
+		wc = &v
+	}
+	if !c.started {
+		if updated == nil {
+			updated = []protocol.BucketChecksum{}
+		}
+		streams := c.querier.Streams()
+		if err := c.writeJSONLine(struct {
+			Checkpoint protocol.Checkpoint `json:"checkpoint"`
+		}{protocol.Checkpoint{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc, Buckets: updated, Streams: streams}}); err != nil {
+			return err
+		}
+		c.started = true
+		c.s.metrics.checkpointLines.WithLabelValues("checkpoint").Inc()
+	} else {
+		if len(updated) == 0 && len(removed) == 0 && !wcChanged && len(c.pending) == 0 {
+			return nil // nothing this client needs to hear about
+		}
+		if updated == nil {
+			updated = []protocol.BucketChecksum{}
+		}
+		if removed == nil {
+			removed = []string{}
+		}
+		if err := c.writeJSONLine(struct {
+			Diff protocol.CheckpointDiff `json:"checkpoint_diff"`
+		}{protocol.CheckpointDiff{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc,
+			UpdatedBuckets: updated, RemovedBuckets: removed}}); err != nil {
+			return err
+		}
+		c.s.metrics.checkpointLines.WithLabelValues("checkpoint_diff").Inc()
+	}
+	return c.sendData(ctx, n, bs)
+}
+
+// updateWriteCheckpoint reads the client's write checkpoint as of cp when it
+// may have changed: at the start, and while this process has created a
+// value newer than the one last sent.
+func (c *conn) updateWriteCheckpoint(ctx context.Context, cp storage.Checkpoint) (bool, error) {
+	_, created := c.s.wc.state(c.key)
+	if c.started && created <= c.wc {
+		return false, nil
+	}
+	v, ok, err := c.s.opts.Storage.WriteCheckpoints().At(ctx, c.key.user, c.key.client, cp.Position)
+	if err != nil {
+		return false, err
+	}
+	if !ok || (c.wcSet && v <= c.wc) {
+		return false, nil
+	}
+	c.wc, c.wcSet = v, true
+	return true, nil
+}
+
+func bucketChecksum(d syncrules.BucketDescription, sum storage.BucketChecksum) protocol.BucketChecksum {
+	bc := protocol.BucketChecksum{Bucket: d.Bucket, Checksum: protocol.SignedChecksum(sum.Checksum),
+		Count: sum.Count, Priority: d.Priority}
+	for _, i := range d.Default {
+		bc.Subscriptions = append(bc.Subscriptions, protocol.BucketSubscription{Default: &i})
+	}
+	for _, i := range d.Subs {
+		bc.Subscriptions = append(bc.Subscriptions, protocol.BucketSubscription{Sub: &i})
+	}
+	return bc
+}
+
+// sendData streams the data of every pending bucket, one priority group
+// after another, each ended by partial_checkpoint_complete, the last by
+// checkpoint_complete.
+func (c *conn) sendData(ctx context.Context, n *notice, bs storage.BucketStorage) error {
+	cp := n.cp
+	todo := make([]syncrules.BucketDescription, 0, len(c.pending))
+	for _, d := range c.buckets {
+		if _, ok := c.pending[d.Bucket]; ok {
+			todo = append(todo, d)
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b syncrules.BucketDescription) int { return cmp.Compare(a.Priority, b.Priority) })
+	var groups [][]syncrules.BucketDescription
+	for i := 0; i < len(todo); {
+		j := i
+		for j < len(todo) && todo[j].Priority == todo[i].Priority {
+			j++
+		}
+		groups = append(groups, todo[i:j])
+		i = j
+	}
+	sentThis := 0
+	for gi, g := range groups {
+		reqs := make([]storage.BucketPosition, len(g))
+		for i, d := range g {
+			reqs[i] = storage.BucketPosition{Bucket: d.Bucket, After: c.positions[d.Bucket]}
+		}
+		invalid := false
+		err := c.readData(ctx, bs, cp, reqs, func(ch storage.Chunk) error {
+			if len(ch.Ops) > 0 {
+				if err := c.writeData(ch); err != nil {
+					return err
+				}
+				c.positions[ch.Bucket] = ch.NextAfter
+				sentThis += len(ch.Ops)
+			}
+			if ch.TargetOp > cp.OpID {
+				invalid = true
+			}
+			if err := c.expired(); err != nil {
+				return err
+			}
+			if sentThis >= supersedeAfterOps {
+				select {
+				case <-n.done:
+					return errSuperseded
+				default:
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errSuperseded) {
+			return nil // the caller moves on to the newer checkpoint
+		}
+		if err != nil {
+			return err
+		}
+		if invalid {
+			// Compaction moved ops past this checkpoint: withhold the
+			// completion; the next checkpoint follows.
+			return nil
+		}
+		for _, d := range g {
+			c.positions[d.Bucket] = cp.OpID
+			delete(c.pending, d.Bucket)
+		}
+		if gi < len(groups)-1 {
+			if err := c.writeJSONLine(struct {
+				P protocol.PartialCheckpointComplete `json:"partial_checkpoint_complete"`
+			}{protocol.PartialCheckpointComplete{LastOpID: protocol.OpID(cp.OpID), Priority: g[0].Priority}}); err != nil {
+				return err
+			}
+		}
+	}
+	return c.writeJSONLine(struct {
+		C protocol.CheckpointComplete `json:"checkpoint_complete"`
+	}{protocol.CheckpointComplete{LastOpID: protocol.OpID(cp.OpID)}})
+}
+
+// readData reads bucket data under the process-wide fetch limit.
+func (c *conn) readData(ctx context.Context, bs storage.BucketStorage, cp storage.Checkpoint, reqs []storage.BucketPosition, fn func(storage.Chunk) error) error {
+	select {
+	case c.s.fetchSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.s.fetchSem }()
+	return bs.ReadData(ctx, cp, reqs, storage.Limits{Ops: chunkOps, Bytes: chunkBytes}, fn)
+}
+
+// writeData writes one data line by joining the chunk's pre-encoded ops.
+func (c *conn) writeData(ch storage.Chunk) error {
+	st := c.sent[ch.Bucket]
+	size := 96 + len(ch.Bucket)*2
+	for _, op := range ch.Ops {
+		size += len(op) + 1
+	}
+	b := slices.Grow(c.buf[:0], size)
+	b = append(b, `{"data":{"bucket":`...)
+	if st != nil {
+		b = append(b, st.nameJSON...)
+	} else {
+		nameJSON, _ := json.Marshal(ch.Bucket)
+		b = append(b, nameJSON...)
+	}
+	b = append(b, `,"after":"`...)
+	b = strconv.AppendInt(b, ch.After, 10)
+	b = append(b, `","next_after":"`...)
+	b = strconv.AppendInt(b, ch.NextAfter, 10)
+	b = append(b, `","has_more":`...)
+	b = strconv.AppendBool(b, ch.HasMore)
+	b = append(b, `,"data":[`...)
+	for i, op := range ch.Ops {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, op...)
+	}
+	b = append(b, "]}}\n"...)
+	c.buf = b
+	if err := c.lw.writeLine(b); err != nil {
+		return err
+	}
+	c.opsSent += int64(len(ch.Ops))
+	c.s.metrics.opsSent.Add(float64(len(ch.Ops)))
+	c.s.metrics.bytesSent.Add(float64(len(b)))
+	return nil
+}
+
+// writeJSONLine writes v as one line.
+func (c *conn) writeJSONLine(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.buf = append(append(c.buf[:0], b...), '\n')
+	c.s.metrics.bytesSent.Add(float64(len(c.buf)))
+	return c.lw.writeLine(c.buf)
+}
+
+// syncRequest is what the sync rules need to know about this connection.
+func (c *conn) syncRequest() syncrules.Request {
+	r := syncrules.Request{
+		UserID:           c.id.UserID,
+		Claims:           c.id.Claims,
+		IncludeDefaults:  c.req.Streams.IncludesDefaults(),
+		MaxBuckets:       c.s.opts.Limits.MaxBucketsPerConnection,
+		MaxLookupResults: c.s.opts.Limits.MaxParameterQueryResults,
+	}
+	if p := c.req.Parameters; len(p) > 0 && string(p) != "null" {
+		r.Parameters = p
+	}
+	if c.req.Streams != nil {
+		for _, sub := range c.req.Streams.Subscriptions {
+			x := syncrules.Subscription{Stream: sub.Stream, OverridePriority: sub.OverridePriority}
+			if len(sub.Parameters) > 0 && string(sub.Parameters) != "null" {
+				x.Parameters = sub.Parameters
+			}
+			r.Streams = append(r.Streams, x)
+		}
+	}
+	return r
+}
+
+func intersects(a, b map[string]struct{}) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	for k := range a {
+		if _, ok := b[k]; ok {
+			return true
+		}
+	}
+	return false
+}
