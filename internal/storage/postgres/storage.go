@@ -32,6 +32,10 @@ import (
 // NotifyChannel is the LISTEN/NOTIFY channel of new checkpoints.
 const NotifyChannel = "powersync_checkpoints"
 
+// ListenApplicationName is the application_name of the LISTEN connection
+// (to find it in pg_stat_activity).
+const ListenApplicationName = "powersync-listen"
+
 // Options configure a Storage.
 type Options struct {
 	// ConnString is a libpq URL or key=value connection string.
@@ -224,7 +228,12 @@ func (s *Storage) listen(ctx context.Context) {
 }
 
 func (s *Storage) listenOnce(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, s.opts.ConnString)
+	cfg, err := pgx.ParseConfig(s.opts.ConnString)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = ListenApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,142 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/powersync-go/powersync/internal/storage"
+	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
+)
+
+// commitCheckpoint writes one row and a checkpoint at pos.
+func commitCheckpoint(t *testing.T, bs storage.BucketStorage, pos storage.Position, first bool) storage.Checkpoint {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bs.NewBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u := storage.RowUpdate{Table: "items", Key: []byte("k"), Buckets: []storage.BucketRow{{Bucket: "b", Table: "items", ID: "k", Data: []byte(fmt.Sprintf(`{"p":%d}`, pos))}}}
+	if err := b.Save(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := b.Commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true, SnapshotDone: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func waitFired(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("watch did not fire: %s", what)
+	}
+}
+
+// TestWatchAcrossProcesses: a reader storage (another process) learns of
+// checkpoints committed by the writer through NOTIFY, also after its LISTEN
+// connection was killed.
+func TestWatchAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	writer, db := open(t)
+	defer writer.Close(ctx)
+	reader, err := pgstorage.Open(ctx, pgstorage.Options{ConnString: db.URL, SkipMigrate: true, ListenRetry: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+
+	v, err := writer.Deploy(ctx, "bucket_definitions: {}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := writer.Bucket(v.ID)
+	_, ch, err := reader.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1 := commitCheckpoint(t, bs, 10, true)
+	waitFired(t, ch, "first checkpoint")
+	got := waitCheckpoint(t, reader, cp1)
+
+	// Kill the reader's LISTEN connection (as idle_session_timeout or a
+	// proxy would); the reader must reconnect and still see checkpoints.
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, pgstorage.ListenApplicationName).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed < 2 {
+		t.Fatalf("terminated %d LISTEN connections, want the writer's and the reader's", killed)
+	}
+	_, ch, err = reader.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp2 := commitCheckpoint(t, bs, 20, false)
+	if cp2.OpID <= got.OpID {
+		t.Fatalf("second checkpoint %+v not after %+v", cp2, got)
+	}
+	waitCheckpoint(t, reader, cp2)
+}
+
+// waitCheckpoint waits until the reader's Watch reports cp.
+func waitCheckpoint(t *testing.T, s storage.Storage, want storage.Checkpoint) storage.Checkpoint {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		cp, ch, err := s.Watch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.VersionID == want.VersionID && cp.OpID == want.OpID && cp.Position == want.Position {
+			return cp
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("watch reports %+v, want %+v", cp, want)
+		}
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	s, db := open(t)
+	s.Close(ctx)
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	n, err := pgstorage.Migrate(ctx, conn)
+	if err != nil || n != 0 {
+		t.Fatalf("second migrate applied %d: %v", n, err)
+	}
+	have, want, err := pgstorage.SchemaVersion(ctx, conn)
+	if err != nil || have != want || have == 0 {
+		t.Fatalf("schema version %d/%d: %v", have, want, err)
+	}
+	// An API process refuses an unmigrated database with a clear message.
+	if _, err := conn.Exec(ctx, `DROP SCHEMA powersync CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstorage.Open(ctx, pgstorage.Options{ConnString: db.URL, SkipMigrate: true})
+	if err == nil || !strings.Contains(err.Error(), "migrate up") {
+		t.Fatalf("open unmigrated without migrating: %v", err)
+	}
+}
