@@ -1,0 +1,589 @@
+package syncrules
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// This file compiles alpha Sync Streams (config edition 2, §7): one query
+// per stream, one FROM table, a WHERE clause normalized to an OR of ANDs
+// whose every conjunction is a bucket variant "<stream>|<i>". Atoms on the
+// row are row filters, atoms on request data only are request filters,
+// and comparisons between the two partition the rows into buckets.
+// Subqueries `row IN (SELECT col FROM t WHERE ...)` become parameter
+// lookups (lookup name = stream, query id = subquery index, payload
+// {"result": col}); `<request value> IN (SELECT ...)` is an existence
+// check through such a lookup.
+
+const maxAlphaVariants = 100
+
+// alphaInput is one partition parameter of a variant, resolved on the
+// request side.
+type alphaInput struct {
+	eval      legacyFn // request value (nil for a lookup)
+	expanding bool     // the request value is a JSON array of values
+	sub       *paramTableQuery
+}
+
+// alphaVariant is one bucket of an alpha stream.
+type alphaVariant struct {
+	name           string
+	requestFilters []legacyFn
+	inputs         []alphaInput
+	exists         []*paramTableQuery
+}
+
+// dnf expands an expression into an OR of ANDs of atoms. NOT is pushed
+// down with De Morgan. ok is false beyond maxAlphaVariants terms.
+func dnf(e Expr, negate bool) ([][]Expr, bool) {
+	switch x := e.(type) {
+	case *Binary:
+		if x.Op == "AND" || x.Op == "OR" {
+			l, ok1 := dnf(x.L, negate)
+			r, ok2 := dnf(x.R, negate)
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			isAnd := (x.Op == "AND") != negate
+			if !isAnd {
+				return append(l, r...), len(l)+len(r) <= maxAlphaVariants
+			}
+			if len(l)*len(r) > maxAlphaVariants {
+				return nil, false
+			}
+			var out [][]Expr
+			for _, a := range l {
+				for _, b := range r {
+					term := append(append([]Expr{}, a...), b...)
+					out = append(out, term)
+				}
+			}
+			return out, true
+		}
+	case *Unary:
+		if x.Op == "NOT" {
+			return dnf(x.X, !negate)
+		}
+	}
+	if negate {
+		return [][]Expr{{&Unary{Span: e.Pos(), Op: "NOT", X: e}}}, true
+	}
+	return [][]Expr{{e}}, true
+}
+
+// compileAlphaStream compiles one edition-2 stream.
+func (c *Config) compileAlphaStream(st *streamSpec, d *diagList) {
+	if st.QueriesNode != nil {
+		d.atNode(st.QueriesNode, SeverityFatal, "Multiple queries not supported without the `sync_config_compiler` option.")
+		return
+	}
+	if st.WithNode != nil {
+		d.atNode(st.WithNode, SeverityFatal, "Common table expressions are not supported without the `sync_config_compiler` option.")
+		return
+	}
+	if st.Query == nil {
+		return
+	}
+	sql := st.Query
+	sel := parseQuery(sql, d)
+	if sel == nil {
+		return
+	}
+	src := &bucketSource{name: st.Name, isStream: true, autoSubscribe: st.AutoSubscribe}
+	terms := [][]Expr{{}}
+	if sel.Where != nil {
+		var ok bool
+		if terms, ok = dnf(sel.Where, false); !ok {
+			d.atSQL(sql, sel.Where.Pos(), SeverityFatal, "For Sync Streams, inner OR operators need to be moved up to be top-level filters. Applying that to this query results in too many inner nodes.")
+			return
+		}
+	}
+	before := len(d.list)
+	usesSub := false
+	subqueries := 0
+	for i, atoms := range terms {
+		name := st.Name + "|" + strconv.Itoa(i)
+		v, q := c.compileAlphaVariant(st, src, name, sql, sel, atoms, &subqueries, &usesSub, d)
+		if v == nil || q == nil {
+			continue
+		}
+		src.alpha = append(src.alpha, v)
+	}
+	if len(d.list) > before && d.list[before:].HasFatal() {
+		return
+	}
+	if usesSub && st.AutoSubscribe {
+		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, "Clients subscribe to this stream by default, but it uses subscription parameters. Default subscriptions use null for all parameters, which can lead to unintentional results. Try removing the parameter or not marking the stream as auto-subscribe.")
+	}
+	c.alphaPriorities = append(c.alphaPriorities, namedPriority{st.Name, st.Priority})
+	c.sources = append(c.sources, src)
+}
+
+// compileAlphaVariant compiles one conjunction: a data query on the row
+// side and the request-side inputs.
+func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name string, sql *sqlText, sel *Select, atoms []Expr, subqueries *int, usesSub *bool, d *diagList) (*alphaVariant, *dataQuery) {
+	it := sel.From
+	if len(it) != 1 || it[0].Table.Name == "" {
+		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, "Must SELECT from a single table")
+		return nil, nil
+	}
+	lc := &legacyCompiler{kind: kindStream, sql: sql, diags: d, opts: evalOptions{fixedJSON: c.compat.FixedJSONExtract}, hasTable: true}
+	table := resolveTable(&it[0], c.opts.DefaultSchema)
+	lc.table, lc.wildcard = it[0].Table.Name, table.wildcard
+	if it[0].HasAlias {
+		lc.table = it[0].Alias.Name
+	}
+	v := &alphaVariant{name: name}
+	var match *matchClause
+	addMatch := func(m *matchClause) {
+		if match == nil {
+			match = m
+			return
+		}
+		if ce := lc.andMatch(Span{}, match, m); ce != nil {
+			match = ce.match
+		}
+	}
+	var subInputs []*paramTableQuery
+	for _, atom := range atoms {
+		if in, ok := atom.(*InExpr); ok && in.Select != nil {
+			if in.Not {
+				d.atSQL(sql, in.Span, SeverityFatal, "Negations are not allowed here")
+				return nil, nil
+			}
+			x := lc.compile(in.X)
+			if x == nil {
+				return nil, nil
+			}
+			if x.cls == clsParam {
+				*usesSub = *usesSub || x.subscription
+			}
+			q := c.compileAlphaSubquery(st, src, sql, in, x, *subqueries, lc, usesSub, d)
+			*subqueries++
+			if q == nil {
+				return nil, nil
+			}
+			switch x.cls {
+			case clsRow:
+				key := "subquery:" + q.queryID
+				rowEval := x.eval
+				m := &matchClause{inputs: []inputParam{{key: key}}, eval: func(c *legacyCtx) ([][]Value, error) {
+					val, err := rowEval(c)
+					if err != nil || val.kind == KindNull || val.kind == KindBlob {
+						return nil, err
+					}
+					return [][]Value{{val}}, nil
+				}}
+				addMatch(m)
+				subInputs = append(subInputs, q)
+			case clsParam, clsStatic:
+				v.exists = append(v.exists, q)
+			default:
+				d.atSQL(sql, in.X.Pos(), SeverityFatal, "For IN subqueries, the left operand must either depend on the row to sync or stream parameters.")
+				return nil, nil
+			}
+			continue
+		}
+		ce := lc.compile(atom)
+		if ce == nil {
+			return nil, nil
+		}
+		*usesSub = *usesSub || ce.subscription
+		switch ce.cls {
+		case clsParam:
+			v.requestFilters = append(v.requestFilters, ce.eval)
+		case clsStatic:
+			if !ce.value.Truthy() {
+				v.requestFilters = append(v.requestFilters, ce.eval)
+			}
+		default:
+			addMatch(lc.toMatch(ce))
+		}
+	}
+	if lc.failed {
+		return nil, nil
+	}
+	if match == nil {
+		match = lc.toMatch(staticExpr(Int(1), Span{}))
+	}
+	for _, in := range match.inputs {
+		ai := alphaInput{eval: in.eval, expanding: in.expanding}
+		if in.eval == nil {
+			for _, q := range subInputs {
+				if in.key == "subquery:"+q.queryID {
+					ai.sub = q
+				}
+			}
+		}
+		v.inputs = append(v.inputs, ai)
+	}
+	// Row side: a data query whose bucket parameters are the inputs.
+	src.bucketParams = nil
+	q := c.compileDataQuery(src, name, sql, d, kindStream, sel)
+	if q == nil {
+		return nil, nil
+	}
+	q.where = match
+	q.paramIndex = make([]int, len(match.inputs))
+	for i := range q.paramIndex {
+		q.paramIndex[i] = i
+	}
+	return v, q
+}
+
+// compileAlphaSubquery compiles `x IN (SELECT col FROM t WHERE ...)` into a
+// parameter lookup. For a request-side x the comparison with col becomes
+// part of the lookup key (an existence check).
+func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sqlText, in *InExpr, x *cexpr, index int, outer *legacyCompiler, usesSub *bool, d *diagList) *paramTableQuery {
+	sub := in.Select
+	if !checkLegacyClauses(sub, sql, d) {
+		return nil
+	}
+	if len(sub.From) != 1 || sub.From[0].Table.Name == "" {
+		d.atSQL(sql, sub.Span, SeverityFatal, "Must SELECT from a single table")
+		return nil
+	}
+	if len(sub.Items) != 1 || sub.Items[0].Star {
+		d.atSQL(sql, sub.Span, SeverityFatal, "This subquery must return exactly one column")
+		return nil
+	}
+	it := sub.From[0]
+	lc := &legacyCompiler{kind: kindStream, sql: sql, diags: d, opts: outer.opts, hasTable: true}
+	table := resolveTable(&it, c.opts.DefaultSchema)
+	lc.table, lc.wildcard = it.Table.Name, table.wildcard
+	if it.HasAlias {
+		lc.table = it.Alias.Name
+	}
+	out := lc.compile(sub.Items[0].Expr)
+	if out == nil {
+		return nil
+	}
+	if out.cls != clsRow {
+		d.atSQL(sql, sub.Items[0].Expr.Pos(), SeverityFatal, "This subquery must return a value of the subquery's table")
+		return nil
+	}
+	var where *cexpr
+	if sub.Where != nil {
+		if hasOr(sub.Where) {
+			d.atSQL(sql, sub.Where.Pos(), SeverityFatal, "Stream subqueries can't use OR filters")
+			return nil
+		}
+		if where = lc.compile(sub.Where); where == nil {
+			return nil
+		}
+		*usesSub = *usesSub || where.subscription
+	}
+	m := lc.toMatch(staticExpr(Int(1), Span{}))
+	if where != nil {
+		m = lc.toMatch(where)
+	}
+	if x.cls != clsRow {
+		// existence: out = x joins the key
+		eq := lc.equalityMatch(in.Span, out, x)
+		if ce := lc.andMatch(in.Span, m, eq.match); ce != nil {
+			m = ce.match
+		} else {
+			return nil
+		}
+	}
+	if m.unbounded && m.expanding {
+		d.atSQL(sql, sub.Span, SeverityFatal, "Unsupported condition for stream subqueries")
+		return nil
+	}
+	q := &paramTableQuery{source: src, queryID: strconv.Itoa(index), table: table, where: m,
+		outputs: []paramOutput{{name: "result", lookup: true, eval: out.eval}}, priority: st.Priority}
+	c.params = append(c.params, q)
+	return q
+}
+
+func hasOr(e Expr) bool {
+	found := false
+	var walk func(Expr)
+	walk = func(e Expr) {
+		switch x := e.(type) {
+		case *Binary:
+			if x.Op == "OR" {
+				found = true
+			}
+			walk(x.L)
+			walk(x.R)
+		case *Unary:
+			walk(x.X)
+		}
+	}
+	walk(e)
+	return found
+}
+
+// streamCall compiles auth.*, connection.* and subscription.* functions of
+// alpha streams.
+func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
+	schema, name := e.Schema.Name, e.Name.Name
+	full := schema + "." + name
+	var raw func(rc *requestContext) string
+	auth := authUse{}
+	sub := false
+	switch schema {
+	case "auth":
+		raw = func(rc *requestContext) string { return rc.jwtRaw }
+		auth.authenticated = true
+		if name == "user_id" {
+			if len(e.Args) != 0 {
+				return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
+			}
+			return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, column: "user_id",
+				eval: func(c *legacyCtx) (Value, error) { return c.req.userID, nil }}
+		}
+	case "connection":
+		raw = func(rc *requestContext) string { return rc.paramsRaw }
+		auth.unauthenticated = true
+	case "subscription":
+		raw = func(rc *requestContext) string { return rc.subRaw }
+		auth.unauthenticated = true
+		sub = true
+	default:
+		return lc.errorf(e.Span, "Function '%s' is not defined", full)
+	}
+	switch name {
+	case "parameters":
+		if len(e.Args) != 0 {
+			return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
+		}
+		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, subscription: sub,
+			eval: func(c *legacyCtx) (Value, error) { return Text(raw(c.req)), nil }}
+	case "parameter":
+		if len(e.Args) != 1 {
+			return lc.errorf(e.Span, "Function '%s' takes 1 arguments.", full)
+		}
+		arg := lc.compile(e.Args[0])
+		if arg == nil {
+			return nil
+		}
+		if arg.cls == clsRow || arg.cls == clsMatch {
+			return lc.errorf(e.Args[0].Pos(), "Must only depend on data derived from request.")
+		}
+		keyEval := arg.eval
+		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth.or(arg.auth), subscription: sub || arg.subscription,
+			eval: func(c *legacyCtx) (Value, error) {
+				k, err := keyEval(c)
+				if err != nil {
+					return Null, err
+				}
+				text := raw(c.req)
+				if sub && c.req.subDefault {
+					return Null, nil
+				}
+				return jsonArrow2(Text(text), k, evalOptions{fixedJSON: true})
+			}}
+	}
+	return lc.errorf(e.Span, "Function '%s' is not defined", full)
+}
+
+// alphaQuerier adds an alpha stream's buckets for its default and explicit
+// subscriptions.
+func (c *Config) alphaQuerier(b *querierBuilder, src *bucketSource) {
+	subs := b.subscriptions(src.name)
+	isDefault := src.autoSubscribe && b.req.IncludeDefaults
+	if !isDefault && len(subs) == 0 {
+		return
+	}
+	streamIdx := b.addStream(src.name, isDefault)
+	priority := 3
+	if spec := c.streamPriority(src.name); spec >= 0 {
+		priority = spec
+	}
+	type subCase struct {
+		reason inclusion
+		rc     *requestContext
+		label  any
+		prio   int
+	}
+	var cases []subCase
+	if isDefault {
+		rc := *b.rc
+		rc.subRaw, rc.subDefault = "{}", true
+		cases = append(cases, subCase{inclusion{def: streamIdx, sub: -1}, &rc, "default", priority})
+	}
+	for _, i := range subs {
+		rc := *b.rc
+		rc.subRaw = "{}"
+		if p := b.req.Streams[i].Parameters; len(p) > 0 {
+			j, err := parseJSON(string(p))
+			if err != nil || (j.kind != jsonObject && j.kind != jsonNull) {
+				b.addError(streamIdx, i, "Error evaluating bucket ids: invalid subscription parameters")
+				continue
+			}
+			if j.kind == jsonObject {
+				rc.subRaw = string(j.appendJSON(nil))
+			}
+		}
+		prio := priority
+		if o := b.req.Streams[i].OverridePriority; o != nil {
+			prio = *o
+		}
+		cases = append(cases, subCase{inclusion{def: -1, sub: i}, &rc, i, prio})
+	}
+	for _, sc := range cases {
+		for _, v := range src.alpha {
+			if err := c.alphaVariantBuckets(b, v, sc.rc, sc.prio, sc.reason); err != nil {
+				b.addError(streamIdx, sc.label, "Error evaluating bucket ids: "+err.Error())
+			}
+		}
+	}
+}
+
+// streamPriority finds the declared priority of an alpha stream.
+func (c *Config) streamPriority(name string) int {
+	for _, p := range c.alphaPriorities {
+		if p.name == name {
+			return p.priority
+		}
+	}
+	return -1
+}
+
+// alphaVariantBuckets resolves one variant for one subscription.
+func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *requestContext, priority int, reason inclusion) error {
+	ctx := &legacyCtx{req: rc}
+	for _, f := range v.requestFilters {
+		val, err := f(ctx)
+		if err != nil {
+			return err
+		}
+		if !val.Truthy() {
+			return nil
+		}
+	}
+	sets := make([][]Value, len(v.inputs))
+	var lookups []int
+	for i, in := range v.inputs {
+		switch {
+		case in.sub != nil:
+			lookups = append(lookups, i)
+		case in.expanding:
+			val, err := in.eval(ctx)
+			if err != nil {
+				return err
+			}
+			if val.kind == KindNull {
+				return nil
+			}
+			elems, err := jsonElements(val)
+			if err != nil {
+				return err
+			}
+			for _, e := range elems {
+				if e.kind != KindNull && e.kind != KindBlob {
+					sets[i] = append(sets[i], e)
+				}
+			}
+		default:
+			val, err := in.eval(ctx)
+			if err != nil {
+				return err
+			}
+			if val.kind == KindNull || val.kind == KindBlob {
+				return nil
+			}
+			sets[i] = []Value{val}
+		}
+	}
+	prefix := c.prefix
+	emit := func(sets [][]Value, add func(string, int, inclusion)) {
+		cur := make([]Value, len(sets))
+		var rec func(int)
+		rec = func(i int) {
+			if i == len(sets) {
+				add(bucketName(prefix, v.name, cur), priority, reason)
+				return
+			}
+			for _, x := range sets[i] {
+				cur[i] = x
+				rec(i + 1)
+			}
+		}
+		rec(0)
+	}
+	if len(lookups) == 0 && len(v.exists) == 0 {
+		emit(sets, b.addStatic)
+		return nil
+	}
+	// Dynamic: lookups are fixed per subscription; results change.
+	type lk struct {
+		input int
+		keys  [][]byte
+	}
+	var plan []lk
+	for _, i := range lookups {
+		keys, err := v.inputs[i].sub.lookupKeys(ctx)
+		if err != nil {
+			return err
+		}
+		plan = append(plan, lk{i, keys})
+	}
+	var existKeys [][][]byte
+	for _, q := range v.exists {
+		keys, err := q.lookupKeys(ctx)
+		if err != nil {
+			return err
+		}
+		existKeys = append(existKeys, keys)
+	}
+	b.addDynamic(func(_ context.Context, lookup LookupFunc, budget *lookupBudget, add func(string, int, inclusion)) error {
+		for _, keys := range existKeys {
+			if len(keys) == 0 {
+				return nil
+			}
+			res, err := lookup(keys)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, r := range res {
+				n += len(r)
+			}
+			if err := budget.take(n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return nil
+			}
+		}
+		local := make([][]Value, len(sets))
+		copy(local, sets)
+		for _, p := range plan {
+			local[p.input] = nil
+			if len(p.keys) == 0 {
+				return nil
+			}
+			res, err := lookup(p.keys)
+			if err != nil {
+				return err
+			}
+			for _, rs := range res {
+				if err := budget.take(len(rs)); err != nil {
+					return err
+				}
+				for _, r := range rs {
+					j, err := parseJSON(string(r))
+					if err != nil {
+						return fmt.Errorf("invalid lookup result: %w", err)
+					}
+					if e, ok := j.get("result"); ok {
+						val := e.toValue()
+						if val.kind != KindNull {
+							local[p.input] = append(local[p.input], val)
+						}
+					}
+				}
+			}
+			if len(local[p.input]) == 0 {
+				return nil
+			}
+		}
+		emit(local, add)
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,212 @@
+package syncrules
+
+import (
+	"slices"
+	"strconv"
+)
+
+// ParseOptions tune Parse.
+type ParseOptions struct {
+	// DefaultSchema is the schema of tables written without one: "public"
+	// for Postgres, "" for SQLite sources.
+	DefaultSchema string
+	// StorageVersion is the bucket storage format version; 0 means the
+	// config's storage_version or the default 2.
+	StorageVersion int
+}
+
+// Compatibility is the resolved config block: the edition and every
+// compatibility switch (explicit value, else on when the edition has it).
+type Compatibility struct {
+	Edition             int
+	TimestampsISO8601   bool
+	VersionedBucketIDs  bool
+	FixedJSONExtract    bool
+	CustomPostgresTypes bool
+	// SQLiteExpressionEngine is unstable_sqlite_expression_engine; the
+	// engine always evaluates with the JavaScript-engine semantics and
+	// reports a warning when it is set.
+	SQLiteExpressionEngine bool
+	// TimestampMaxPrecision is the number of sub-second digits timestamps
+	// keep at most (0, 3, 6 or 9), or -1 for the source precision.
+	TimestampMaxPrecision int
+	StorageVersion        int
+}
+
+// Config is a compiled sync config: legacy bucket definitions, alpha
+// (edition 2) streams, or edition-3 streams. It is immutable after Parse
+// and safe for concurrent use; Versioned returns a copy that differs only
+// in the bucket id prefix.
+type Config struct {
+	compat Compatibility
+	opts   ParseOptions
+	prefix string // "" or "<version>#"
+
+	// sources are the legacy bucket definitions and alpha streams, in file
+	// order (request side).
+	sources []*bucketSource
+	// data and params are the row-side plans of legacy definitions and
+	// alpha streams.
+	data   []*dataQuery
+	params []*paramTableQuery
+	// streams3 is the compiled edition-3 part, nil otherwise.
+	streams3 edition3Streams
+	events   []*eventSpec
+	// alphaPriorities are the declared priorities of alpha streams.
+	alphaPriorities []namedPriority
+}
+
+type namedPriority struct {
+	name     string
+	priority int
+}
+
+// edition3Streams is the seam to the edition-3 Sync Streams compiler
+// (stream*.go / compiler*.go): Parse calls compileEdition3 for configs with
+// config.edition 3 and dispatches the three entry points to it.
+type edition3Streams interface {
+	sourceTables() []TablePattern
+	evaluateRow(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, []error)
+	evaluateParameterRow(c *Config, table TableRef, row Row, out []LookupEntry) ([]LookupEntry, []error)
+	addToQuerier(b *querierBuilder)
+}
+
+// Compatibility returns the resolved edition and switches.
+func (c *Config) Compatibility() Compatibility { return c.compat }
+
+// BucketPrefix is "<version>#" for a versioned config, else "".
+func (c *Config) BucketPrefix() string { return c.prefix }
+
+// Versioned returns the same config producing bucket ids prefixed with
+// "<version>#" (§4.8). Our storage always uses versioned ids, so the
+// service calls this with the sync config's storage version id.
+func (c *Config) Versioned(version int64) *Config {
+	cp := *c
+	cp.prefix = strconv.FormatInt(version, 10) + "#"
+	return &cp
+}
+
+// SourceTables lists every table (pattern) any query reads, data or
+// parameter side, without duplicates, in first-use order.
+func (c *Config) SourceTables() []TablePattern {
+	var out []TablePattern
+	add := func(p TablePattern) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, q := range c.data {
+		add(q.table.pattern())
+	}
+	for _, q := range c.params {
+		add(q.table.pattern())
+	}
+	if c.streams3 != nil {
+		for _, p := range c.streams3.sourceTables() {
+			add(p)
+		}
+	}
+	return out
+}
+
+// EvaluateRow computes the buckets a source row belongs to, with the
+// output table, id and JSON data of each. Errors are per query: the other
+// queries' results are still returned.
+func (c *Config) EvaluateRow(table TableRef, row Row) ([]EvaluatedRow, []error) {
+	var out []EvaluatedRow
+	var errs []error
+	for _, q := range c.data {
+		if !q.table.matches(table) {
+			continue
+		}
+		var err error
+		out, err = q.evaluate(c, table, row, out)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.streams3 != nil {
+		var e3 []error
+		out, e3 = c.streams3.evaluateRow(c, table, row, out)
+		errs = append(errs, e3...)
+	}
+	return out, errs
+}
+
+// EvaluateParameterRow computes the lookup index entries of a row of a
+// parameter table.
+func (c *Config) EvaluateParameterRow(table TableRef, row Row) ([]LookupEntry, []error) {
+	var out []LookupEntry
+	var errs []error
+	for _, q := range c.params {
+		if !q.table.matches(table) {
+			continue
+		}
+		var err error
+		out, err = q.evaluate(table, row, out)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.streams3 != nil {
+		var e3 []error
+		out, e3 = c.streams3.evaluateParameterRow(c, table, row, out)
+		errs = append(errs, e3...)
+	}
+	return out, errs
+}
+
+// IsParameterTable reports whether rows of table produce lookup entries.
+func (c *Config) IsParameterTable(table TableRef) bool {
+	for _, q := range c.params {
+		if q.table.matches(table) {
+			return true
+		}
+	}
+	if c.streams3 != nil {
+		for _, p := range c.streams3.sourceTables() {
+			if (tablePattern{schema: p.Schema, name: p.Name}).matches(table) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tablePattern is a resolved FROM table: exact name or prefix wildcard.
+type tablePattern struct {
+	schema   string
+	name     string // without the trailing % for wildcards
+	wildcard bool
+	// tag is the connection tag ("default" unless written as "tag.schema").
+	tag string
+}
+
+func (p tablePattern) pattern() TablePattern {
+	n := p.name
+	if p.wildcard {
+		n += "%"
+	}
+	return TablePattern{Schema: p.schema, Name: n}
+}
+
+func (p tablePattern) matches(t TableRef) bool {
+	if p.tag != "" && p.tag != "default" {
+		return false
+	}
+	if p.schema != t.Schema {
+		return false
+	}
+	if p.wildcard {
+		return len(t.Name) >= len(p.name) && t.Name[:len(p.name)] == p.name
+	}
+	return p.name == t.Name
+}
+
+// suffix returns the part of the table name matched by the wildcard.
+func (p tablePattern) suffix(t TableRef) string {
+	if !p.wildcard {
+		return ""
+	}
+	return t.Name[len(p.name):]
+}
