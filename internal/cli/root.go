@@ -75,5 +75,6 @@ the official client SDKs connect unchanged.`,
 func commands(e *env) []*cobra.Command {
 	return []*cobra.Command{
 		newValidateCmd(e),
+		newMigrateCmd(e),
 	}
 }

@@ -104,3 +104,25 @@ func sanitize(name string) string {
 	}
 	return b.String()
 }
+
+// Private starts a cluster of the test's own, stopped when the test ends:
+// for packages that cannot own TestMain (one cluster start, about a
+// second, per call).
+func Private(t testing.TB) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx)
+	if err == ErrNotInstalled {
+		testenv.Missing(t, "postgres (initdb, pg_ctl)", "tests against a real Postgres server")
+	}
+	if err != nil {
+		t.Fatalf("start postgres cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop postgres cluster: %v", err)
+		}
+	})
+	return c
+}
