@@ -1,0 +1,466 @@
+package syncrules
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// This file is the evaluation side of compiled edition-3 Sync Streams:
+// source rows → bucket rows (data sources), parameter-table rows → lookup
+// index entries (parameter indexes), and the per-request bucket resolution
+// (resolvers, §8.8).
+
+// streams3 is a compiled edition-3 config.
+type streams3 struct {
+	streams     []*stream3
+	dataSources []*dataSource
+	indexes     []*paramIndex
+	buckets     []*bucket3
+	opts        evalOptions
+}
+
+var _ edition3Streams = (*streams3)(nil)
+
+// stream3 is one stream with its resolvers (one per bucket).
+type stream3 struct {
+	name          string
+	autoSubscribe bool
+	priority      int
+	resolvers     []*resolver
+}
+
+// bucket3 is one bucket source: a name and the data sources whose rows it
+// holds.
+type bucket3 struct {
+	name    string
+	key     string
+	sources []*dataSource
+}
+
+// tablePattern3 is a table of a stream query: schema and name, each with
+// an optional trailing % wildcard, and a connection tag.
+type tablePattern3 struct {
+	schema, name, tag        string
+	wildcard, schemaWildcard bool
+}
+
+func (p tablePattern3) pattern() TablePattern {
+	s, n := p.schema, p.name
+	if p.schemaWildcard {
+		s += "%"
+	}
+	if p.wildcard {
+		n += "%"
+	}
+	return TablePattern{Schema: s, Name: n}
+}
+
+// match reports whether t is selected by p, with the wildcard suffix.
+func (p tablePattern3) match(t TableRef) (string, bool) {
+	if p.tag != "" && p.tag != "default" {
+		return "", false
+	}
+	if p.schemaWildcard {
+		if !strings.HasPrefix(t.Schema, p.schema) {
+			return "", false
+		}
+	} else if p.schema != t.Schema {
+		return "", false
+	}
+	if p.wildcard {
+		if !strings.HasPrefix(t.Name, p.name) {
+			return "", false
+		}
+		return t.Name[len(p.name):], true
+	}
+	return "", p.name == t.Name
+}
+
+// outputColumn is one result column: a star copy of the row or a named
+// expression.
+type outputColumn struct {
+	star bool
+	name string
+	fn   evalFn
+}
+
+// dataSource is the row side of one or more buckets: which table, which
+// rows (filters), which bucket parameters (partitions) and what data.
+type dataSource struct {
+	table          tablePattern3
+	outputTable    string
+	useSourceName  bool
+	tvfSources     []int
+	tvfArgs        []evalFn
+	filterExprs    []*sxExpr
+	filters        []evalFn
+	partitionExprs []*sxExpr
+	partitions     []evalFn
+	columns        []outputColumn
+	key            string
+	buckets        []*bucket3
+}
+
+// paramIndex is one parameter index (lookup) on a table.
+type paramIndex struct {
+	table   tablePattern3
+	tvfArgs []evalFn
+	filters []evalFn
+	keys    []evalFn
+	outputs []evalFn
+	key     string
+	id      int
+	queryID string
+}
+
+func (s *streams3) sourceTables() []TablePattern {
+	var out []TablePattern
+	add := func(p TablePattern) {
+		for _, x := range out {
+			if x == p {
+				return
+			}
+		}
+		out = append(out, p)
+	}
+	for _, d := range s.dataSources {
+		add(d.table.pattern())
+	}
+	for _, x := range s.indexes {
+		add(x.table.pattern())
+	}
+	return out
+}
+
+// jsonEachRows expands a json_each argument: array elements (key = index),
+// object members (key = name) or one scalar row; NULL gives no rows.
+func jsonEachRows(v Value) ([]tvfRow, error) {
+	if v.kind == KindNull {
+		return nil, nil
+	}
+	if v.kind != KindText {
+		return nil, errors.New("json_each: expected JSON text")
+	}
+	j, err := parseJSON(v.str)
+	if err != nil {
+		return nil, fmt.Errorf("json_each: %w", err)
+	}
+	switch j.kind {
+	case jsonArray:
+		out := make([]tvfRow, len(j.arr))
+		for i, e := range j.arr {
+			out[i] = tvfRow{key: Int(int64(i)), value: e.toValue()}
+		}
+		return out, nil
+	case jsonObject:
+		out := make([]tvfRow, len(j.arr))
+		for i, e := range j.arr {
+			out[i] = tvfRow{key: Text(j.keys[i]), value: e.toValue()}
+		}
+		return out, nil
+	}
+	return []tvfRow{{value: j.toValue()}}, nil
+}
+
+// forEachJoined calls f for every combination of the rows of the attached
+// json_each sources (once when there are none).
+func forEachJoined(env *evalEnv, args []evalFn, f func() error) error {
+	if len(args) == 0 {
+		return f()
+	}
+	env.tvf = make([]tvfRow, len(args))
+	var rec func(i int) error
+	rec = func(i int) error {
+		if i == len(args) {
+			return f()
+		}
+		v, err := args[i](env)
+		if err != nil {
+			return err
+		}
+		rows, err := jsonEachRows(v)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			env.tvf[i] = r
+			if err := rec(i + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return rec(0)
+}
+
+func allTrue(env *evalEnv, fs []evalFn) (bool, error) {
+	for _, f := range fs {
+		v, err := f(env)
+		if err != nil {
+			return false, err
+		}
+		if !v.Truthy() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// parameterValue reports whether v can be a bucket parameter or lookup
+// key (not NULL, not BLOB).
+func parameterValue(v Value) bool {
+	return v.kind != KindNull && v.kind != KindBlob
+}
+
+func (s *streams3) evaluateRow(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, []error) {
+	var errs []error
+	for _, ds := range s.dataSources {
+		suffix, ok := ds.table.match(table)
+		if !ok || len(ds.buckets) == 0 {
+			continue
+		}
+		var err error
+		out, err = ds.evaluate(c.prefix, table, suffix, row, out)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ds.buckets[0].name, err))
+		}
+	}
+	return out, errs
+}
+
+func (ds *dataSource) evaluate(prefix string, table TableRef, suffix string, row Row, out []EvaluatedRow) ([]EvaluatedRow, error) {
+	env := &evalEnv{row: row, schema: table.Schema, table: table.Name, suffix: suffix}
+	params := make([]Value, len(ds.partitions))
+	var data []byte
+	var id string
+	outTable := ds.outputTable
+	if ds.useSourceName {
+		outTable = table.Name
+	}
+	err := forEachJoined(env, ds.tvfArgs, func() error {
+		ok, err := allTrue(env, ds.filters)
+		if err != nil || !ok {
+			return err
+		}
+		for i, p := range ds.partitions {
+			v, err := p(env)
+			if err != nil {
+				return err
+			}
+			if !parameterValue(v) {
+				return nil
+			}
+			params[i] = v
+		}
+		if data == nil || len(ds.tvfArgs) > 0 {
+			data, id, err = ds.outputRow(env)
+			if err != nil {
+				return err
+			}
+		}
+		var idb []byte
+		idb = append(idb, '[')
+		for i, v := range params {
+			if i > 0 {
+				idb = append(idb, ',')
+			}
+			idb = appendBucketValue(idb, v)
+		}
+		idb = append(idb, ']')
+		for _, b := range ds.buckets {
+			out = append(out, EvaluatedRow{Bucket: prefix + b.name + string(idb), Table: outTable, ID: id, Data: data})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// outputRow builds the JSON data and id of a synced row: star copies every
+// non-BLOB column (in name order), named columns set or overwrite theirs.
+func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
+	var cols []Column
+	pos := map[string]int{}
+	set := func(name string, v Value) {
+		if i, ok := pos[name]; ok {
+			cols[i].Value = v
+			return
+		}
+		pos[name] = len(cols)
+		cols = append(cols, Column{Name: name, Value: v})
+	}
+	for _, c := range ds.columns {
+		if c.star {
+			names := make([]string, 0, len(env.row))
+			for k, v := range env.row {
+				if v.kind != KindBlob {
+					names = append(names, k)
+				}
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				set(k, env.row[k])
+			}
+			continue
+		}
+		v, err := c.fn(env)
+		if err != nil {
+			return nil, "", err
+		}
+		if v.kind == KindBlob {
+			continue
+		}
+		set(c.name, v)
+	}
+	id := ""
+	if i, ok := pos["id"]; ok {
+		v := cols[i].Value
+		if v.kind == KindText {
+			id = v.str
+		} else if v.kind != KindNull {
+			id = v.AsText()
+		}
+	}
+	return AppendRowJSON(nil, cols), id, nil
+}
+
+func (s *streams3) evaluateParameterRow(_ *Config, table TableRef, row Row, out []LookupEntry) ([]LookupEntry, []error) {
+	var errs []error
+	for _, idx := range s.indexes {
+		suffix, ok := idx.table.match(table)
+		if !ok {
+			continue
+		}
+		var err error
+		out, err = idx.evaluate(table, suffix, row, out)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("lookup %s: %w", idx.queryID, err))
+		}
+	}
+	return out, errs
+}
+
+// evaluate produces the index entries of one row: one entry per distinct
+// key, holding every output row for that key.
+func (idx *paramIndex) evaluate(table TableRef, suffix string, row Row, out []LookupEntry) ([]LookupEntry, error) {
+	env := &evalEnv{row: row, schema: table.Schema, table: table.Name, suffix: suffix}
+	type entry struct {
+		key  []byte
+		rows []byte
+		n    int
+	}
+	var entries []*entry
+	keyVals := make([]Value, len(idx.keys))
+	err := forEachJoined(env, idx.tvfArgs, func() error {
+		ok, err := allTrue(env, idx.filters)
+		if err != nil || !ok {
+			return err
+		}
+		for i, k := range idx.keys {
+			v, err := k(env)
+			if err != nil {
+				return err
+			}
+			if !parameterValue(v) {
+				return nil
+			}
+			keyVals[i] = v
+		}
+		outVals := make([]Value, len(idx.outputs))
+		for i, o := range idx.outputs {
+			v, err := o(env)
+			if err != nil {
+				return err
+			}
+			if !parameterValue(v) {
+				return nil
+			}
+			outVals[i] = v
+		}
+		key := lookupKey("lookup", idx.queryID, keyVals)
+		var e *entry
+		for _, x := range entries {
+			if string(x.key) == string(key) {
+				e = x
+			}
+		}
+		if e == nil {
+			e = &entry{key: key}
+			entries = append(entries, e)
+		}
+		if e.n > 0 {
+			e.rows = append(e.rows, ',')
+		}
+		e.n++
+		e.rows = appendResultRow(e.rows, outVals)
+		return nil
+	})
+	for _, e := range entries {
+		res := make([]byte, 0, len(e.rows)+2)
+		res = append(res, '[')
+		res = append(res, e.rows...)
+		res = append(res, ']')
+		out = append(out, LookupEntry{Key: e.key, Result: res})
+	}
+	return out, err
+}
+
+// lookupKey encodes [name, queryId, values...] as canonical JSON.
+func lookupKey(name, queryID string, vals []Value) []byte {
+	b := []byte{'['}
+	b = appendJSONString(b, name)
+	b = append(b, ',')
+	b = appendJSONString(b, queryID)
+	for _, v := range vals {
+		b = append(b, ',')
+		b = appendLookupValue(b, v)
+	}
+	return append(b, ']')
+}
+
+// appendResultRow writes one lookup output row as {"0":v0,"1":v1,...}.
+func appendResultRow(dst []byte, vals []Value) []byte {
+	dst = append(dst, '{')
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, itoa(i)...)
+		dst = append(dst, '"', ':')
+		dst = appendBucketValue(dst, v)
+	}
+	return append(dst, '}')
+}
+
+// decodeResultRows reads the rows written by appendResultRow (a JSON array
+// of objects), as a LookupFunc returns them.
+func decodeResultRows(results [][]byte, width int, dst [][]Value) ([][]Value, error) {
+	for _, r := range results {
+		j, err := parseJSON(string(r))
+		if err != nil {
+			return dst, fmt.Errorf("bad lookup result: %w", err)
+		}
+		rowsJ := j.arr
+		switch j.kind {
+		case jsonObject:
+			rowsJ = []jsonValue{j}
+		case jsonArray:
+		default:
+			return dst, errors.New("bad lookup result: not an array")
+		}
+		for _, rowJ := range rowsJ {
+			row := make([]Value, width)
+			for i := range row {
+				v, ok := rowJ.get(itoa(i))
+				if !ok {
+					return dst, errors.New("bad lookup result: missing column")
+				}
+				row[i] = v.toValue()
+			}
+			dst = append(dst, row)
+		}
+	}
+	return dst, nil
+}
