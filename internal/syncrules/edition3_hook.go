@@ -6,5 +6,8 @@ package syncrules
 // and returns true; it returns false while no edition-3 compiler is built
 // in, and Parse then rejects the config.
 func (c *Config) compileEdition3Hook(spec *fileSpec, d *diagList) bool {
-	return false
+	if s := compileEdition3(spec, c.compat, c.opts, d); s != nil {
+		c.streams3 = s
+	}
+	return true
 }
