@@ -333,6 +333,19 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 		c := source.Change{Kind: source.Update, Table: rel.table, Key: st.key(rel, row), Row: row, Unchanged: unchanged}
 		if m.OldTuple != nil {
 			old, _ := st.row(rel, m.OldTuple)
+			if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld && len(c.Unchanged) > 0 {
+				// REPLICA IDENTITY FULL: the old row is complete, so the
+				// unchanged TOAST values are known.
+				var still []string
+				for _, name := range c.Unchanged {
+					if v, ok := old[name]; ok {
+						c.Row[name] = v
+					} else {
+						still = append(still, name)
+					}
+				}
+				c.Unchanged = still
+			}
 			if ok := st.keyComplete(rel, old); ok {
 				if oldKey := st.key(rel, old); string(oldKey) != string(c.Key) {
 					c.OldKey = oldKey

@@ -258,3 +258,27 @@ func TestSnapshotPagesResume(t *testing.T) {
 		t.Fatalf("resumed copy has %d rows, want %d", len(rest), 40-21)
 	}
 }
+
+// With REPLICA IDENTITY FULL the old row is complete, so an unchanged
+// TOAST value is filled in rather than reported unchanged.
+func TestStreamFullIdentityFillsToast(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, streamSetup+`ALTER TABLE todos REPLICA IDENTITY FULL;`)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := e.src.Start(ctx, "powersync_6_aaaa", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.stream(t, "powersync_6_aaaa", pos, tables, rec)
+	big := strings.Repeat("y", 100000)
+	e.exec(t, `INSERT INTO todos VALUES ('t1', 'first', $1)`, big)
+	e.exec(t, `UPDATE todos SET title = 'second' WHERE id = 't1'`)
+	changes := rec.waitChanges(t, 2)
+	if u := changes[1]; len(u.Unchanged) != 0 || u.Row["body"].Str() != big || u.Row["title"].Str() != "second" {
+		t.Fatalf("update: unchanged %v, body %d bytes, title %q", u.Unchanged, len(u.Row["body"].Str()), u.Row["title"].Str())
+	}
+}
