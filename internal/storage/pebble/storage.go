@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/powersync-go/powersync/internal/storage"
 )
@@ -135,10 +136,24 @@ func Open(dir string, opts Options) (*Storage, error) {
 	log := opts.Logger.With("component", "storage")
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
+	po := &pebble.Options{
 		Cache:  cache,
 		Logger: pebbleLogger{log},
-	})
+		// Larger memtables than the 4 MiB default: replication writes in
+		// bursts of large batches, and fewer, larger flushes cost less.
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       16,
+		LBaseMaxBytes:               256 << 20,
+	}
+	// Bloom filters: most current-data reads of replication are for rows
+	// that are not stored yet (inserts), which a filter answers without
+	// reading index and data blocks.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("open bucket storage %s: %w", dir, err)
 	}
