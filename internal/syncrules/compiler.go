@@ -661,24 +661,21 @@ func (l *lowerer) lowerOverlap(x *Binary, sc *scope) *sxExpr {
 // or unitRequest. json_each over one table belongs to that table's unit.
 const unitRequest = -2
 
-// unitOfSource returns the unit a source belongs to.
+// unitOfSource returns the unit a source belongs to: a table is its own
+// unit, a json_each over exactly one table belongs to that table, any
+// other json_each is its own unit.
 func unitOfSource(sources []*qsource, i int) int {
-	for depth := 0; depth < 64; depth++ {
-		s := sources[i]
-		if s.kind == srcTable {
-			return i
-		}
-		us := unitsOf(sources, s.arg)
-		tables := -1
+	s := sources[i]
+	if s.kind == srcTable {
+		return i
+	}
+	us := unitsOf(sources, s.arg)
+	if len(us) == 1 {
 		for u := range us {
 			if u >= 0 && sources[u].kind == srcTable {
-				tables = u
+				return u
 			}
 		}
-		if tables >= 0 && len(us) == 1 {
-			return tables
-		}
-		return i
 	}
 	return i
 }

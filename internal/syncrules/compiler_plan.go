@@ -130,7 +130,6 @@ type resolver struct {
 
 // planner compiles the streams of one config.
 type planner struct {
-	texts    []*sqlText
 	report   diagSink
 	opts     evalOptions
 	defaultS string

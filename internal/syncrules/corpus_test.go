@@ -86,19 +86,22 @@ type corpusFile struct {
 }
 
 type corpusCase struct {
-	Name          string         `yaml:"name"`
-	From          string         `yaml:"from"`
-	Note          string         `yaml:"note"`
-	Pending       string         `yaml:"pending"`
-	Config        string         `yaml:"config"`
-	StreamSQL     string         `yaml:"stream_sql"`
-	Generate      string         `yaml:"generate"`
-	DefaultSchema *string        `yaml:"default_schema"`
-	Version       int64          `yaml:"version"`
-	Diagnostics   *[]diagExpect  `yaml:"diagnostics"`
-	Rows          []rowCase      `yaml:"rows"`
-	ParameterRows []paramRowCase `yaml:"parameter_rows"`
-	Requests      []requestCase  `yaml:"requests"`
+	Name          string        `yaml:"name"`
+	From          string        `yaml:"from"`
+	Note          string        `yaml:"note"`
+	Pending       string        `yaml:"pending"`
+	Config        string        `yaml:"config"`
+	StreamSQL     string        `yaml:"stream_sql"`
+	Generate      string        `yaml:"generate"`
+	DefaultSchema *string       `yaml:"default_schema"`
+	Version       int64         `yaml:"version"`
+	Diagnostics   *[]diagExpect `yaml:"diagnostics"`
+	// DiagnosticsContain lists substrings each some diagnostic must have;
+	// other diagnostics (fatal ones too) are allowed.
+	DiagnosticsContain []string       `yaml:"diagnostics_contain"`
+	Rows               []rowCase      `yaml:"rows"`
+	ParameterRows      []paramRowCase `yaml:"parameter_rows"`
+	Requests           []requestCase  `yaml:"requests"`
 }
 
 type diagExpect struct {
@@ -374,9 +377,18 @@ func (c *corpusCase) run() (failures []string) {
 		schema = *c.DefaultSchema
 	}
 	cfg, diags := syncrules.Parse([]byte(text), syncrules.ParseOptions{DefaultSchema: schema})
+	for _, sub := range c.DiagnosticsContain {
+		found := false
+		for _, d := range diags {
+			found = found || strings.Contains(d.Message, sub)
+		}
+		if !found {
+			fail("no diagnostic containing %q: %s", sub, describeDiags(text, diags))
+		}
+	}
 	if c.Diagnostics != nil {
 		failures = append(failures, matchDiags(text, diags, *c.Diagnostics)...)
-	} else if diags.HasFatal() {
+	} else if diags.HasFatal() && len(c.DiagnosticsContain) == 0 {
 		fail("unexpected errors: %s", describeDiags(text, diags))
 	}
 	if cfg == nil {
