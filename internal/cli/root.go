@@ -76,5 +76,9 @@ func commands(e *env) []*cobra.Command {
 	return []*cobra.Command{
 		newValidateCmd(e),
 		newMigrateCmd(e),
+		newStartCmd(e),
+		newDevCmd(e),
+		newGenerateCmd(e),
+		newVerifyCmd(e),
 	}
 }

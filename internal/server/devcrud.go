@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -29,8 +30,11 @@ func (s *Server) handleDevCRUD(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Batch []CRUDEntry `json:"batch"`
 	}
-	if err := decodeJSONBody(r, 16<<20, &body); err != nil {
-		writeError(w, err)
+	// Numbers stay json.Number so integers reach the database as integers.
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, validationError("%s", describeJSONError(nil, err)))
 		return
 	}
 	for i, e := range body.Batch {
