@@ -78,7 +78,5 @@ func commands(e *env) []*cobra.Command {
 		newMigrateCmd(e),
 		newStartCmd(e),
 		newDevCmd(e),
-		newGenerateCmd(e),
-		newVerifyCmd(e),
 	}
 }
