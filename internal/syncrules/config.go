@@ -115,12 +115,17 @@ func (c *Config) SourceTables() []TablePattern {
 func (c *Config) EvaluateRow(table TableRef, row Row) ([]EvaluatedRow, []error) {
 	var out []EvaluatedRow
 	var errs []error
+	var ctx *legacyCtx
 	for _, q := range c.data {
 		if !q.table.matches(table) {
 			continue
 		}
+		if ctx == nil {
+			ctx = &legacyCtx{row: row}
+			out = make([]EvaluatedRow, 0, 4)
+		}
 		var err error
-		out, err = q.evaluate(c, table, row, out)
+		out, err = q.evaluate(c, table, ctx, out)
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -89,6 +89,10 @@ type matchClause struct {
 	// every branch of an OR is authenticated.
 	auth authUse
 	eval func(c *legacyCtx) ([][]Value, error)
+	// single, when set, is the row value of a one-input equality clause
+	// (row = param): NULL or BLOB means no assignment, otherwise exactly
+	// one. It lets data queries skip building assignment slices.
+	single legacyFn
 }
 
 func (m *matchClause) keys() []string {
@@ -529,7 +533,7 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 func (lc *legacyCompiler) equalityMatch(sp Span, rowSide, paramSide *cexpr) *cexpr {
 	in := inputParam{key: paramSide.key, eval: paramSide.eval, bucketParam: paramSide.bucketParam, auth: paramSide.auth}
 	rowEval := rowSide.eval
-	m := &matchClause{inputs: []inputParam{in}, auth: paramSide.auth, eval: func(c *legacyCtx) ([][]Value, error) {
+	m := &matchClause{inputs: []inputParam{in}, auth: paramSide.auth, single: rowEval, eval: func(c *legacyCtx) ([][]Value, error) {
 		v, err := rowEval(c)
 		if err != nil {
 			return nil, err

@@ -443,14 +443,32 @@ func appendPlainReal(dst []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe marks the bytes a JSON string can carry unescaped (for bytes
+// of 0x80 and above: when the string is valid UTF-8).
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString writes s as a JSON string literal, escaping like
 // JavaScript's JSON.stringify. Invalid UTF-8 bytes become U+FFFD.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	// validity of the non-ASCII tail is checked once, at its first byte
+	checked, valid := false, false
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if c < utf8.RuneSelf && jsonSafe[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf && !checked {
+			checked, valid = true, utf8.ValidString(s[i:])
+		}
+		if c >= utf8.RuneSelf && valid {
 			i++
 			continue
 		}

@@ -531,20 +531,39 @@ func jsonStrings(list []string) string {
 }
 
 // evaluate runs the data query on one row of a matching table.
-func (q *dataQuery) evaluate(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, error) {
-	ctx := legacyCtx{row: row, suffix: q.table.suffix(table)}
-	assigns, err := q.where.eval(&ctx)
+func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []EvaluatedRow) ([]EvaluatedRow, error) {
+	ctx.suffix = q.table.suffix(table)
+	var single Value
+	var assigns [][]Value
+	if q.where.single != nil {
+		// Fast path for "column = bucket.param".
+		v, err := q.where.single(ctx)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", q.prefix, err)
+		}
+		if v.kind == KindNull || v.kind == KindBlob {
+			return out, nil
+		}
+		single = v
+	} else {
+		var err error
+		if assigns, err = q.where.eval(ctx); err != nil {
+			return out, fmt.Errorf("%s: %w", q.prefix, err)
+		}
+		if len(assigns) == 0 {
+			return out, nil
+		}
+	}
+	var colBuf [24]Column
+	cols, err := q.outputColumns(ctx, colBuf[:0])
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", q.prefix, err)
 	}
-	if len(assigns) == 0 {
-		return out, nil
+	size := 2
+	for _, col := range cols {
+		size += len(col.Name) + 4 + len(col.Value.str) + 24
 	}
-	cols, err := q.outputColumns(&ctx)
-	if err != nil {
-		return out, fmt.Errorf("%s: %w", q.prefix, err)
-	}
-	data := AppendRowJSON(make([]byte, 0, 128), cols)
+	data := AppendRowJSON(make([]byte, 0, size), cols)
 	id := ""
 	for _, col := range cols {
 		if col.Name == "id" {
@@ -554,6 +573,18 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, row Row, out []Evaluated
 	outTable := q.outTable
 	if outTable == "" {
 		outTable = table.Name
+	}
+	if assigns == nil {
+		var sb strings.Builder
+		sb.Grow(len(c.prefix) + len(q.prefix) + len(single.str) + 24)
+		sb.WriteString(c.prefix)
+		sb.WriteString(q.prefix)
+		var tmp [64]byte
+		b := append(tmp[:0], '[')
+		b = appendBucketValue(b, single)
+		b = append(b, ']')
+		sb.Write(b)
+		return append(out, EvaluatedRow{Bucket: sb.String(), Table: outTable, ID: id, Data: data}), nil
 	}
 	for _, a := range assigns {
 		b := make([]byte, 0, len(c.prefix)+len(q.prefix)+32)
@@ -583,27 +614,55 @@ func idText(v Value) string {
 	return v.AsText()
 }
 
-// outputColumns applies the output columns in order.
-func (q *dataQuery) outputColumns(ctx *legacyCtx) ([]Column, error) {
-	cols := make([]Column, 0, len(ctx.row)+len(q.columns))
-	set := func(name string, v Value, overwrite bool) {
-		for i := range cols {
-			if cols[i].Name == name {
-				if overwrite {
-					cols[i].Value = v
-				}
-				return
+// setColumn sets a named output value: a later explicit column overwrites,
+// "*" only fills names not yet set.
+func setColumn(cols []Column, name string, v Value, overwrite bool) []Column {
+	for i := range cols {
+		if cols[i].Name == name {
+			if overwrite {
+				cols[i].Value = v
 			}
+			return cols
 		}
-		cols = append(cols, Column{Name: name, Value: v})
 	}
+	return append(cols, Column{Name: name, Value: v})
+}
+
+// outputColumns applies the output columns in order.
+func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []Column) ([]Column, error) {
 	for _, col := range q.columns {
 		if col.star {
+			empty := len(cols) == 0
+			if empty {
+				// Usual case: the row has the same columns as the last one.
+				if p := q.starKeys.Load(); p != nil && len(*p) == len(ctx.row) {
+					n := len(cols)
+					ok := true
+					for _, k := range *p {
+						v, found := ctx.row[k]
+						if !found {
+							ok = false
+							break
+						}
+						if k[0] != '_' {
+							cols = append(cols, Column{Name: k, Value: v})
+						}
+					}
+					if ok {
+						continue
+					}
+					cols = cols[:n]
+				}
+			}
 			for _, k := range q.sortedKeys(ctx.row) {
 				if strings.HasPrefix(k, "_") {
 					continue
 				}
-				set(k, ctx.row[k], false)
+				if empty {
+					cols = append(cols, Column{Name: k, Value: ctx.row[k]})
+				} else {
+					cols = setColumn(cols, k, ctx.row[k], false)
+				}
 			}
 			continue
 		}
@@ -611,7 +670,7 @@ func (q *dataQuery) outputColumns(ctx *legacyCtx) ([]Column, error) {
 		if err != nil {
 			return nil, err
 		}
-		set(col.name, v, true)
+		cols = setColumn(cols, col.name, v, true)
 	}
 	return cols, nil
 }
