@@ -158,9 +158,8 @@ func (l *lowerer) checkClauses(sel *Select) {
 		}
 		l.errorf(c.Span, name+" is not supported")
 	}
-	if sel.Distinct {
-		l.errorf(sel.DistinctPos, "DISTINCT is not supported")
-	}
+	// DISTINCT is accepted and has no effect: a synced row is in a bucket
+	// once however many joined rows put it there.
 	if len(sel.With) > 0 {
 		l.errorf(sel.With[0].Name.Span, "WITH is not supported inside a query; use the 'with' key of the stream")
 	}

@@ -577,8 +577,10 @@ func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, 
 		}
 		keyParts = append(keyParts, kp)
 	}
-	// Partition values.
+	// Partition values, ordered by where their values come from, so that
+	// queries writing the same conditions in another order share buckets.
 	ds := &dataSource{}
+	sort.SliceStable(parts, func(i, j int) bool { return partKey(parts[i].vals) < partKey(parts[j].vals) })
 	for _, pt := range parts {
 		v := pt.vals[0]
 		if len(pt.vals) > 1 {
@@ -606,6 +608,15 @@ func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, 
 	ds.filterExprs = rb.info(P).filters
 	ds.tvfSources = rb.info(P).tvfs
 	return r, ds
+}
+
+// partKey is the sort key of a partition: its value sources' keys.
+func partKey(vals []valueSrc) string {
+	keys := make([]string, len(vals))
+	for i, v := range vals {
+		keys[i] = v.key
+	}
+	return strings.Join(keys, ",")
 }
 
 // internIndex turns a lookup node into a parameter index of the config,
