@@ -78,5 +78,7 @@ func commands(e *env) []*cobra.Command {
 		newMigrateCmd(e),
 		newStartCmd(e),
 		newDevCmd(e),
+		newGenerateCmd(e),
+		newVerifyCmd(e),
 	}
 }

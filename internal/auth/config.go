@@ -1,0 +1,34 @@
+package auth
+
+import "github.com/powersync-go/powersync/internal/config"
+
+// OptionsFromConfig turns client_auth into verifier options. Callers add
+// what client_auth alone does not say: Logger, Extra (instance keys) and,
+// for Supabase, SupabaseJWKSURI from the replication connection (see
+// SupabaseJWKSURI and OptionsFromServiceConfig).
+func OptionsFromConfig(ca config.ClientAuth) Options {
+	return Options{
+		JWKS:              ca.JWKS.Keys,
+		JWKSURIs:          ca.JWKSURI,
+		Audiences:         ca.Audience,
+		MaxLifetime:       ca.TokenMaxExpiration,
+		Supabase:          ca.Supabase,
+		SupabaseJWTSecret: ca.SupabaseJWTSecret,
+		BlockLocalJWKS:    ca.BlockLocalJWKS,
+		RejectIPRanges:    ca.JWKSRejectIPRanges,
+	}
+}
+
+// OptionsFromServiceConfig is OptionsFromConfig plus what other sections
+// contribute: with client_auth.supabase on, the Supabase project's JWKS URI
+// is taken from the first replication connection's host.
+func OptionsFromServiceConfig(cfg *config.Config) Options {
+	o := OptionsFromConfig(cfg.ClientAuth)
+	if cfg.ClientAuth.Supabase && len(cfg.Replication.Connections) > 0 {
+		c := cfg.Replication.Connections[0]
+		if uri, ok := SupabaseJWKSURI(c.Hostname, c.URI); ok {
+			o.SupabaseJWKSURI = uri
+		}
+	}
+	return o
+}
