@@ -761,3 +761,19 @@ func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
 	}
 	return &cexpr{cls: clsMatch, match: m, span: sp}
 }
+
+// EvalConstant evaluates an expression that uses no row or request data
+// (literals, operators and functions), with fixed_json_extract rules when
+// fixedJSON is set. It reports the first compile or evaluation error.
+func EvalConstant(e Expr, fixedJSON bool) (Value, error) {
+	d := &diagList{file: newSrcFile("")}
+	lc := &legacyCompiler{kind: kindParamStatic, sql: &sqlText{file: d.file}, diags: d, opts: evalOptions{fixedJSON: fixedJSON}}
+	ce := lc.compile(e)
+	if ce == nil {
+		return Null, fmt.Errorf("%s", d.list[0].Message)
+	}
+	if ce.cls != clsStatic {
+		return Null, fmt.Errorf("expression is not constant")
+	}
+	return ce.value, nil
+}

@@ -247,10 +247,10 @@ func compareIntFloat(f float64, i int64) int {
 	if math.IsNaN(f) {
 		return -1
 	}
-	if f < -9.3e18 {
+	if f < -9.223372036854775808e18 {
 		return -1
 	}
-	if f > 9.3e18 {
+	if f >= 9.223372036854775808e18 {
 		return 1
 	}
 	t := math.Trunc(f)
