@@ -535,6 +535,12 @@ func (l *lowerer) lowerCond(e Expr, sc *scope) *sxExpr {
 
 // lowerIn handles x [NOT] IN (subquery | cte | json array | ARRAY[...]).
 func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
+	if x.HasList && len(x.List) == 1 {
+		// "x IN (expr)": a parenthesized JSON array expression.
+		one := *x
+		one.HasList, one.List, one.Right = false, nil, x.List[0]
+		x = &one
+	}
 	if x.HasList {
 		l.errorf(x.Span, "This expression is not supported by PowerSync")
 		return nil
