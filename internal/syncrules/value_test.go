@@ -104,10 +104,10 @@ func TestFormatPostgresTimestamp(t *testing.T) {
 	legacy := syncrules.TimestampFormat{MaxDigits: -1}
 	iso := syncrules.TimestampFormat{ISO8601: true, MaxDigits: -1}
 	tests := []struct {
-		f      syncrules.TimestampFormat
-		in     string
-		zone   bool
-		want   string
+		f    syncrules.TimestampFormat
+		in   string
+		zone bool
+		want string
 	}{
 		{legacy, "2023-03-06 15:47:00.123+01", true, "'2023-03-06 14:47:00.123Z'"},
 		{legacy, "2023-03-06 15:47:00+00", true, "'2023-03-06 15:47:00Z'"},
