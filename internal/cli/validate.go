@@ -25,7 +25,12 @@ Exit status: 0 when there are no errors (warnings allowed), 1 otherwise.`,
 		Args: cobra.NoArgs,
 	}
 	cf := addConfigFlags(cmd)
+	var syncRules string
+	cmd.Flags().StringVar(&syncRules, "sync-rules", "", "check only this Sync Rules / Sync Streams file (no service config needed)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if syncRules != "" {
+			return runValidateSyncRules(e, syncRules)
+		}
 		return runValidate(e, cf)
 	}
 	return cmd

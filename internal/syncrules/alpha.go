@@ -113,7 +113,7 @@ func (c *Config) compileAlphaStream(st *streamSpec, d *diagList) {
 	if len(d.list) > before && d.list[before:].HasFatal() {
 		return
 	}
-	if usesSub && st.AutoSubscribe {
+	if (usesSub || readsSubscription(sel.Where)) && st.AutoSubscribe {
 		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, "Clients subscribe to this stream by default, but it uses subscription parameters. Default subscriptions use null for all parameters, which can lead to unintentional results. Try removing the parameter or not marking the stream as auto-subscribe.")
 	}
 	c.alphaPriorities = append(c.alphaPriorities, namedPriority{st.Name, st.Priority})
@@ -586,4 +586,45 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 		return nil
 	})
 	return nil
+}
+
+// readsSubscription reports whether an expression calls subscription.*.
+func readsSubscription(e Expr) bool {
+	found := false
+	var walk func(Expr)
+	walk = func(e Expr) {
+		switch x := e.(type) {
+		case *FuncCall:
+			if x.Schema.Name == "subscription" {
+				found = true
+			}
+			for _, a := range x.Args {
+				walk(a)
+			}
+		case *Binary:
+			walk(x.L)
+			walk(x.R)
+		case *Unary:
+			walk(x.X)
+		case *IsExpr:
+			walk(x.X)
+			if x.Y != nil {
+				walk(x.Y)
+			}
+		case *InExpr:
+			walk(x.X)
+			if x.Right != nil {
+				walk(x.Right)
+			}
+			if x.Select != nil && x.Select.Where != nil {
+				walk(x.Select.Where)
+			}
+		case *CastExpr:
+			walk(x.X)
+		}
+	}
+	if e != nil {
+		walk(e)
+	}
+	return found
 }
