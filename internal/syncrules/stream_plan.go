@@ -3,7 +3,6 @@ package syncrules
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -260,17 +259,19 @@ func (ds *dataSource) evaluate(prefix string, table TableRef, suffix string, row
 				return err
 			}
 		}
-		var idb []byte
-		idb = append(idb, '[')
-		for i, v := range params {
-			if i > 0 {
-				idb = append(idb, ',')
-			}
-			idb = appendBucketValue(idb, v)
-		}
-		idb = append(idb, ']')
+		var idBuf [128]byte
 		for _, b := range ds.buckets {
-			out = append(out, EvaluatedRow{Bucket: prefix + b.name + string(idb), Table: outTable, ID: id, Data: data})
+			idb := append(idBuf[:0], prefix...)
+			idb = append(idb, b.name...)
+			idb = append(idb, '[')
+			for i, v := range params {
+				if i > 0 {
+					idb = append(idb, ',')
+				}
+				idb = appendBucketValue(idb, v)
+			}
+			idb = append(idb, ']')
+			out = append(out, EvaluatedRow{Bucket: string(idb), Table: outTable, ID: id, Data: data})
 		}
 		return nil
 	})
@@ -279,26 +280,35 @@ func (ds *dataSource) evaluate(prefix string, table TableRef, suffix string, row
 
 // outputRow builds the JSON data and id of a synced row: star copies every
 // non-BLOB column (in name order), named columns set or overwrite theirs.
+// Rows have few columns, so this uses linear scans and an insertion sort on
+// stack arrays instead of maps.
 func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
-	var cols []Column
-	pos := map[string]int{}
+	var colBuf [16]Column
+	cols := colBuf[:0]
+	size := 2
 	set := func(name string, v Value) {
-		if i, ok := pos[name]; ok {
-			cols[i].Value = v
-			return
+		for i := range cols {
+			if cols[i].Name == name {
+				cols[i].Value = v
+				return
+			}
 		}
-		pos[name] = len(cols)
 		cols = append(cols, Column{Name: name, Value: v})
+		size += len(name) + len(v.str) + 24
 	}
 	for _, c := range ds.columns {
 		if c.star {
-			names := make([]string, 0, len(env.row))
+			var nameBuf [16]string
+			names := nameBuf[:0]
 			for k, v := range env.row {
-				if v.kind != KindBlob {
-					names = append(names, k)
+				if v.kind == KindBlob {
+					continue
+				}
+				names = append(names, k)
+				for j := len(names) - 1; j > 0 && names[j] < names[j-1]; j-- {
+					names[j], names[j-1] = names[j-1], names[j]
 				}
 			}
-			sort.Strings(names)
 			for _, k := range names {
 				set(k, env.row[k])
 			}
@@ -314,7 +324,10 @@ func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
 		set(c.name, v)
 	}
 	id := ""
-	if i, ok := pos["id"]; ok {
+	for i := range cols {
+		if cols[i].Name != "id" {
+			continue
+		}
 		v := cols[i].Value
 		if v.kind == KindText {
 			id = v.str
@@ -322,7 +335,7 @@ func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
 			id = v.AsText()
 		}
 	}
-	return AppendRowJSON(nil, cols), id, nil
+	return AppendRowJSON(make([]byte, 0, size), cols), id, nil
 }
 
 func (s *streams3) evaluateParameterRow(_ *Config, table TableRef, row Row, out []LookupEntry) ([]LookupEntry, []error) {

@@ -185,9 +185,13 @@ func (r *resolver) bucketID(prefix string, env *evalEnv, bd qbinding) (string, b
 // its buckets.
 func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptionInstance, bindings []qbinding, lookup LookupFunc, budget *lookupBudget, add func(string, int, inclusion)) error {
 	env := inst.env
-	for i := range bindings {
-		bindings[i].rows = make([][]Value, len(r.lookups))
+	// The request-only bindings are shared by every checkpoint: extend
+	// copies of them.
+	cur := make([]qbinding, len(bindings))
+	for i, bd := range bindings {
+		cur[i] = qbinding{tvf: bd.tvf, rows: make([][]Value, len(r.lookups))}
 	}
+	bindings = cur
 	for li, node := range r.lookups {
 		if err := ctx.Err(); err != nil {
 			return err
