@@ -117,11 +117,14 @@ type lowerer struct {
 	// quiet texts were already checked on their own (CTE bodies): their
 	// problems fail the query without being reported again.
 	quiet map[int]bool
+	// aborted is set when a broken CTE is used: its errors were reported
+	// already and what follows would only be their echoes.
+	aborted bool
 }
 
 func (l *lowerer) errorf(span Span, msg string) {
 	l.failed = true
-	if !l.quiet[l.text] {
+	if !l.quiet[l.text] && !l.aborted {
 		l.report(l.text, span, SeverityFatal, msg)
 	}
 }
@@ -213,7 +216,7 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 				if cte, ok := l.ctes[strings.ToLower(it.Table.Name)]; ok {
 					cte.used = true
 					if cte.bad {
-						l.failed = true
+						l.failed, l.aborted = true, true
 						continue
 					}
 					saved := l.text
@@ -563,7 +566,7 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 		if cte, ok := l.ctes[strings.ToLower(ref.Column.Name)]; ok {
 			cte.used = true
 			if cte.bad {
-				l.failed = true
+				l.failed, l.aborted = true, true
 				return nil
 			}
 			if len(cte.sel.Items) != 1 || cte.sel.Items[0].Star {

@@ -273,6 +273,9 @@ func (l *lowerer) lowerCall(x *FuncCall, sc *scope) *sxExpr {
 					l.errorf(x.Span, "Expected no arguments here")
 					return nil
 				}
+				if src := l.q.sources[it.src]; fname == "table_suffix" && !strings.HasSuffix(src.table, "%") {
+					l.warnf(x.Span, "table_suffix() is always empty because this table is not selected with a wildcard name.")
+				}
 				return &sxExpr{kind: sxMeta, src: it.src, name: fname, span: x.Span}
 			}
 		} else if ok && (fname == "schema" || fname == "table_name" || fname == "table_suffix") {
