@@ -245,7 +245,8 @@ func identName(c string) string {
 }
 
 // identityColumns returns the replica identity columns of a table: the
-// primary key (DEFAULT), the identity index (INDEX), or every column (FULL).
+// primary key (DEFAULT, and FULL when there is one), the identity index
+// (INDEX), or every column (FULL without a primary key).
 func (s *Source) identityColumns(ctx context.Context, oid uint32, ident string) ([]string, error) {
 	var q string
 	switch ident {
@@ -260,6 +261,11 @@ func (s *Source) identityColumns(ctx context.Context, oid uint32, ident string) 
 			WHERE i.indrelid = $1::oid AND i.indisreplident
 			ORDER BY array_position(i.indkey::int2[], a.attnum)`
 	case "f":
+		// FULL: the primary key still identifies the row when there is
+		// one (every column would make each update change the identity).
+		if cols, err := s.identityColumns(ctx, oid, "d"); err != nil || len(cols) > 0 {
+			return cols, err
+		}
 		q = `SELECT attname FROM pg_catalog.pg_attribute
 			WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
 	default:

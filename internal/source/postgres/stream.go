@@ -346,10 +346,8 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 				}
 				c.Unchanged = still
 			}
-			if ok := st.keyComplete(rel, old); ok {
-				if oldKey := st.key(rel, old); string(oldKey) != string(c.Key) {
-					c.OldKey = oldKey
-				}
+			if oldKey := st.key(rel, old); string(oldKey) != string(c.Key) {
+				c.OldKey = oldKey
 			}
 		}
 		return st.h.Change(ctx, c)
@@ -462,16 +460,6 @@ func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (syncrules.Row, 
 		}
 	}
 	return row, unchanged
-}
-
-func (st *streamState) keyComplete(r *relation, row syncrules.Row) bool {
-	for _, k := range r.keyIdx {
-		v, ok := row[r.cols[k].name]
-		if !ok || v.IsNull() {
-			return false
-		}
-	}
-	return true
 }
 
 func (st *streamState) key(r *relation, row syncrules.Row) []byte {
