@@ -124,7 +124,7 @@ func (p *pipeline) start() {
 	p.t.Helper()
 	r, err := replication.New(replication.Options{
 		Source: p.src, Storage: p.st, SyncConfig: e2eSyncConfig, Compile: compileRules,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		RetryDelay: 100 * time.Millisecond, LeaseTTL: 3 * time.Second,
 	})
 	if err != nil {
