@@ -86,16 +86,20 @@ type corpusFile struct {
 }
 
 type corpusCase struct {
-	Name          string        `yaml:"name"`
-	From          string        `yaml:"from"`
-	Note          string        `yaml:"note"`
-	Pending       string        `yaml:"pending"`
-	Config        string        `yaml:"config"`
-	StreamSQL     string        `yaml:"stream_sql"`
-	Generate      string        `yaml:"generate"`
-	DefaultSchema *string       `yaml:"default_schema"`
-	Version       int64         `yaml:"version"`
-	Diagnostics   *[]diagExpect `yaml:"diagnostics"`
+	Name      string `yaml:"name"`
+	From      string `yaml:"from"`
+	Note      string `yaml:"note"`
+	Pending   string `yaml:"pending"`
+	Config    string `yaml:"config"`
+	StreamSQL string `yaml:"stream_sql"`
+	// ParameterSQL is shorthand for a bucket definition "mybucket" with
+	// this parameter query and no data queries.
+	ParameterSQL    string        `yaml:"parameter_sql"`
+	AcceptDangerous bool          `yaml:"accept_dangerous"`
+	Generate        string        `yaml:"generate"`
+	DefaultSchema   *string       `yaml:"default_schema"`
+	Version         int64         `yaml:"version"`
+	Diagnostics     *[]diagExpect `yaml:"diagnostics"`
 	// DiagnosticsContain lists substrings each some diagnostic must have;
 	// other diagnostics (fatal ones too) are allowed.
 	DiagnosticsContain []string       `yaml:"diagnostics_contain"`
@@ -317,6 +321,13 @@ func (c *corpusCase) configText() string {
 	}
 	if c.StreamSQL != "" {
 		return streamConfig(c.StreamSQL)
+	}
+	if c.ParameterSQL != "" {
+		text := "bucket_definitions:\n  mybucket:\n"
+		if c.AcceptDangerous {
+			text += "    accept_potentially_dangerous_queries: true\n"
+		}
+		return text + "    parameters: |\n      " + c.ParameterSQL + "\n    data: []\n"
 	}
 	return c.Config
 }
