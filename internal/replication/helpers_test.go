@@ -61,7 +61,7 @@ func openWriter(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func exec(t testing.TB, db *sql.DB, q string, args ...any) {
+func run(t testing.TB, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -168,26 +168,20 @@ func readOps(t testing.TB, bs storage.BucketStorage, cp storage.Checkpoint, buck
 		reqs[i] = storage.BucketPosition{Bucket: b, After: after}
 	}
 	out := map[string][]op{}
-	for len(reqs) > 0 {
-		var next []storage.BucketPosition
-		err := bs.ReadData(context.Background(), cp, reqs, storage.Limits{}, func(c storage.Chunk) error {
-			for _, raw := range c.Ops {
-				var o op
-				if err := json.Unmarshal(raw, &o.OplogEntry); err != nil {
-					return fmt.Errorf("op %s: %w", raw, err)
-				}
-				o.bucket = c.Bucket
-				out[c.Bucket] = append(out[c.Bucket], o)
+	// ReadData delivers every op of each bucket, chunk after chunk.
+	err := bs.ReadData(context.Background(), cp, reqs, storage.Limits{}, func(c storage.Chunk) error {
+		for _, raw := range c.Ops {
+			var o op
+			if err := json.Unmarshal(raw, &o.OplogEntry); err != nil {
+				return fmt.Errorf("op %s: %w", raw, err)
 			}
-			if c.HasMore {
-				next = append(next, storage.BucketPosition{Bucket: c.Bucket, After: c.NextAfter})
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+			o.bucket = c.Bucket
+			out[c.Bucket] = append(out[c.Bucket], o)
 		}
-		reqs = next
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -19,9 +19,9 @@ func TestReplicateChanges(t *testing.T) {
 	dbPath, db := appDB(t, dir)
 	// Rows that exist before replication starts come from the snapshot.
 	for i := 1; i <= 25; i++ {
-		exec(t, db, "INSERT INTO todos VALUES (?, ?, 'l1', ?)", i, fmt.Sprintf("u%d", i%2+1), fmt.Sprintf("todo %d", i))
+		run(t, db, "INSERT INTO todos VALUES (?, ?, 'l1', ?)", i, fmt.Sprintf("u%d", i%2+1), fmt.Sprintf("todo %d", i))
 	}
-	exec(t, db, "INSERT INTO members VALUES (1, 'u1', 'l1')")
+	run(t, db, "INSERT INTO members VALUES (1, 'u1', 'l1')")
 	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
 	cp0 := e.caughtUp()
 	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
@@ -44,7 +44,7 @@ func TestReplicateChanges(t *testing.T) {
 	}
 	for _, s := range steps {
 		for _, q := range s.sql {
-			exec(t, db, q)
+			run(t, db, q)
 		}
 		e.caughtUp()
 		if verify(t, e.st, db, compileFake, []string{"todos"}, owners); t.Failed() {
@@ -54,7 +54,7 @@ func TestReplicateChanges(t *testing.T) {
 
 	// A row moving between buckets: REMOVE from the old, PUT in the new.
 	cp1 := e.caughtUp()
-	exec(t, db, "UPDATE todos SET owner_id = 'u3' WHERE id = 1")
+	run(t, db, "UPDATE todos SET owner_id = 'u3' WHERE id = 1")
 	cp2 := e.caughtUp()
 	v, _ := e.st.Active(context.Background())
 	ops := readOps(t, e.st.Bucket(v.ID), cp2, []string{bucket(v.ID, `by_owner["u1"]`), bucket(v.ID, `by_owner["u3"]`)}, cp1.OpID)
@@ -69,7 +69,7 @@ func TestReplicateChanges(t *testing.T) {
 	// A parameter row change moves the user to other buckets: the lookup
 	// index answers with the new list from the new checkpoint on, and
 	// with the old one as of the old checkpoint.
-	exec(t, db, "UPDATE members SET list_id = 'l2' WHERE id = 1")
+	run(t, db, "UPDATE members SET list_id = 'l2' WHERE id = 1")
 	cp3 := e.caughtUp()
 	bs := e.st.Bucket(v.ID)
 	key := fakeLookupKey(v.ID, "u1")
@@ -85,7 +85,7 @@ func TestReplicateChanges(t *testing.T) {
 			t.Errorf("lookup at checkpoint %d: %s, want %s", c.cp.OpID, got, c.want)
 		}
 	}
-	exec(t, db, "DELETE FROM members")
+	run(t, db, "DELETE FROM members")
 	cp4 := e.caughtUp()
 	res, err := bs.Lookup(context.Background(), cp4, [][]byte{key})
 	if err != nil {
@@ -132,7 +132,7 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	dbPath, db := appDB(t, dir)
 	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
 	for i := range 50 {
-		exec(t, db, "INSERT INTO todos VALUES (?, 'u1', 'l1', 't')", i)
+		run(t, db, "INSERT INTO todos VALUES (?, 'u1', 'l1', 't')", i)
 	}
 	e.caughtUp()
 	n1 := verify(t, e.st, db, compileFake, []string{"todos"}, owners)
@@ -147,8 +147,8 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	e.close()
 
 	// Changes made while replication is down are picked up.
-	exec(t, db, "UPDATE todos SET owner_id = 'u2' WHERE id < 10")
-	exec(t, db, "DELETE FROM todos WHERE id >= 40")
+	run(t, db, "UPDATE todos SET owner_id = 'u2' WHERE id < 10")
+	run(t, db, "DELETE FROM todos WHERE id >= 40")
 	e = startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
 	e.caughtUp()
 	// 10 rows moved (REMOVE + PUT each), 10 deleted (REMOVE each).
@@ -161,7 +161,7 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, db := appDB(t, dir)
 	for i := range 30 {
-		exec(t, db, "INSERT INTO todos VALUES (?, ?, ?, 't')", i, fmt.Sprintf("u%d", i%3), fmt.Sprintf("l%d", i%2))
+		run(t, db, "INSERT INTO todos VALUES (?, ?, ?, 't')", i, fmt.Sprintf("u%d", i%3), fmt.Sprintf("l%d", i%2))
 	}
 	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
 	e.caughtUp()
@@ -185,7 +185,7 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	exec(t, db, "INSERT INTO todos VALUES (1000, 'u1', 'l1', 'after')")
+	run(t, db, "INSERT INTO todos VALUES (1000, 'u1', 'l1', 'after')")
 	e.caughtUp()
 	verify(t, e.st, db, compileFake, []string{"todos"}, []string{`by_list["l0"]`, `by_list["l1"]`})
 	// The old version's slot is gone from the source.
@@ -224,7 +224,7 @@ func TestLeaseStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, second, replication.StateRunning)
-	exec(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'x')")
+	run(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'x')")
 	e.rep = second
 	e.caughtUp()
 	verify(t, e.st, db, compileFake, []string{"todos"}, owners)

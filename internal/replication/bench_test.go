@@ -1,0 +1,94 @@
+package replication_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchRows is the table size of the replication benchmarks
+// (POWERSYNC_BENCH_ROWS, default 100,000; docs/benchmarks.md uses 1,000,000).
+func benchRows(b *testing.B) int {
+	if s := os.Getenv("POWERSYNC_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("POWERSYNC_BENCH_ROWS=%q", s)
+		}
+		return n
+	}
+	return 100000
+}
+
+// fillSQL inserts n todos of about 100 bytes each, owned by 1,000 users,
+// in one transaction; ids start after from.
+const fillSQL = `WITH RECURSIVE s(x) AS (SELECT ?1 + 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?1 + ?2)
+INSERT OR REPLACE INTO todos SELECT x, 'user-' || (x % 1000), 'list-' || (x % 97),
+  printf('todo %08d: a row of roughly one hundred bytes of text', x) FROM s`
+
+// BenchmarkSnapshot measures the initial snapshot: rows already in the
+// source until the first checkpoint covers them.
+func BenchmarkSnapshot(b *testing.B) {
+	n := benchRows(b)
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		dbPath, db := appDB(b, dir)
+		run(b, db, fillSQL, 0, n)
+		b.StartTimer()
+		start := time.Now()
+		e := startReplication(b, dbPath, storeDir(dir), "by_owner", compileFake)
+		e.caughtUp()
+		el := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
+		b.ReportMetric(float64(dirSize(storeDir(dir)))/float64(n), "disk-bytes/op")
+		e.close()
+	}
+}
+
+// BenchmarkStreaming measures steady-state replication: one n-row
+// transaction committed while replication runs, until a checkpoint covers it.
+func BenchmarkStreaming(b *testing.B) {
+	n := benchRows(b)
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		dbPath, db := appDB(b, dir)
+		e := startReplication(b, dbPath, storeDir(dir), "by_owner", compileFake)
+		e.caughtUp()
+		run(b, db, fillSQL, 0, n)
+		b.StartTimer()
+		start := time.Now()
+		e.caughtUp()
+		el := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
+		e.close()
+	}
+}
+
+// BenchmarkSmallTransactions measures steady-state replication of many
+// one-row transactions (each committed by the application on its own).
+func BenchmarkSmallTransactions(b *testing.B) {
+	const n = 5000
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		dbPath, db := appDB(b, dir)
+		e := startReplication(b, dbPath, storeDir(dir), "by_owner", compileFake)
+		e.caughtUp()
+		b.StartTimer()
+		start := time.Now()
+		for i := range n {
+			run(b, db, "INSERT INTO todos VALUES (?, 'user-1', 'list-1', 'a small transaction of about one hundred bytes of text.........')", i)
+		}
+		e.caughtUp()
+		el := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(n)/el.Seconds(), "tx/s")
+		_ = context.Background()
+		e.close()
+	}
+}
