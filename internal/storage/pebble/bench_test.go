@@ -182,3 +182,20 @@ func BenchmarkChecksumAsOf(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(names)), "ns/bucket")
 }
+
+// BenchmarkWriteSmallRows: ≈100-byte rows into 1,000 per-user buckets,
+// 10,000 rows per commit (the replication benchmark's data shape).
+func BenchmarkWriteSmallRows(b *testing.B) {
+	s, bs := benchStorage(b)
+	pos := storage.Position(1)
+	b.ResetTimer()
+	writeRows(b, bs, b.N, 100, 10000, func(i int) string { return fmt.Sprintf(`1#by_user["u%d"]`, i%1000) }, &pos)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if du, err := s.DiskUsage(); err == nil {
+		b.ReportMetric(float64(du)/float64(b.N), "disk-B/op")
+	}
+}

@@ -26,7 +26,8 @@ type Options struct {
 	// SpillBytes is the size at which an open Batch writes what it holds
 	// to the database (invisible to readers until Commit). Default 32 MiB.
 	SpillBytes int
-	// CacheBytes is the block cache size. Default 64 MiB.
+	// CacheBytes is the block cache size. Default 128 MiB. Pebble reserves
+	// memtable memory from it (up to 64 MiB here), the rest holds blocks.
 	CacheBytes int64
 	// Now returns the current time (time.Now if nil); tests move it to
 	// expire leases.
@@ -35,7 +36,7 @@ type Options struct {
 
 const (
 	defaultSpillBytes = 32 << 20
-	defaultCacheBytes = 64 << 20
+	defaultCacheBytes = 128 << 20
 )
 
 // Storage is the Pebble bucket storage. It is safe for concurrent use.
@@ -134,14 +135,14 @@ func Open(dir string, opts Options) (*Storage, error) {
 		return nil, fmt.Errorf("open bucket storage: %w", err)
 	}
 	log := opts.Logger.With("component", "storage")
-	cache := pebble.NewCache(opts.CacheBytes)
-	defer cache.Unref()
 	po := &pebble.Options{
-		Cache:  cache,
-		Logger: pebbleLogger{log},
+		CacheSize: opts.CacheBytes,
+		Logger:    pebbleLogger{log},
 		// Larger memtables than the 4 MiB default: replication writes in
 		// bursts of large batches, and fewer, larger flushes cost less.
-		MemTableSize:                64 << 20,
+		// Memtables are accounted against the block cache, which must
+		// stay larger than MemTableSize × MemTableStopWritesThreshold.
+		MemTableSize:                16 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       16,
