@@ -1,0 +1,79 @@
+package syncrules_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/powersync-go/powersync/internal/syncrules"
+)
+
+// FuzzParse feeds arbitrary config text to Parse and, when it compiles,
+// runs every entry point once: nothing may panic or hang, and a nil
+// Config must come with a fatal diagnostic.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/validate/*.yaml")
+	for _, s := range seeds {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Add(basicConfig)
+	f.Add(benchConfig)
+	f.Add("bucket_definitions:\n  b:\n    parameters: SELECT value AS v FROM json_each(request.parameters() -> 'a') WHERE v > 1\n    data: ['SELECT id, upper(x) || 1 AS y FROM t WHERE t.x IN bucket.v OR 1']\n")
+	f.Add("bucket_definitions:\n  b:\n    data:\n      - |\n        SELECT CAST(a AS real), a -> 'b' ->> 'c', x'ff' AS id\n          FROM \"t%\" WHERE NOT (a IS NULL)\n")
+	f.Add("config: {edition: 2}\nstreams:\n  s:\n    query: SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = auth.user_id()) OR d = subscription.parameter('x')\n")
+	row := syncrules.Row{"id": syncrules.Text("1"), "a": syncrules.Text(`{"b":{"c":1}}`), "x": syncrules.Int(2), "v": syncrules.Real(1.5)}
+	f.Fuzz(func(t *testing.T, text string) {
+		c, diags := syncrules.Parse([]byte(text), syncrules.ParseOptions{DefaultSchema: "public"})
+		if c == nil {
+			if !diags.HasFatal() {
+				t.Fatalf("nil config without a fatal diagnostic: %v", diags)
+			}
+			return
+		}
+		for _, d := range diags {
+			if d.Line < 1 || d.Column < 1 {
+				t.Fatalf("diagnostic without a position: %+v", d)
+			}
+		}
+		for _, tp := range c.SourceTables() {
+			table := syncrules.TableRef{Schema: tp.Schema, Name: tp.Name}
+			c.EvaluateRow(table, row)
+			c.EvaluateParameterRow(table, row)
+		}
+		q, err := c.NewQuerier(syncrules.Request{UserID: "u", Claims: []byte(`{"sub":"u","parameters":{"a":[1,2]}}`), Parameters: []byte(`{"a":[1,"x"]}`), IncludeDefaults: true})
+		if err == nil {
+			q.Buckets(context.Background(), func(keys [][]byte) ([][][]byte, error) {
+				out := make([][][]byte, len(keys))
+				for i := range out {
+					out[i] = [][]byte{[]byte(`{"result":1,"v":"x"}`)}
+				}
+				return out, nil
+			})
+		}
+	})
+}
+
+// FuzzParseSelect fuzzes the SQL parser alone.
+func FuzzParseSelect(f *testing.F) {
+	for _, s := range []string{
+		"SELECT * FROM t WHERE a = 1 AND (b OR NOT c)",
+		"SELECT a.*, CAST(x AS text) AS y FROM a JOIN b ON a.id = b.a LEFT JOIN c USING (d) WHERE x IN (SELECT 1) ORDER BY 1 LIMIT 2",
+		"SELECT CASE WHEN a THEN 'x' ELSE 'y''z' END, ARRAY[1,-2], ROW(1) FROM json_each($1) e(v)",
+		"SELECT x::integer, -1.5e3, x'ab' -- comment\n /* c */",
+		"WITH a AS (SELECT 1) SELECT \"Q\"\"\" FROM a; SELECT",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		sel, err := syncrules.ParseSelect(sql)
+		if (sel == nil) == (err == nil) {
+			t.Fatalf("ParseSelect(%q): sel %v err %v", sql, sel, err)
+		}
+		if err != nil && (err.Span.Start < 0 || err.Span.Start > len(sql)) {
+			t.Fatalf("error span out of range: %+v", err)
+		}
+	})
+}
