@@ -519,12 +519,33 @@ func decodeEntries(entries []syncrules.LookupEntry) (map[string][]string, error)
 			rows = []any{x}
 		}
 		for _, r := range rows {
-			b, _ := json.Marshal(r)
+			b, _ := json.Marshal(normalizeNumbers(r))
 			out[k] = append(out[k], string(b))
 		}
 		sort.Strings(out[k])
 	}
 	return out, nil
+}
+
+// normalizeNumbers writes integral JSON numbers without a fraction (314.0
+// → 314): lookup results are compared as parameter values, where the two
+// are the same.
+func normalizeNumbers(x any) any {
+	switch v := x.(type) {
+	case json.Number:
+		if f, err := v.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1e18 && strings.ContainsAny(string(v), ".eE") {
+			return json.Number(strconv.FormatInt(int64(f), 10))
+		}
+	case map[string]any:
+		for k, e := range v {
+			v[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = normalizeNumbers(e)
+		}
+	}
+	return x
 }
 
 func checkParamRow(cfg *syncrules.Config, pc paramRowCase) []string {
