@@ -73,3 +73,30 @@ func BenchmarkEvaluateParameterRow(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkEvaluateRowOneBucket is the simplest equality case: one data
+// query, one bucket per row.
+func BenchmarkEvaluateRowOneBucket(b *testing.B) {
+	c, diags := syncrules.Parse([]byte(`
+bucket_definitions:
+  by_user:
+    parameters: SELECT request.user_id() AS user_id
+    data:
+      - SELECT * FROM todos WHERE owner_id = bucket.user_id
+`), syncrules.ParseOptions{DefaultSchema: "public"})
+	if c == nil {
+		b.Fatal(diags)
+	}
+	c = c.Versioned(1)
+	rows := benchRows(1024)
+	table := syncrules.TableRef{Schema: "public", Name: "todos"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out, errs := c.EvaluateRow(table, rows[i%len(rows)])
+		if len(out) != 1 || errs != nil {
+			b.Fatal(out, errs)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
