@@ -80,5 +80,6 @@ func commands(e *env) []*cobra.Command {
 		newDevCmd(e),
 		newGenerateCmd(e),
 		newVerifyCmd(e),
+		newCompactCmd(e),
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -156,6 +158,9 @@ func Open(dir string, opts Options) (*Storage, error) {
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held") {
+			return nil, fmt.Errorf("open bucket storage %s: the directory is in use by another process (a storage directory can be open in one process only): %w", dir, err)
+		}
 		return nil, fmt.Errorf("open bucket storage %s: %w", dir, err)
 	}
 	s := &Storage{
