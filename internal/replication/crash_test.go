@@ -62,7 +62,7 @@ func childReplicate() int {
 		return 2
 	}
 	rep, err := replication.New(replication.Options{
-		Source: src, Storage: st, SyncConfig: "by_owner", Compile: compileFake, Logger: log,
+		Source: src, Storage: st, SyncConfig: ownerConfig, Compile: compileRules, Logger: log,
 		LeaseTTL: time.Second, StandbyInterval: 20 * time.Millisecond, RetryDelay: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -196,7 +196,7 @@ func verifyStore(t *testing.T, store string, db *sql.DB) int {
 		t.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	return verify(t, st, db, compileFake, []string{"todos"}, owners)
+	return verify(t, st, db, compileRules, []string{"todos"}, owners)
 }
 
 func TestCrashInLargeTransaction(t *testing.T) {
@@ -285,7 +285,7 @@ func TestCrashInSmallTransactions(t *testing.T) {
 func TestOtherProcessWrites(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, db := appDB(t, dir)
-	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	e.caughtUp()
 	w := startChild(t, "write", childDB+"="+dbPath, childN+"=2000")
 	if err := <-w.done; err != nil {
@@ -293,7 +293,7 @@ func TestOtherProcessWrites(t *testing.T) {
 	}
 	w.cmd.ProcessState = &os.ProcessState{}
 	e.caughtUp()
-	if n := verify(t, e.st, db, compileFake, []string{"todos"}, owners); n == 0 {
+	if n := verify(t, e.st, db, compileRules, []string{"todos"}, owners); n == 0 {
 		t.Error("no ops from the other process's writes")
 	}
 }

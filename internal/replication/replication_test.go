@@ -12,7 +12,7 @@ import (
 	"github.com/powersync-go/powersync/internal/storage/pebble"
 )
 
-var owners = []string{`by_owner["u1"]`, `by_owner["u2"]`, `by_owner["u3"]`}
+var owners = []string{`by_owner["u1"]`, `by_owner["u2"]`, `by_owner["u3"]`, `by_list["l1"]`, `by_list["l2"]`}
 
 func TestReplicateChanges(t *testing.T) {
 	dir := t.TempDir()
@@ -22,9 +22,9 @@ func TestReplicateChanges(t *testing.T) {
 		run(t, db, "INSERT INTO todos VALUES (?, ?, 'l1', ?)", i, fmt.Sprintf("u%d", i%2+1), fmt.Sprintf("todo %d", i))
 	}
 	run(t, db, "INSERT INTO members VALUES (1, 'u1', 'l1')")
-	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	cp0 := e.caughtUp()
-	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 
 	steps := []struct {
 		name string
@@ -47,7 +47,7 @@ func TestReplicateChanges(t *testing.T) {
 			run(t, db, q)
 		}
 		e.caughtUp()
-		if verify(t, e.st, db, compileFake, []string{"todos"}, owners); t.Failed() {
+		if verify(t, e.st, db, compileRules, []string{"todos"}, owners); t.Failed() {
 			t.Fatalf("after %s", s.name)
 		}
 	}
@@ -64,36 +64,30 @@ func TestReplicateChanges(t *testing.T) {
 	if got := opKinds(ops[bucket(v.ID, `by_owner["u3"]`)]); got != "PUT" {
 		t.Errorf("new bucket got %s, want PUT", got)
 	}
-	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 
-	// A parameter row change moves the user to other buckets: the lookup
-	// index answers with the new list from the new checkpoint on, and
-	// with the old one as of the old checkpoint.
+	// A parameter row change moves the user to other buckets: resolved as
+	// the sync API does, u1 gets list l1's bucket up to the old checkpoint
+	// and l2's from the new one; deleting the row takes it away.
+	b := func(name string) string { return bucket(v.ID, name) }
 	run(t, db, "UPDATE members SET list_id = 'l2' WHERE id = 1")
 	cp3 := e.caughtUp()
-	bs := e.st.Bucket(v.ID)
-	key := fakeLookupKey(v.ID, "u1")
+	run(t, db, "DELETE FROM members")
+	cp4 := e.caughtUp()
 	for _, c := range []struct {
 		cp   storage.Checkpoint
 		want string
-	}{{cp0, `[["l1"]]`}, {cp2, `[["l1"]]`}, {cp3, `[["l2"]]`}} {
-		res, err := bs.Lookup(context.Background(), c.cp, [][]byte{key})
-		if err != nil {
-			t.Fatal(err)
+	}{
+		{cp0, b(`by_list["l1"]`) + " " + b(`by_owner["u1"]`)},
+		{cp2, b(`by_list["l1"]`) + " " + b(`by_owner["u1"]`)},
+		{cp3, b(`by_list["l2"]`) + " " + b(`by_owner["u1"]`)},
+		{cp4, b(`by_owner["u1"]`)},
+	} {
+		if got := userBuckets(t, e.st, v, c.cp, "u1"); got != c.want {
+			t.Errorf("buckets of u1 at checkpoint %d: %s, want %s", c.cp.OpID, got, c.want)
 		}
-		if got := lookupText(res[0]); got != c.want {
-			t.Errorf("lookup at checkpoint %d: %s, want %s", c.cp.OpID, got, c.want)
-		}
 	}
-	run(t, db, "DELETE FROM members")
-	cp4 := e.caughtUp()
-	res, err := bs.Lookup(context.Background(), cp4, [][]byte{key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res[0]) != 0 {
-		t.Errorf("lookup after delete: %s", lookupText(res[0]))
-	}
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 
 	st := e.rep.Status()
 	if st.State != replication.StateRunning || len(st.Versions) != 1 || st.Versions[0].Phase != replication.PhaseStreaming || st.RowsReplicated == 0 {
@@ -116,32 +110,22 @@ func opKinds(ops []op) string {
 	return s
 }
 
-func lookupText(rs [][]byte) string {
-	s := "["
-	for i, r := range rs {
-		if i > 0 {
-			s += ","
-		}
-		s += string(r)
-	}
-	return s + "]"
-}
 
 func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, db := appDB(t, dir)
-	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	for i := range 50 {
 		run(t, db, "INSERT INTO todos VALUES (?, 'u1', 'l1', 't')", i)
 	}
 	e.caughtUp()
-	n1 := verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	n1 := verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 	e.close()
 
 	// A restart with no source change adds no op.
-	e = startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e = startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	e.caughtUp()
-	if n := verify(t, e.st, db, compileFake, []string{"todos"}, owners); n != n1 {
+	if n := verify(t, e.st, db, compileRules, []string{"todos"}, owners); n != n1 {
 		t.Errorf("restart without changes: %d ops, had %d", n, n1)
 	}
 	e.close()
@@ -149,11 +133,12 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	// Changes made while replication is down are picked up.
 	run(t, db, "UPDATE todos SET owner_id = 'u2' WHERE id < 10")
 	run(t, db, "DELETE FROM todos WHERE id >= 40")
-	e = startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e = startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	e.caughtUp()
-	// 10 rows moved (REMOVE + PUT each), 10 deleted (REMOVE each).
-	if n := verify(t, e.st, db, compileFake, []string{"todos"}, owners); n != n1+30 {
-		t.Errorf("after offline changes: %d ops, want %d", n, n1+30)
+	// 10 rows moved to another owner (REMOVE + PUT, and a PUT in their
+	// list's bucket), 10 deleted (a REMOVE in both buckets).
+	if n := verify(t, e.st, db, compileRules, []string{"todos"}, owners); n != n1+50 {
+		t.Errorf("after offline changes: %d ops, want %d", n, n1+50)
 	}
 }
 
@@ -163,12 +148,12 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 	for i := range 30 {
 		run(t, db, "INSERT INTO todos VALUES (?, ?, ?, 't')", i, fmt.Sprintf("u%d", i%3), fmt.Sprintf("l%d", i%2))
 	}
-	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	e.caughtUp()
 	old, _ := e.st.Active(context.Background())
 	e.close()
 
-	e = startReplication(t, dbPath, storeDir(dir), "by_list", compileFake)
+	e = startReplication(t, dbPath, storeDir(dir), listConfig, compileRules)
 	e.caughtUp()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
@@ -187,7 +172,7 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 	}
 	run(t, db, "INSERT INTO todos VALUES (1000, 'u1', 'l1', 'after')")
 	e.caughtUp()
-	verify(t, e.st, db, compileFake, []string{"todos"}, []string{`by_list["l0"]`, `by_list["l1"]`})
+	verify(t, e.st, db, compileRules, []string{"todos"}, []string{`lists["l0"]`, `lists["l1"]`})
 	// The old version's slot is gone from the source.
 	var slots int
 	if err := db.QueryRow("SELECT count(*) FROM _powersync_slots").Scan(&slots); err != nil {
@@ -201,13 +186,13 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 func TestLeaseStandby(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, db := appDB(t, dir)
-	e := startReplication(t, dbPath, storeDir(dir), "by_owner", compileFake)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	e.caughtUp()
 
 	// A second replicator on the same storage stands by.
 	ctx := context.Background()
 	second, err := replication.New(replication.Options{
-		Source: e.src, Storage: e.st, SyncConfig: "by_owner", Compile: compileFake,
+		Source: e.src, Storage: e.st, SyncConfig: ownerConfig, Compile: compileRules,
 		Logger: testLogger(t), LeaseTTL: 3 * time.Second, StandbyInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -227,7 +212,7 @@ func TestLeaseStandby(t *testing.T) {
 	run(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'x')")
 	e.rep = second
 	e.caughtUp()
-	verify(t, e.st, db, compileFake, []string{"todos"}, owners)
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 	e.rep = nil
 	second.Close(ctx)
 	e.st.Close(ctx)
@@ -251,14 +236,14 @@ func TestNewErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	_, err = replication.New(replication.Options{Storage: st, Compile: compileFake})
+	_, err = replication.New(replication.Options{Storage: st, Compile: compileRules})
 	if err == nil {
 		t.Error("no source: no error")
 	}
 	dbPath, _ := appDB(t, t.TempDir())
-	e := startReplication(t, dbPath, t.TempDir(), "by_owner", compileFake)
-	_, err = replication.New(replication.Options{Source: e.src, Storage: st, Compile: compileFake, SyncConfig: "nonsense"})
-	if err == nil || !strings.Contains(err.Error(), "nonsense") {
+	e := startReplication(t, dbPath, t.TempDir(), ownerConfig, compileRules)
+	_, err = replication.New(replication.Options{Source: e.src, Storage: st, Compile: compileRules, SyncConfig: "nonsense"})
+	if err == nil || !strings.Contains(err.Error(), "sync config") {
 		t.Errorf("bad config: %v", err)
 	}
 }

@@ -1,82 +1,84 @@
 package replication_test
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
+	"sort"
+	"strings"
+	"testing"
 
 	"github.com/powersync-go/powersync/internal/replication"
+	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
-// fakeRules is a tiny hand-written stand-in for the sync rules engine:
-// config "by_owner" puts each todo in by_owner[owner_id], config "by_list"
-// in by_list[list_id]; both index members by user_id → list_id.
-type fakeRules struct {
-	version int64
-	byList  bool
-}
+// ownerConfig is the sync config of most tests: each user gets their own
+// todos (a per-user bucket) and the todos of the lists they are a member
+// of (a bucket per list, found through the members parameter table).
+const ownerConfig = `bucket_definitions:
+  by_owner:
+    parameters: SELECT request.user_id() AS owner_id
+    data:
+      - SELECT * FROM todos WHERE owner_id = bucket.owner_id
+  by_list:
+    parameters: SELECT list_id FROM members WHERE user_id = request.user_id()
+    data:
+      - SELECT id, title, list_id FROM todos WHERE list_id = bucket.list_id
+`
 
-func compileFake(content string, version int64) (replication.Rules, error) {
-	switch content {
-	case "by_owner":
-		return fakeRules{version: version}, nil
-	case "by_list":
-		return fakeRules{version: version, byList: true}, nil
+// listConfig is a changed sync config (a redeploy): only the list buckets,
+// with another output shape.
+const listConfig = `bucket_definitions:
+  lists:
+    parameters: SELECT list_id FROM members WHERE user_id = request.user_id()
+    data:
+      - SELECT id, upper(title) AS title FROM todos WHERE list_id = bucket.list_id
+`
+
+// compileRules compiles with the real sync rules engine, as the service
+// does for a SQLite source.
+func compileRules(content string, version int64) (replication.Rules, error) {
+	c, err := parseRules(content, version)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("fake rules: unknown config %q", content)
+	return c, nil
 }
 
-func (fakeRules) SourceTables() []syncrules.TablePattern {
-	return []syncrules.TablePattern{{Name: "todos"}, {Name: "members"}}
-}
-
-func jsonRow(row syncrules.Row) []byte {
-	m := map[string]any{}
-	for k, v := range row {
-		switch v.Kind() {
-		case syncrules.KindInteger:
-			m[k] = v.Int64()
-		case syncrules.KindReal:
-			m[k] = v.Float64()
-		case syncrules.KindText:
-			m[k] = v.Str()
-		default:
-			m[k] = nil
+func parseRules(content string, version int64) (*syncrules.Config, error) {
+	c, diags := syncrules.Parse([]byte(content), syncrules.ParseOptions{})
+	if c == nil || diags.HasFatal() {
+		var msgs []string
+		for _, d := range diags {
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", d.Line, d.Column, d.Message))
 		}
+		return nil, fmt.Errorf("sync config: %s", strings.Join(msgs, "; "))
 	}
-	b, _ := json.Marshal(m)
-	return b
+	return c.Versioned(version), nil
 }
 
-func (r fakeRules) EvaluateRow(t syncrules.TableRef, row syncrules.Row) ([]syncrules.EvaluatedRow, []error) {
-	if t.Name != "todos" {
-		return nil, nil
+// userBuckets resolves a user's buckets as the sync API does, with the
+// parameter lookups read as of cp.
+func userBuckets(t testing.TB, st storage.Storage, v storage.Version, cp storage.Checkpoint, user string) string {
+	t.Helper()
+	c, err := parseRules(v.Content, v.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	key, def := row["owner_id"], "by_owner"
-	if r.byList {
-		key, def = row["list_id"], "by_list"
+	q, err := c.NewQuerier(syncrules.Request{UserID: user, Claims: []byte(`{"sub":"` + user + `"}`), IncludeDefaults: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if key.IsNull() {
-		return nil, nil
+	ctx := context.Background()
+	bs := st.Bucket(v.ID)
+	ds, err := q.Buckets(ctx, func(keys [][]byte) ([][][]byte, error) { return bs.Lookup(ctx, cp, keys) })
+	if err != nil {
+		t.Fatal(err)
 	}
-	return []syncrules.EvaluatedRow{{
-		Bucket: fmt.Sprintf("%d#%s[%q]", r.version, def, key.Str()),
-		Table:  "todos",
-		ID:     fmt.Sprint(row["id"].Int64()),
-		Data:   jsonRow(row),
-	}}, nil
-}
-
-func (r fakeRules) EvaluateParameterRow(t syncrules.TableRef, row syncrules.Row) ([]syncrules.LookupEntry, []error) {
-	if t.Name != "members" || row["user_id"].IsNull() {
-		return nil, nil
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Bucket)
 	}
-	return []syncrules.LookupEntry{{
-		Key:    fakeLookupKey(r.version, row["user_id"].Str()),
-		Result: []byte(fmt.Sprintf("[%q]", row["list_id"].Str())),
-	}}, nil
-}
-
-func fakeLookupKey(version int64, user string) []byte {
-	return []byte(fmt.Sprintf("%d/members/%s", version, user))
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }
