@@ -110,7 +110,6 @@ func opKinds(ops []op) string {
 	return s
 }
 
-
 func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, db := appDB(t, dir)
