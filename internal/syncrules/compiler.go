@@ -278,6 +278,9 @@ func (l *lowerer) lowerTVFItem(it *FromItem, sc *scope) {
 	if arg == nil {
 		return
 	}
+	// Keep the source even when its input is invalid, so references to it
+	// do not add echo errors.
+	l.checkTVFInput(arg, fn.Args[0].Pos())
 	src := &qsource{kind: srcTVF, alias: "json_each", text: l.text, span: fn.Span, arg: arg, fromQuery: true}
 	if it.HasAlias {
 		src.alias, src.hasAlias, src.quoted = it.Alias.Name, true, it.Alias.Quoted
@@ -635,10 +638,21 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 // addJSONEach joins a synthetic json_each(arg) source and returns a
 // reference to its value column.
 func (l *lowerer) addJSONEach(arg *sxExpr, span Span) *sxExpr {
+	l.checkTVFInput(arg, span)
 	src := &qsource{kind: srcTVF, alias: "json_each", text: l.text, span: span, arg: arg}
 	idx := len(l.q.sources)
 	l.q.sources = append(l.q.sources, src)
 	return &sxExpr{kind: sxTVF, src: idx, name: "value", span: span}
+}
+
+// checkTVFInput reports a json_each argument that reads more than one
+// source (two tables, or a table and request data).
+func (l *lowerer) checkTVFInput(arg *sxExpr, span Span) bool {
+	if len(unitsOf(l.q.sources, arg)) > 1 {
+		l.errorf(span, "Table-valued functions may only have a single table as inputs")
+		return false
+	}
+	return true
 }
 
 // lowerOverlap handles a && b: a row filter when both sides read one
