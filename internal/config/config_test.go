@@ -144,9 +144,24 @@ func TestEnvTag(t *testing.T) {
 	}
 	t.Run("boolean hint", func(t *testing.T) {
 		msgs := parseErr(t, "client_auth: {supabase: !env PS_TRUE}", env)
-		want := `client_auth.supabase: expected true or false, got "TRUE" (from !env PS_TRUE); write !env PS_TRUE::boolean to read the variable as a boolean`
+		want := `client_auth.supabase: expected true or false, got a string of 4 characters (from !env PS_TRUE); write !env PS_TRUE::boolean to read the variable as a boolean`
 		if !contains(msgs, want) {
 			t.Errorf("errors %q do not include %q", msgs, want)
+		}
+	})
+	t.Run("secrets are not echoed", func(t *testing.T) {
+		msgs := parseErr(t, "port: !env PS_URI\nstorage: {type: !env PS_URI}\n", env)
+		want := []string{
+			"port: expected a whole number, got a string of 28 characters (from !env PS_URI)",
+			`storage.type: expected one of "pebble", "postgresql", got a string of 28 characters (from !env PS_URI)`,
+		}
+		for _, w := range want {
+			if !contains(msgs, w) {
+				t.Errorf("errors %q do not include %q", msgs, w)
+			}
+		}
+		if all := strings.Join(msgs, "\n"); strings.Contains(all, "u:p@") {
+			t.Errorf("an error shows the variable's value: %s", all)
 		}
 	})
 }

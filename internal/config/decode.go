@@ -75,7 +75,6 @@ type field struct {
 var hints = map[string]string{
 	"client_auth.additional_audiences": `additional_audiences is a PowerSync Cloud setting; a self-hosted config lists every accepted audience under client_auth.audience`,
 	"client_auth.allow_local_jwks":     `allow_local_jwks no longer exists: local JWKS URLs are allowed unless jwks_reject_ip_ranges blocks them`,
-	"client_auth.jwks_url":             `unknown key "jwks_url" in client_auth; did you mean "jwks_uri"?`,
 }
 
 // object walks a mapping, calling the field handler of each known key and
@@ -143,6 +142,9 @@ func describe(n *node) string {
 		s = "number " + n.str
 	case kindString:
 		switch {
+		case n.env != "":
+			// Values from the environment are often secrets: never echo them.
+			return fmt.Sprintf("a string of %d characters (from !env %s)", len(n.str), n.env)
 		case n.block:
 			s = "a block of text"
 		case len(n.str) > 40:

@@ -72,7 +72,11 @@ func parseTree(src []byte, c *collector, getenv func(string) string) *node {
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) && se.Token != nil {
-			c.add(SeverityError, posOf(se.Token), "", "YAML syntax: "+se.Message)
+			msg := "YAML syntax: " + se.Message
+			if strings.Contains(se.Message, "'\t'") {
+				msg = strings.ReplaceAll(msg, "'\t'", `'\t'`) + " (indent YAML with spaces, not tabs)"
+			}
+			c.add(SeverityError, posOf(se.Token), "", msg)
 		} else {
 			c.add(SeverityError, pos{}, "", "YAML syntax: "+err.Error())
 		}
