@@ -215,13 +215,18 @@ func parameterValue(v Value) bool {
 
 func (s *streams3) evaluateRow(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, []error) {
 	var errs []error
+	var env *evalEnv
 	for _, ds := range s.dataSources {
 		suffix, ok := ds.table.match(table)
 		if !ok || len(ds.buckets) == 0 {
 			continue
 		}
+		if env == nil {
+			env = &evalEnv{row: row, schema: table.Schema, table: table.Name}
+		}
+		env.suffix, env.tvf = suffix, nil
 		var err error
-		out, err = ds.evaluate(c.prefix, table, suffix, row, out)
+		out, err = ds.evaluate(c.prefix, env, out)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ds.buckets[0].name, err))
 		}
@@ -229,53 +234,61 @@ func (s *streams3) evaluateRow(c *Config, table TableRef, row Row, out []Evaluat
 	return out, errs
 }
 
-func (ds *dataSource) evaluate(prefix string, table TableRef, suffix string, row Row, out []EvaluatedRow) ([]EvaluatedRow, error) {
-	env := &evalEnv{row: row, schema: table.Schema, table: table.Name, suffix: suffix}
-	params := make([]Value, len(ds.partitions))
-	var data []byte
-	var id string
-	outTable := ds.outputTable
-	if ds.useSourceName {
-		outTable = table.Name
+// evaluate adds the bucket rows of one source row (env) to out.
+func (ds *dataSource) evaluate(prefix string, env *evalEnv, out []EvaluatedRow) ([]EvaluatedRow, error) {
+	if len(ds.tvfArgs) == 0 {
+		return ds.emit(prefix, env, out)
 	}
 	err := forEachJoined(env, ds.tvfArgs, func() error {
-		ok, err := allTrue(env, ds.filters)
-		if err != nil || !ok {
-			return err
-		}
-		for i, p := range ds.partitions {
-			v, err := p(env)
-			if err != nil {
-				return err
-			}
-			if !parameterValue(v) {
-				return nil
-			}
-			params[i] = v
-		}
-		if data == nil || len(ds.tvfArgs) > 0 {
-			data, id, err = ds.outputRow(env)
-			if err != nil {
-				return err
-			}
-		}
-		var idBuf [128]byte
-		for _, b := range ds.buckets {
-			idb := append(idBuf[:0], prefix...)
-			idb = append(idb, b.name...)
-			idb = append(idb, '[')
-			for i, v := range params {
-				if i > 0 {
-					idb = append(idb, ',')
-				}
-				idb = appendBucketValue(idb, v)
-			}
-			idb = append(idb, ']')
-			out = append(out, EvaluatedRow{Bucket: string(idb), Table: outTable, ID: id, Data: data})
-		}
-		return nil
+		var err error
+		out, err = ds.emit(prefix, env, out)
+		return err
 	})
 	return out, err
+}
+
+// emit adds the bucket rows of one joined row, if it passes the filters
+// and every partition value can be a bucket parameter.
+func (ds *dataSource) emit(prefix string, env *evalEnv, out []EvaluatedRow) ([]EvaluatedRow, error) {
+	ok, err := allTrue(env, ds.filters)
+	if err != nil || !ok {
+		return out, err
+	}
+	var paramBuf [8]Value
+	params := paramBuf[:0]
+	for _, p := range ds.partitions {
+		v, err := p(env)
+		if err != nil {
+			return out, err
+		}
+		if !parameterValue(v) {
+			return out, nil
+		}
+		params = append(params, v)
+	}
+	data, id, err := ds.outputRow(env)
+	if err != nil {
+		return out, err
+	}
+	outTable := ds.outputTable
+	if ds.useSourceName {
+		outTable = env.table
+	}
+	var idBuf [128]byte
+	for _, b := range ds.buckets {
+		idb := append(idBuf[:0], prefix...)
+		idb = append(idb, b.name...)
+		idb = append(idb, '[')
+		for i, v := range params {
+			if i > 0 {
+				idb = append(idb, ',')
+			}
+			idb = appendBucketValue(idb, v)
+		}
+		idb = append(idb, ']')
+		out = append(out, EvaluatedRow{Bucket: string(idb), Table: outTable, ID: id, Data: data})
+	}
+	return out, nil
 }
 
 // outputRow builds the JSON data and id of a synced row: star copies every
