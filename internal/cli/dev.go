@@ -246,10 +246,11 @@ func createDevSource(ctx context.Context, path string) error {
 	}
 	defer tx.Rollback()
 	stmts := []string{
-		`CREATE TABLE lists (id TEXT PRIMARY KEY, name TEXT NOT NULL, owner_id TEXT NOT NULL, created_at TEXT NOT NULL)`,
-		`CREATE TABLE todos (id TEXT PRIMARY KEY, list_id TEXT, description TEXT NOT NULL, completed INTEGER NOT NULL DEFAULT 0,
-			owner_id TEXT NOT NULL, created_at TEXT NOT NULL)`,
-		`CREATE TABLE announcements (id TEXT PRIMARY KEY, message TEXT NOT NULL, created_at TEXT NOT NULL)`,
+		// Columns other than id may be NULL: clients upload what they have.
+		"CREATE TABLE lists (id TEXT PRIMARY KEY, name TEXT, owner_id TEXT, created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))",
+		"CREATE TABLE todos (id TEXT PRIMARY KEY, list_id TEXT, description TEXT, completed INTEGER DEFAULT 0, owner_id TEXT, " +
+			"created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))",
+		"CREATE TABLE announcements (id TEXT PRIMARY KEY, message TEXT, created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))",
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {

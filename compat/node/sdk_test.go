@@ -1,0 +1,487 @@
+// Package compat_test runs the official PowerSync Node SDK (@powersync/node,
+// pinned in package.json, with better-sqlite3) against our service, started
+// the way a user starts it (`powersync dev`) with tokens from our
+// `powersync generate token`. `make test` installs the npm packages; under
+// plain `go test` the test skips when node or the packages are missing.
+package compat_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/powersync-go/powersync/internal/testenv"
+)
+
+// requireSDK returns the node binary, or ends the test when node or the
+// SDK packages are not installed.
+func requireSDK(t *testing.T) string {
+	t.Helper()
+	node := testenv.LookPath(t, "node")
+	for _, f := range []string{
+		"node_modules/@powersync/node/package.json",
+		"node_modules/better-sqlite3/build/Release/better_sqlite3.node",
+	} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Missing(t, "compat/node/"+f, "npm packages of compat/node; `make test-deps` installs them")
+		}
+	}
+	return node
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// powersyncBin builds the powersync binary once per test run.
+func powersyncBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "powersync-compat-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "powersync")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/powersync").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// devInstance is a running `powersync dev`.
+type devInstance struct {
+	bin, dir, endpoint string
+	cmd                *exec.Cmd
+	stderr             *lockedBuffer
+	source             *sql.DB
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startDev(t *testing.T) *devInstance {
+	t.Helper()
+	d := &devInstance{bin: powersyncBin(t), dir: filepath.Join(t.TempDir(), "powersync-dev"), stderr: &lockedBuffer{}}
+	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--port", "0")
+	d.cmd.Stderr = d.stderr
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Sync endpoint:"); ok {
+				found <- strings.TrimSpace(rest)
+			}
+		}
+	}()
+	select {
+	case d.endpoint = <-found:
+	case <-time.After(60 * time.Second):
+		_ = d.cmd.Process.Kill()
+		t.Fatalf("powersync dev printed no endpoint; stderr:\n%s", d.stderr)
+	}
+	t.Cleanup(func() {
+		// Ctrl-C stops it cleanly.
+		_ = d.cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- d.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("powersync dev did not exit cleanly on SIGINT: %v\n%s", err, tail(d.stderr.String(), 3000))
+			}
+		case <-time.After(20 * time.Second):
+			_ = d.cmd.Process.Kill()
+			t.Errorf("powersync dev did not stop within 20 s of SIGINT")
+		}
+	})
+	d.source, err = sql.Open("sqlite", "file:"+filepath.Join(d.dir, "source.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.source.Close() })
+	return d
+}
+
+// token runs `powersync generate token` against the instance's config.
+func (d *devInstance) token(t testing.TB, subject string, seconds int) string {
+	out, err := exec.Command(d.bin, "generate", "token", "-c", filepath.Join(d.dir, "service.yaml"),
+		"--subject", subject, "--expires-in-seconds", fmt.Sprint(seconds)).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errorsAs(err, &ee) {
+			t.Fatalf("generate token: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("generate token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func (d *devInstance) exec(t *testing.T, query string, args ...any) {
+	t.Helper()
+	if _, err := d.source.Exec(query, args...); err != nil {
+		t.Fatalf("source: %s: %v", query, err)
+	}
+}
+
+// tokenServer is what a client's fetchCredentials() calls. Its mode says
+// which token the next sync credentials get.
+type tokenServer struct {
+	*httptest.Server
+	mode    atomic.Value // "valid", "short", "wrong"
+	fetches atomic.Int64 // sync credential fetches
+}
+
+func newTokenServer(t *testing.T, d *devInstance, subject string) *tokenServer {
+	ts := &tokenServer{}
+	ts.mode.Store("valid")
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var tok string
+		mode := ts.mode.Load().(string)
+		if r.URL.Query().Get("purpose") != "sync" {
+			mode = "valid"
+		} else {
+			ts.fetches.Add(1)
+		}
+		switch mode {
+		case "short":
+			tok = d.token(t, subject, 3)
+		case "prefetch":
+			tok = d.token(t, subject, 25)
+		case "wrong":
+			tok = d.token(t, subject, 3600)
+			tok = tok[:len(tok)-4] + "AAAA" // a signature that does not verify
+		default:
+			tok = d.token(t, subject, 3600)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// sdkClient is one node process running sdk-client.mjs.
+type sdkClient struct {
+	name    string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	replies chan map[string]any
+	nextID  int
+	stderr  *lockedBuffer
+}
+
+func startClient(t *testing.T, node string, d *devInstance, ts *tokenServer, name string) *sdkClient {
+	t.Helper()
+	c := &sdkClient{name: name, replies: make(chan map[string]any, 16), stderr: &lockedBuffer{}}
+	c.cmd = exec.Command(node, "sdk-client.mjs")
+	c.cmd.Env = append(os.Environ(), "ENDPOINT="+d.endpoint, "TOKEN_URL="+ts.URL+"/", "DB_DIR="+t.TempDir())
+	c.cmd.Stderr = c.stderr
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(c.replies)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				c.replies <- m
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = c.stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("client %s stderr:\n%s", c.name, tail(c.stderr.String(), 4000))
+		}
+	})
+	return c
+}
+
+func (c *sdkClient) call(t *testing.T, msg map[string]any) map[string]any {
+	t.Helper()
+	c.nextID++
+	msg["id"] = c.nextID
+	b, _ := json.Marshal(msg)
+	if _, err := c.stdin.Write(append(b, '\n')); err != nil {
+		t.Fatalf("client %s: %v\n%s", c.name, err, tail(c.stderr.String(), 4000))
+	}
+	select {
+	case r, ok := <-c.replies:
+		if !ok {
+			t.Fatalf("client %s exited:\n%s", c.name, tail(c.stderr.String(), 4000))
+		}
+		if e, _ := r["error"].(string); e != "" {
+			t.Fatalf("client %s: %s", c.name, e)
+		}
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatalf("client %s did not answer", c.name)
+	}
+	return nil
+}
+
+func (c *sdkClient) query(t *testing.T, q string, args ...any) []map[string]any {
+	t.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	r := c.call(t, map[string]any{"cmd": "query", "sql": q, "params": args})
+	rows, _ := r["rows"].([]any)
+	out := make([]map[string]any, len(rows))
+	for i, x := range rows {
+		out[i], _ = x.(map[string]any)
+	}
+	return out
+}
+
+func (c *sdkClient) execute(t *testing.T, q string, args ...any) {
+	t.Helper()
+	c.call(t, map[string]any{"cmd": "execute", "sql": q, "params": args})
+}
+
+func (c *sdkClient) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	rows := c.query(t, q, args...)
+	if len(rows) != 1 {
+		t.Fatalf("count query returned %d rows", len(rows))
+	}
+	for _, v := range rows[0] {
+		n, _ := v.(float64)
+		return int(n)
+	}
+	return -1
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func TestOfficialNodeSDK(t *testing.T) {
+	node := requireSDK(t)
+	d := startDev(t)
+
+	// 10,000 rows for user u1, inserted into the source while running.
+	tx, err := d.source.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10000 {
+		if _, err := tx.Exec(`INSERT INTO todos (id, list_id, description, completed, owner_id) VALUES (?, 'l1', ?, ?, 'u1')`,
+			fmt.Sprintf("todo-%05d", i), fmt.Sprintf("Todo number %d with some text to make it realistic", i), i%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	ts1 := newTokenServer(t, d, "u1")
+	c1 := startClient(t, node, d, ts1, "c1")
+
+	t.Run("initial sync of 10000 rows", func(t *testing.T) {
+		eventually(t, "10000 todos in the SDK's database", 90*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) AS n FROM todos`) == 10000
+		})
+		if n := c1.count(t, `SELECT count(*) AS n FROM announcements`); n != 1 {
+			t.Errorf("announcements: %d, want 1 (the global bucket)", n)
+		}
+		rows := c1.query(t, `SELECT description, completed, owner_id FROM todos WHERE id = 'todo-00007'`)
+		if len(rows) != 1 || rows[0]["description"] != "Todo number 7 with some text to make it realistic" ||
+			rows[0]["completed"] != float64(1) || rows[0]["owner_id"] != "u1" {
+			t.Errorf("row todo-00007: %v", rows)
+		}
+	})
+
+	t.Run("insert, update and delete reach the client", func(t *testing.T) {
+		d.exec(t, `INSERT INTO todos (id, description, owner_id) VALUES ('new-1', 'inserted in the source', 'u1')`)
+		eventually(t, "inserted row", 20*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1' AND description = 'inserted in the source'`) == 1
+		})
+		d.exec(t, `UPDATE todos SET description = 'updated in the source', completed = 1 WHERE id = 'new-1'`)
+		eventually(t, "updated row", 20*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1' AND description = 'updated in the source' AND completed = 1`) == 1
+		})
+		d.exec(t, `DELETE FROM todos WHERE id = 'new-1'`)
+		eventually(t, "deleted row gone", 20*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1'`) == 0
+		})
+	})
+
+	t.Run("rows leave when the owner changes", func(t *testing.T) {
+		d.exec(t, `UPDATE todos SET owner_id = 'u2' WHERE id IN ('todo-00001', 'todo-00002')`)
+		eventually(t, "rows of the new owner gone", 20*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) FROM todos WHERE id IN ('todo-00001', 'todo-00002')`) == 0
+		})
+		if n := c1.count(t, `SELECT count(*) FROM todos`); n != 9998 {
+			t.Errorf("todos: %d, want 9998", n)
+		}
+	})
+
+	t.Run("client writes round-trip to every client of the user", func(t *testing.T) {
+		ts2 := newTokenServer(t, d, "u1")
+		c2 := startClient(t, node, d, ts2, "c2")
+		eventually(t, "second client synced", 90*time.Second, func() bool {
+			return c2.count(t, `SELECT count(*) FROM todos`) == 9998
+		})
+		c1.execute(t, `INSERT INTO todos (id, description, completed, owner_id) VALUES (?, ?, 0, 'u1')`, "client-1", "written on c1")
+		c1.execute(t, `UPDATE todos SET completed = 1 WHERE id = ?`, "todo-00010")
+		// Uploaded through the dev write endpoint, applied to the source,
+		// replicated, and confirmed to c1 by write-checkpoint2 plus the next
+		// checkpoint: the rows are then synced data (ps_oplog), not only
+		// local writes, and the upload queue is empty.
+		eventually(t, "c1's write confirmed by the service", 30*time.Second, func() bool {
+			return c1.count(t, `SELECT count(*) FROM ps_crud`) == 0 &&
+				c1.count(t, `SELECT count(*) FROM ps_oplog WHERE row_id = 'client-1'`) == 1 &&
+				c1.count(t, `SELECT count(*) FROM todos WHERE id = 'todo-00010' AND completed = 1`) == 1
+		})
+		var desc string
+		if err := d.source.QueryRow(`SELECT description FROM todos WHERE id = 'client-1'`).Scan(&desc); err != nil || desc != "written on c1" {
+			t.Errorf("source row: %q, %v", desc, err)
+		}
+		eventually(t, "c1's write on c2", 20*time.Second, func() bool {
+			return c2.count(t, `SELECT count(*) FROM todos WHERE id = 'client-1' AND description = 'written on c1'`) == 1 &&
+				c2.count(t, `SELECT count(*) FROM todos WHERE id = 'todo-00010' AND completed = 1`) == 1
+		})
+	})
+
+	t.Run("expiring tokens are refreshed and sync goes on", func(t *testing.T) {
+		// prefetch: 25 s tokens, so the stream says token_expires_in 20
+		// after ~5 s and the SDK fetches new credentials ahead of time.
+		// short: 3 s tokens, so the stream sends token_expires_in 0 and ends;
+		// the SDK fetches new credentials and reconnects.
+		for _, mode := range []string{"prefetch", "short"} {
+			ts := newTokenServer(t, d, "u1")
+			ts.mode.Store(mode)
+			c := startClient(t, node, d, ts, mode)
+			eventually(t, mode+": initial sync", 90*time.Second, func() bool {
+				return c.count(t, `SELECT count(*) FROM todos WHERE owner_id = 'u1'`) > 9000
+			})
+			before := ts.fetches.Load()
+			eventually(t, mode+": credentials fetched again as tokens expire", 60*time.Second, func() bool {
+				return ts.fetches.Load() >= before+2
+			})
+			id := "during-" + mode
+			d.exec(t, `INSERT INTO todos (id, description, owner_id) VALUES (?, 'while tokens expire', 'u1')`, id)
+			eventually(t, mode+": data still arrives", 30*time.Second, func() bool {
+				return c.count(t, `SELECT count(*) FROM todos WHERE id = ?`, id) == 1
+			})
+		}
+	})
+
+	t.Run("a wrong token gets 401 and the SDK retries with new credentials", func(t *testing.T) {
+		ts3 := newTokenServer(t, d, "u1")
+		ts3.mode.Store("wrong")
+		// The service answers 401 to this token.
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", d.endpoint+"/sync/stream", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Token "+d.token(t, "u1", 3600)[:10]+"x.y.z")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("wrong token: status %d, want 401", resp.StatusCode)
+		}
+		c3 := startClient(t, node, d, ts3, "c3")
+		eventually(t, "SDK fetched credentials again after 401", 30*time.Second, func() bool {
+			return ts3.fetches.Load() >= 2
+		})
+		if n := c3.count(t, `SELECT count(*) FROM todos`); n != 0 {
+			t.Fatalf("synced %d rows with a wrong token", n)
+		}
+		ts3.mode.Store("valid")
+		eventually(t, "synced once the credentials are valid", 90*time.Second, func() bool {
+			return c3.count(t, `SELECT count(*) FROM todos WHERE owner_id = 'u1'`) > 9000
+		})
+	})
+
+	if strings.Contains(d.stderr.String(), "panic") {
+		t.Errorf("service log has a panic:\n%s", tail(d.stderr.String(), 4000))
+	}
+}
