@@ -251,9 +251,7 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 	qual := e.Table.Name
 	switch {
 	case qual == "bucket" && !e.Table.Quoted && lc.kind == kindData:
-		if !slices.Contains(lc.bucketParams, col) {
-			return lc.errorf(e.Span, "Undefined reference: bucket.%s", col)
-		}
+		// An unknown bucket.<name> is reported by the coverage check.
 		key := "bucket." + col
 		return &cexpr{cls: clsParam, key: key, bucketParam: col, span: e.Span, column: col}
 	case (qual == "token_parameters" || qual == "user_parameters") && !e.Table.Quoted:
@@ -295,6 +293,9 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 	}
 	if qual != "" && qual != lc.table {
 		return lc.errorf(e.Table.Span, "Undefined table %s", qual)
+	}
+	if qual != "" {
+		lc.checkCase(e.Table)
 	}
 	lc.checkCase(e.Column)
 	if col == "_table_suffix" && lc.wildcard {

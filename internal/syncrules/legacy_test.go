@@ -450,7 +450,7 @@ func TestParseDiagnostics(t *testing.T) {
 		{"missing data", "bucket_definitions:\n  b:\n    parameters: SELECT\n", []string{"2:3: error: Missing required keys: data"}},
 		{"bad priority", "bucket_definitions:\n  b:\n    priority: 5\n    data: []\n", []string{"3:15: error: Invalid priority, expected a number between 0 and 3 (inclusive)."}},
 		{"sql error in plain scalar", "bucket_definitions:\n  b:\n    data:\n      - SELECT * FROM assets WHERE x = bucket.y\n",
-			[]string{"4:40: error: Undefined reference: bucket.y"}},
+			[]string{`4:36: error: Query must cover all bucket parameters. Expected: [] Got: ["bucket.y"]`}},
 		{"sql error in block scalar", "bucket_definitions:\n  b:\n    data:\n      - |\n        SELECT *\n          FROM assets WHERE nope(x)\n",
 			[]string{"6:29: error: Function 'nope' is not defined"}},
 		{"sql error in double quotes", "bucket_definitions:\n  b:\n    data: [\"SELECT \\\"x\\\", foo(1) FROM t\"]\n",
