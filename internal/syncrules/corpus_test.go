@@ -112,6 +112,8 @@ type diagExpect struct {
 	Message  string  `yaml:"message"`
 	Source   *string `yaml:"source"`
 	Severity string  `yaml:"severity"`
+	// At is the span as "line:col-line:col" (1-based, end exclusive).
+	At string `yaml:"at"`
 }
 
 type rowCase struct {
@@ -370,7 +372,7 @@ func sourceOf(text string, d syncrules.Diagnostic) string {
 func describeDiags(text string, ds syncrules.Diagnostics) string {
 	var parts []string
 	for _, d := range ds {
-		parts = append(parts, fmt.Sprintf("%s [%q]", d.String(), sourceOf(text, d)))
+		parts = append(parts, fmt.Sprintf("%s [%q at %d:%d-%d:%d]", d.String(), sourceOf(text, d), d.Line, d.Column, d.EndLine, d.EndColumn))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -448,6 +450,9 @@ func matchDiags(text string, got syncrules.Diagnostics, want []diagExpect) []str
 			if w.Source != nil && *w.Source != sourceOf(text, d) {
 				continue
 			}
+			if w.At != "" && w.At != fmt.Sprintf("%d:%d-%d:%d", d.Line, d.Column, d.EndLine, d.EndColumn) {
+				continue
+			}
 			used[i], found = true, true
 			break
 		}
@@ -455,6 +460,9 @@ func matchDiags(text string, got syncrules.Diagnostics, want []diagExpect) []str
 			src := ""
 			if w.Source != nil {
 				src = fmt.Sprintf(" at %q", *w.Source)
+			}
+			if w.At != "" {
+				src += " [" + w.At + "]"
 			}
 			failures = append(failures, fmt.Sprintf("missing %s diagnostic %q%s", w.Severity, w.Message, src))
 		}
