@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,4 +328,31 @@ func TestNewVerifierWarnings(t *testing.T) {
 	}
 	_, err := v.Verify(context.Background(), sign(t, "hs1", claims(nil)))
 	assertCode(t, err, protocol.CodeAuthAudience, `Unexpected "aud" claim value: "powersync-dev" (no audience is configured in client_auth.audience)`)
+}
+
+// Many goroutines verifying a mix of tokens through the shared cache.
+func TestVerifyConcurrent(t *testing.T) {
+	v := newVerifier(t, auth.Options{JWKS: []map[string]any{jwkOf(key(t, "hs1")), jwkOf(key(t, "ed1"))}, Audiences: audiences, CacheSize: 8})
+	var toks []string
+	for i := range 20 {
+		kid := "hs1"
+		if i%2 == 1 {
+			kid = "ed1"
+		}
+		toks = append(toks, sign(t, kid, claims(func(m map[string]any) { m["sub"] = i })))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				n := (g*7 + i) % len(toks)
+				id, err := v.Verify(context.Background(), toks[n])
+				if err != nil || id.UserID != strconv.Itoa(n) {
+					t.Errorf("token %d: %v %v", n, id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

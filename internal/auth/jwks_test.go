@@ -290,3 +290,43 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Several URIs: an unknown kid refreshes each of them once, and keys from
+// a Supabase project JWKS require aud "authenticated".
+func TestJWKSSeveralURIsAndSupabase(t *testing.T) {
+	first := newJWKSServer(t, key(t, "rsa1"))
+	second := newJWKSServer(t)
+	supa := newJWKSServer(t, key(t, "ed1"))
+	c := &clock{t: now}
+	v := remoteVerifier(t, c, auth.Options{
+		JWKSURIs: []string{first.URL, second.URL},
+		Supabase: true, SupabaseJWKSURI: supa.URL,
+	})
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(t, "rsa1", claims(nil))); err != nil {
+		t.Fatal(err)
+	}
+	second.setKeys(t, key(t, "ec1"))
+	c.Advance(11 * time.Second)
+	if _, err := v.Verify(ctx, sign(t, "ec1", claims(nil))); err != nil {
+		t.Fatalf("key added to the second URI: %v", err)
+	}
+	for name, srv := range map[string]*jwksServer{"first": first, "second": second, "supabase": supa} {
+		if n := srv.fetches.Load(); n != 2 {
+			t.Errorf("%s: %d fetches, want 2", name, n)
+		}
+	}
+	_, err := v.Verify(ctx, sign(t, "ed1", claims(nil)))
+	assertCode(t, err, protocol.CodeAuthAudience, `Unexpected "aud" claim value: "powersync-dev"`)
+	id, err := v.Verify(ctx, sign(t, "ed1", claims(func(m map[string]any) {
+		m["aud"] = "authenticated"
+		m["iat"] = now.Unix()
+		m["exp"] = now.Unix() + 3*86400
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Key != `kid "ed1" (EdDSA, supabase `+supa.URL+`)` {
+		t.Errorf("key %q", id.Key)
+	}
+}
