@@ -18,9 +18,13 @@ const (
 	EnvLogFormat    = "PS_LOG_FORMAT"
 )
 
-// DiscoveryPaths are the files Load tries, in order, relative to the working
+// discoveryPaths are the files Load tries, in order, relative to the working
 // directory, when LoadOptions.Discover is set and no config was given.
-var DiscoveryPaths = []string{"powersync/service.yaml", "service.yaml", "powersync.yaml"}
+var discoveryPaths = []string{"powersync/service.yaml", "service.yaml", "powersync.yaml"}
+
+// DiscoveryPaths returns the files Load tries, in order, when
+// LoadOptions.Discover is set and nothing names a config.
+func DiscoveryPaths() []string { return append([]string(nil), discoveryPaths...) }
 
 // LoadOptions says where the config comes from.
 type LoadOptions struct {
@@ -33,7 +37,7 @@ type LoadOptions struct {
 	// POWERSYNC_CONFIG_B64, the !env variables, PS_LOG_LEVEL/PS_LOG_FORMAT
 	// and POWERSYNC_SYNC_CONFIG_B64. Nil means os.Getenv.
 	Getenv func(string) string
-	// Discover tries DiscoveryPaths when nothing else names a config.
+	// Discover tries DiscoveryPaths() when nothing else names a config.
 	Discover bool
 	// WorkDir is the directory relative paths and discovery start from;
 	// "" means the process's working directory.
@@ -42,7 +46,7 @@ type LoadOptions struct {
 
 // Load finds, reads and parses the config. The first source that is set
 // wins: Base64, Path, $POWERSYNC_CONFIG_B64, $POWERSYNC_CONFIG_PATH, then
-// (with Discover) the first of DiscoveryPaths that exists. With nothing
+// (with Discover) the first of DiscoveryPaths() that exists. With nothing
 // found the error wraps ErrNotFound. Errors are *Error.
 func Load(opts LoadOptions) (*Config, error) {
 	getenv := opts.Getenv
@@ -78,14 +82,14 @@ func Load(opts LoadOptions) (*Config, error) {
 	case path != "":
 		return loadFile(path, wd, getenv)
 	case opts.Discover:
-		for _, p := range DiscoveryPaths {
+		for _, p := range discoveryPaths {
 			full := filepath.Join(wd, p)
 			if st, err := os.Stat(full); err == nil && !st.IsDir() {
 				return loadFile(p, wd, getenv)
 			}
 		}
 		return nil, sourceError("", fmt.Sprintf("no config found: pass -c FILE, set %s or %s, or create one of %s",
-			EnvConfigPath, EnvConfigBase64, strings.Join(DiscoveryPaths, ", ")), ErrNotFound)
+			EnvConfigPath, EnvConfigBase64, strings.Join(discoveryPaths, ", ")), ErrNotFound)
 	}
 	return nil, sourceError("", fmt.Sprintf("no config given: pass -c FILE or set %s or %s", EnvConfigPath, EnvConfigBase64), ErrNotFound)
 }
