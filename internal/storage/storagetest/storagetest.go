@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"LookupsAsOfCheckpoint", testLookups},
 		{"Chunking", testChunking},
 		{"CompactionKeepsChecksums", testCompaction},
+		{"CompactionTargetOp", testCompactionTarget},
 		{"BatchClosedWithoutCommit", testDiscardedBatch},
 		{"LargeBatch", testLargeBatch},
 		{"CheckpointRules", testCheckpointRules},
@@ -731,6 +732,28 @@ func testCompaction(t *testing.T, s storage.Storage) {
 	if !strings.Contains(late, `"late"`) {
 		t.Fatalf("row r1 after a commit on the compacted bucket = %q", late)
 	}
+}
+
+// testCompactionTarget checks that a reader of an older checkpoint learns
+// that compaction made it incomplete (the sync API then withholds
+// checkpoint_complete).
+func testCompactionTarget(t *testing.T, s storage.Storage) {
+	bs := active(t, s)
+	ctx := context.Background()
+	cp1 := write(t, bs, 10, put("a", "1", "x"), put("b", "1", "x"))
+	cp2 := write(t, bs, 20, put("a", "2", "x"))
+	if _, err := bs.Compact(ctx, storage.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	chunks := readChunks(t, bs, cp1, []storage.BucketPosition{{Bucket: "x"}}, storage.Limits{})
+	if len(chunks) != 1 || chunks[0].TargetOp <= cp1.OpID || chunks[0].TargetOp > cp2.OpID {
+		t.Fatalf("chunk as of cp1 after compaction: target %d, want in (%d, %d]", chunks[0].TargetOp, cp1.OpID, cp2.OpID)
+	}
+	chunks = readChunks(t, bs, cp2, []storage.BucketPosition{{Bucket: "x", After: cp1.OpID}}, storage.Limits{})
+	if len(chunks) != 1 || chunks[0].TargetOp > cp2.OpID {
+		t.Fatalf("chunk as of cp2: target %d above the checkpoint %d", chunks[0].TargetOp, cp2.OpID)
+	}
+	verify(t, bs, cp2, "x")
 }
 
 func testDiscardedBatch(t *testing.T, s storage.Storage) {
