@@ -134,7 +134,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 		plan.streams = append(plan.streams, st)
 	}
 	for _, c := range allCTEs {
-		if !c.used {
+		if !c.used && !c.bad {
 			d.atNode(c.spec.NameNode, SeverityWarning, "This common table expression isn't referenced.")
 		}
 	}
