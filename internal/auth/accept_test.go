@@ -356,3 +356,21 @@ func TestVerifyConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A verification failure renders as the reference's HTTP error body.
+func TestErrorBody(t *testing.T) {
+	v := standardVerifier(t)
+	_, err := v.Verify(context.Background(), sign(t, "hs1", claims(func(m map[string]any) { m["iat"] = now.Unix() - 7200; m["exp"] = now.Unix() - 3600 })))
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(protocol.ErrorBody{Error: pe})
+	want := `{"error":{"name":"AuthorizationError","code":"PSYNC_S2103","status":401,"description":"JWT has expired (exp 2027-01-15T07:00:00Z, 1h0m0s ago)"}}`
+	if string(body) != want {
+		t.Errorf("body\n%s\nwant\n%s", body, want)
+	}
+	if !strings.HasPrefix(err.Error(), "[PSYNC_S2103] JWT has expired") {
+		t.Errorf("message %q: SDKs look for [PSYNC_S21", err.Error())
+	}
+}

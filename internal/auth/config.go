@@ -24,11 +24,16 @@ func OptionsFromConfig(ca config.ClientAuth) Options {
 // is taken from the first replication connection's host.
 func OptionsFromServiceConfig(cfg *config.Config) Options {
 	o := OptionsFromConfig(cfg.ClientAuth)
-	if cfg.ClientAuth.Supabase && len(cfg.Replication.Connections) > 0 {
-		c := cfg.Replication.Connections[0]
-		if uri, ok := SupabaseJWKSURI(c.Hostname, c.URI); ok {
-			o.SupabaseJWKSURI = uri
-		}
+	if len(cfg.Replication.Connections) == 0 {
+		return o
+	}
+	c := cfg.Replication.Connections[0]
+	uri, ok := SupabaseJWKSURI(c.Hostname, c.URI)
+	switch {
+	case ok && cfg.ClientAuth.Supabase:
+		o.SupabaseJWKSURI = uri
+	case ok:
+		o.notes = append(o.notes, "the source database is a Supabase database, but client_auth.supabase is off: Supabase Auth tokens will not be accepted")
 	}
 	return o
 }

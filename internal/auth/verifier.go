@@ -90,6 +90,9 @@ type Options struct {
 	JWKSMinRefreshInterval time.Duration
 	// JWKSTimeout bounds one JWKS request.
 	JWKSTimeout time.Duration
+
+	// notes are warnings found while building the options from config.
+	notes []string
 }
 
 // Identity is who an accepted token says the client is. It is shared by
@@ -217,6 +220,9 @@ func NewVerifier(o Options) (*Verifier, error) {
 	if len(errs) > 0 {
 		transport.Close()
 		return nil, errors.Join(errs...)
+	}
+	for _, n := range o.notes {
+		v.warn(n)
 	}
 	if o.Supabase && !supabaseKeys {
 		v.warn("client_auth.supabase is on, but there is neither a supabase_jwt_secret nor a Supabase connection to take the project's JWKS from")
