@@ -118,6 +118,16 @@ func isNullNode(n ast.Node) bool {
 	return ok
 }
 
+// isEmptyNode reports a null or an empty sequence, accepted where a map of
+// definitions is expected.
+func isEmptyNode(n ast.Node) bool {
+	if isNullNode(n) {
+		return true
+	}
+	seq, ok := unwrapNode(n).(*ast.SequenceNode)
+	return ok && len(seq.Values) == 0
+}
+
 // keyName returns a mapping key's text.
 func keyName(mv *ast.MappingValueNode) string {
 	k := unwrapNode(mv.Key)
@@ -339,7 +349,7 @@ func (s *fileSpec) parsePriority(n ast.Node, d *diagList) (int, bool) {
 }
 
 func (s *fileSpec) parseBuckets(n ast.Node, d *diagList) {
-	if isNullNode(n) {
+	if isEmptyNode(n) {
 		return
 	}
 	m, ok := mappingOf(n)
@@ -394,7 +404,7 @@ func (s *fileSpec) parseBuckets(n ast.Node, d *diagList) {
 }
 
 func (s *fileSpec) parseStreams(n ast.Node, d *diagList) {
-	if isNullNode(n) {
+	if isEmptyNode(n) {
 		return
 	}
 	m, ok := mappingOf(n)

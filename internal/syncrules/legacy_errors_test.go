@@ -135,3 +135,45 @@ func TestLegacyLookupsFromRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigBlockDiagnostics(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want []string
+	}{
+		{"bucket_definitions:\n  mybucket:\n    parameters: SELECT token_parameters.user_id FOR UPDATE SKIP LOCKED\n    data: []\n",
+			[]string{"E:SELECT FOR is not supported", "E:SKIP is not supported"}},
+		{"bucket_definitions:\n  mybucket:\n    parameters: SELECT token_parameters.user_id OFFSET 10\n    data: []\n", []string{"E:LIMIT is not supported"}},
+		{"bucket_definitions:\n  mybucket:\n", []string{"E:'mybucket' bucket definition must be an object"}},
+		{"bucket_definitions:\n  highprio:\n    priority: 1\n    parameters: SELECT 0 as _priority;\n    data: []\n", []string{"E:Cannot set priority multiple times."}},
+		{"bucket_definitions:\n  b:\n    priority: instant\n    data: []\n", []string{"E:Invalid priority, expected a number between 0 and 3 (inclusive)."}},
+		{"config:\n  edition: 2\nstreams:\n  a:\n    query: SELECT * FROM users\n", []string{"W:This is using an alpha version of Sync Streams. We recommend upgrading `config.edition` to version 3 to support the latest features."}},
+		{"config:\n  edition: 2\nwith:\n  foo: SELECT 1 AS id\nstreams:\n  a:\n    with:\n      bar: SELECT 1 AS id\n    query: SELECT * FROM users\n",
+			[]string{"E:Common table expressions require edition 3.", "W:This is using an alpha version of Sync Streams. We recommend upgrading `config.edition` to version 3 to support the latest features.", "E:Common table expressions are not supported without the `sync_config_compiler` option."}},
+		{"config:\n  edition: 3\n  storage_version: 1\nstreams: []\n", []string{"E:Storage version 1 is not supported"}},
+		{"config:\n  unstable_sqlite_expression_engine: true\nbucket_definitions:\n", []string{"E:Enabling unstable_sqlite_expression_engine requires edition: 3"}},
+		{"config:\n  timestamp_max_precision: hours\nbucket_definitions: {}\n", []string{"E:Unknown time precision, allowed are seconds, milliseconds, microseconds, nanoseconds"}},
+		{"config:\n  timestamp_max_precision: seconds\nbucket_definitions: {}\n", []string{"E:'timestamp_max_precision' requires 'timestamps_iso8601' to be enabled."}},
+		{"config:\n  edition: x\nbucket_definitions: {}\n", []string{"E:must be numeric"}},
+		{"config:\n  fixed_json_extract: 1\nbucket_definitions: {}\n", []string{"E:must be a boolean"}},
+		{"config:\n  edition: 3\nbucket_definitions: {}\nstreams: {}\n", []string{"E:'bucket_definitions' are not supported by the new compiler. Consider using https://powersync-community.github.io/bucket-definitions-to-sync-streams/ to translate them to streams."}},
+		{"config: {edition: 1}\n", []string{"E:'bucket_definitions' or 'streams' is required"}},
+		{"- a\n- b\n", []string{"E:Sync Config must be a YAML map."}},
+		{"bucket_definitions:\n  a:\n    data: []\nstreams:\n  a:\n    query: SELECT * FROM t\nconfig:\n  edition: 2\n", []string{"W:This is using an alpha version of Sync Streams. We recommend upgrading `config.edition` to version 3 to support the latest features.", "E:Duplicate stream or bucket definition."}},
+		{"bucket_definitions:\n  b:\n    data: []\nevent_definitions:\n  write_checkpoints:\n    payloads:\n      - SELECT user_id, checkpoint, client_id FROM checkpoints\n", nil},
+	}
+	for _, tt := range tests {
+		_, diags := syncrules.Parse([]byte(tt.yaml), syncrules.ParseOptions{})
+		var got []string
+		for _, d := range diags {
+			p := "E:"
+			if d.Severity == syncrules.SeverityWarning {
+				p = "W:"
+			}
+			got = append(got, p+d.Message)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q:\n got  %q\n want %q", tt.yaml, got, tt.want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package syncrules
 
+import "sort"
+
 // Parse parses and compiles a sync config file. It collects every problem
 // as a Diagnostic with its line and column in the YAML text. The returned
 // Config is nil only when Diagnostics has a fatal error.
@@ -54,6 +56,14 @@ func Parse(yaml []byte, opts ParseOptions) (*Config, Diagnostics) {
 			c.checkEventPayload(p, d)
 		}
 	}
+	// Report in file order.
+	sort.SliceStable(d.list, func(i, j int) bool {
+		a, b := d.list[i], d.list[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
 	if d.list.HasFatal() {
 		return nil, d.list
 	}

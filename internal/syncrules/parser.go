@@ -373,7 +373,9 @@ func (p *parser) trailingClauses(sel *Select) *SyntaxError {
 			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.join(p.prev.span)})
 		case p.isKeyword("FOR"):
 			p.advance()
-			for p.tok.kind == tokIdent && !isReserved(p.tok.text) || p.isOp(",") {
+			// FOR UPDATE/SHARE [OF t, ...] [NOWAIT]; a SKIP LOCKED that follows
+			// is reported as its own clause.
+			for (p.tok.kind == tokIdent && !isReserved(p.tok.text) && !p.isKeyword("SKIP")) || p.isOp(",") {
 				p.advance()
 			}
 			sel.Unsupported = append(sel.Unsupported, Clause{Name: "FOR", Span: start.join(p.prev.span)})
