@@ -27,6 +27,7 @@ import (
 const (
 	envCrashDir      = "POWERSYNC_STORAGE_CRASH_DIR"
 	envCrashScenario = "POWERSYNC_STORAGE_CRASH_SCENARIO"
+	envCrashRows     = "POWERSYNC_STORAGE_CRASH_ROWS"
 	bigRows          = 200000
 	streamRowsPerTx  = 10
 	streamKeys       = 500
@@ -84,6 +85,12 @@ func crashChild(dir, scenario string) error {
 	if err != nil {
 		return err
 	}
+	rows := bigRows
+	if v := os.Getenv(envCrashRows); v != "" {
+		if _, err := fmt.Sscan(v, &rows); err != nil {
+			return err
+		}
+	}
 	switch scenario {
 	case "big":
 		for i := range 100 {
@@ -96,10 +103,10 @@ func crashChild(dir, scenario string) error {
 		}
 		fmt.Println("started")
 		start := time.Now()
-		for i := 100; i < bigRows; i++ {
+		for i := 100; i < rows; i++ {
 			u := bigRow(i)
-			if i >= bigRows/2 { // the second half rewrites the first half: updates and membership changes
-				u = bigRow(i - bigRows/2)
+			if i >= rows/2 { // the second half rewrites the first half: updates and membership changes
+				u = bigRow(i - rows/2)
 				u.Buckets[1].Bucket = "moved"
 			}
 			if err := b.Save(ctx, u); err != nil {
@@ -129,10 +136,10 @@ func crashChild(dir, scenario string) error {
 
 // runAndKill starts the child and kills it with SIGKILL after it printed
 // ready and a random delay up to maxDelay.
-func runAndKill(t *testing.T, dir, scenario, ready string, maxDelay time.Duration) []string {
+func runAndKill(t *testing.T, dir, scenario string, rows int, ready string, maxDelay time.Duration) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashScenario+"="+scenario)
+	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashScenario+"="+scenario, fmt.Sprint(envCrashRows, "=", rows))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +159,7 @@ func runAndKill(t *testing.T, dir, scenario, ready string, maxDelay time.Duratio
 	var seen []string
 	for l := range lines {
 		seen = append(seen, l)
-		if l == ready {
+		if strings.HasPrefix(l, ready) {
 			break
 		}
 	}
@@ -241,10 +248,23 @@ func checkWritable(t *testing.T, bs storage.BucketStorage, cp storage.Checkpoint
 }
 
 func TestCrashInLargeTransaction(t *testing.T) {
-	for round := range 2 {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
+	rounds := []struct {
+		name  string
+		rows  int
+		ready string
+		delay time.Duration
+	}{
+		// Killed at a random moment of the 200,000-row transaction.
+		{"during-0", bigRows, "started", 2 * time.Second},
+		{"during-1", bigRows, "started", 2 * time.Second},
+		// Killed right after Commit returned: the whole transaction stays.
+		{"after-commit", 20000, "committed", 0},
+	}
+	for _, r := range rounds {
+		t.Run(r.name, func(t *testing.T) {
 			dir := t.TempDir()
-			lines := runAndKill(t, dir, "big", "started", 2*time.Second)
+			rows := r.rows
+			lines := runAndKill(t, dir, "big", rows, r.ready, r.delay)
 			_, bs, cp := reopen(t, dir)
 			all := download(t, bs, cp, "all")
 			switch cp.Position {
@@ -256,17 +276,20 @@ func TestCrashInLargeTransaction(t *testing.T) {
 					t.Fatalf("uncommitted moves visible: %d", len(rows))
 				}
 			case 2:
-				if len(all) != bigRows/2 {
-					t.Fatalf("committed transaction: %d rows, want %d", len(all), bigRows/2)
+				if len(all) != rows/2 {
+					t.Fatalf("committed transaction: %d rows, want %d", len(all), rows/2)
 				}
-				if rows := download(t, bs, cp, "moved"); len(rows) != bigRows/2 {
-					t.Fatalf("moved rows = %d", len(rows))
+				if got := download(t, bs, cp, "moved"); len(got) != rows/2 {
+					t.Fatalf("moved rows = %d", len(got))
 				}
 				if rows := download(t, bs, cp, "user7"); len(rows) != 0 {
 					t.Fatalf("user7 rows after moving them all = %d", len(rows))
 				}
 			default:
 				t.Fatalf("checkpoint after kill = %+v (child said %q)", cp, lines)
+			}
+			if r.ready == "committed" && cp.Position != 2 {
+				t.Fatalf("killed after Commit returned, but recovered at position %d", cp.Position)
 			}
 			t.Logf("killed child; recovered at position %d with %d rows (child output %q)", cp.Position, len(all), lines)
 			checkWritable(t, bs, cp, "all")
@@ -276,7 +299,7 @@ func TestCrashInLargeTransaction(t *testing.T) {
 
 func TestCrashInTransactionStream(t *testing.T) {
 	dir := t.TempDir()
-	lines := runAndKill(t, dir, "stream", "tx 30", 300*time.Millisecond)
+	lines := runAndKill(t, dir, "stream", 0, "tx 30", 300*time.Millisecond)
 	_, bs, cp := reopen(t, dir)
 	last := 0
 	for _, l := range lines {
