@@ -125,8 +125,13 @@ func (e *env) close() {
 // source's current head, and returns that checkpoint.
 func (e *env) caughtUp() storage.Checkpoint {
 	e.t.Helper()
+	return e.caughtUpWithin(2 * time.Minute)
+}
+
+func (e *env) caughtUpWithin(d time.Duration) storage.Checkpoint {
+	e.t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(d)
 	var head storage.Position
 	for {
 		h, err := e.src.Head(ctx)
