@@ -222,6 +222,15 @@ func (rb *resolverBuild) checkSingleUnit(text int, e *sxExpr) (int, bool) {
 		if u == first {
 			return
 		}
+		// A json_each over request data may be filtered with request data:
+		// both are known at request time.
+		if first == unitRequest && rb.isStage(u) {
+			first = u
+			return
+		}
+		if u == unitRequest && rb.isStage(first) {
+			return
+		}
 		ok = false
 		switch {
 		case first != unitRequest && u != unitRequest:
@@ -261,6 +270,18 @@ func (rb *resolverBuild) classify(atoms conj) {
 			if !okA || !okB {
 				continue
 			}
+			if ua != ub && ua != -3 && ub != -3 && !rb.isTable(ua) && !rb.isTable(ub) {
+				// Both sides are known at request time.
+				switch {
+				case ua == unitRequest:
+					rb.info(ub).filters = append(rb.info(ub).filters, a)
+				case ub == unitRequest:
+					rb.info(ua).filters = append(rb.info(ua).filters, a)
+				default:
+					rb.errorf(text, a.span, "Unable to associate this filter with added tables")
+				}
+				continue
+			}
 			if ua != ub && ua != -3 && ub != -3 {
 				idx := len(rb.edges)
 				rb.edges = append(rb.edges, edgeDef{ua: ua, ub: ub, ea: a.args[0], eb: a.args[1]})
@@ -296,6 +317,12 @@ func (rb *resolverBuild) classify(atoms conj) {
 	for _, ui := range rb.units {
 		sort.Ints(ui.tvfs)
 	}
+}
+
+// isStage reports whether unit u is a json_each over request data (or
+// constants), evaluated at request time.
+func (rb *resolverBuild) isStage(u int) bool {
+	return u >= 0 && rb.q.sources[u].kind == srcTVF
 }
 
 func (rb *resolverBuild) isTable(u int) bool {
@@ -510,6 +537,12 @@ func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, 
 			continue
 		}
 		if _, isStage := rb.stages[u]; isStage {
+			continue
+		}
+		if len(ui.edges) == 0 && rb.isStage(u) {
+			// A json_each over request data with only filters: the
+			// bucket exists when some element passes them.
+			rb.stage(u)
 			continue
 		}
 		if len(ui.edges) == 0 {
