@@ -147,6 +147,12 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 	}
 	var subInputs []*paramTableQuery
 	for _, atom := range atoms {
+		if u, ok := atom.(*Unary); ok && u.Op == "NOT" {
+			if in, ok := u.X.(*InExpr); ok && in.Select != nil {
+				d.atSQL(sql, u.Span, SeverityFatal, "Negations are not allowed here")
+				return nil, nil
+			}
+		}
 		if in, ok := atom.(*InExpr); ok && in.Select != nil {
 			if in.Not {
 				d.atSQL(sql, in.Span, SeverityFatal, "Negations are not allowed here")
@@ -158,6 +164,10 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 			}
 			if x.cls == clsParam {
 				*usesSub = *usesSub || x.subscription
+			}
+			if x.cls != clsRow && x.cls != clsParam {
+				d.atSQL(sql, in.X.Pos(), SeverityFatal, "For IN subqueries, the left operand must either depend on the row to sync or stream parameters.")
+				return nil, nil
 			}
 			q := c.compileAlphaSubquery(st, src, sql, in, x, *subqueries, lc, usesSub, d)
 			*subqueries++
@@ -177,7 +187,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 				}}
 				addMatch(m)
 				subInputs = append(subInputs, q)
-			case clsParam, clsStatic:
+			case clsParam:
 				v.exists = append(v.exists, q)
 			default:
 				d.atSQL(sql, in.X.Pos(), SeverityFatal, "For IN subqueries, the left operand must either depend on the row to sync or stream parameters.")
@@ -286,6 +296,10 @@ func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sq
 		} else {
 			return nil
 		}
+	}
+	if x.cls == clsRow && len(m.inputs) == 0 {
+		d.atSQL(sql, sub.Span, SeverityFatal, "Unsupported subquery without parameter, must depend on request parameters")
+		return nil
 	}
 	if m.unbounded && m.expanding {
 		d.atSQL(sql, sub.Span, SeverityFatal, "Unsupported condition for stream subqueries")

@@ -42,7 +42,7 @@ type Ident struct {
 
 // Expr is any expression node: *Literal, *ColumnRef, *FuncCall, *Unary,
 // *Binary, *IsExpr, *Between, *InExpr, *LikeExpr, *CastExpr, *CaseExpr,
-// *ArrayExpr, *SubqueryExpr or *ParamExpr.
+// *ArrayExpr, *SubqueryExpr, *StarExpr or *ParamExpr.
 type Expr interface {
 	// Pos is the source span of the whole expression.
 	Pos() Span
@@ -98,7 +98,8 @@ type Binary struct {
 }
 
 // IsExpr is "X IS [NOT] NULL|TRUE|FALSE" (Target "NULL", "TRUE", "FALSE")
-// or "X IS [NOT] Y" with an arbitrary right side (Target "", Y set).
+// or "X IS [NOT] Y" with an arbitrary right side (Target "", Y set; SQLite
+// accepts it, the reference's Postgres parser does not).
 type IsExpr struct {
 	Span   Span
 	X      Expr
@@ -169,6 +170,14 @@ type SubqueryExpr struct {
 	Select *Select
 }
 
+// StarExpr is "t.*" written inside an expression (always rejected by
+// the compilers; a select item "t.*" is a SelectItem with Star instead).
+type StarExpr struct {
+	Span   Span
+	Schema Ident
+	Table  Ident
+}
+
 // ParamExpr is a SQL placeholder such as $1 (always rejected).
 type ParamExpr struct {
 	Span Span
@@ -189,6 +198,7 @@ func (e *CaseExpr) Pos() Span     { return e.Span }
 func (e *ArrayExpr) Pos() Span    { return e.Span }
 func (e *SubqueryExpr) Pos() Span { return e.Span }
 func (e *ParamExpr) Pos() Span    { return e.Span }
+func (e *StarExpr) Pos() Span     { return e.Span }
 
 func (*Literal) exprNode()      {}
 func (*ColumnRef) exprNode()    {}
@@ -204,6 +214,7 @@ func (*CaseExpr) exprNode()     {}
 func (*ArrayExpr) exprNode()    {}
 func (*SubqueryExpr) exprNode() {}
 func (*ParamExpr) exprNode()    {}
+func (*StarExpr) exprNode()     {}
 
 // SelectItem is one result column: "*" / "t.*" (Star set, StarTable the
 // qualifier or zero) or an expression with an optional alias.

@@ -154,5 +154,8 @@ func writeExpr(b *strings.Builder, e Expr) {
 		b.WriteString("(SELECT ...)")
 	case *ParamExpr:
 		b.WriteString(e.Text)
+	case *StarExpr:
+		writeIdent(b, e.Table)
+		b.WriteString(".*")
 	}
 }

@@ -236,6 +236,8 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 		return lc.errorf(e.Span, "Subqueries are not supported yet")
 	case *ParamExpr:
 		return lc.errorf(e.Span, "parameter not supported here")
+	case *StarExpr:
+		return lc.errorf(e.Span, "* not supported here")
 	case *LikeExpr:
 		return lc.errorf(e.Span, "Operator not supported: %s", strings.TrimPrefix(e.Op, "NOT "))
 	}

@@ -524,10 +524,11 @@ var geoNames = map[uint32]string{1: "Point", 2: "LineString", 3: "Polygon", 4: "
 
 func appendCoord(b *bytes.Buffer, p [2]float64, json bool) {
 	if json {
+		// GeoJSON text is written like row data: integral REALs get ".0".
 		b.WriteByte('[')
-		b.WriteString(FormatJSNumber(p[0]))
+		b.Write(appendRowReal(nil, p[0]))
 		b.WriteByte(',')
-		b.WriteString(FormatJSNumber(p[1]))
+		b.Write(appendRowReal(nil, p[1]))
 		b.WriteByte(']')
 		return
 	}

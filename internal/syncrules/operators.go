@@ -26,11 +26,6 @@ func compareOp(op string, a, b Value) (Value, error) {
 	if a.kind == KindNull || b.kind == KindNull {
 		return Null, nil
 	}
-	if op == "=" || op == "!=" {
-		if a.kind == KindBlob && b.kind == KindBlob {
-			return Bool((a.str == b.str) == (op == "=")), nil
-		}
-	}
 	c, err := Compare(a, b)
 	if err != nil {
 		return Null, err

@@ -1005,6 +1005,14 @@ func (p *parser) nameExpr() (Expr, *SyntaxError) {
 	p.advance()
 	for p.isOp(".") {
 		p.advance()
+		if p.isOp("*") && len(parts) <= 2 {
+			p.advance()
+			st := &StarExpr{Span: start.join(p.prev.span), Table: parts[len(parts)-1]}
+			if len(parts) == 2 {
+				st.Schema = parts[0]
+			}
+			return st, nil
+		}
 		if p.tok.kind != tokIdent && p.tok.kind != tokQuotedIdent {
 			return nil, p.expected("a name after '.'")
 		}
