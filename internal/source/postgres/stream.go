@@ -120,13 +120,21 @@ type relation struct {
 
 // streamState is the state of one Stream call, owned by its goroutine.
 type streamState struct {
-	s         *Source
-	slot      string
-	h         source.Handler
-	tables    func(syncrules.TableRef) *source.Table
-	rels      map[uint32]*relation
-	inTx      bool
-	txChanges int
+	s      *Source
+	slot   string
+	h      source.Handler
+	tables func(syncrules.TableRef) *source.Table
+	rels   map[uint32]*relation
+	inTx   bool
+	// A group of committed transactions not yet handed to Handler.Commit:
+	// small transactions arriving back to back are committed to storage
+	// together (one storage commit per transaction caps throughput at the
+	// storage's commit rate).
+	groupPos     pglogrepl.LSN
+	groupTxs     int
+	groupChanges int
+	groupStart   time.Time
+	txChanges    int
 	// acked is the position replication made durable (what the slot may
 	// release); received is the last position the server sent.
 	acked    pglogrepl.LSN
@@ -221,7 +229,13 @@ func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
 			}
 			nextStatus = time.Now().Add(interval)
 		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		deadline := nextStatus
+		if st.groupTxs > 0 {
+			// A group is waiting: commit it as soon as nothing more is
+			// ready to read.
+			deadline = time.Now().Add(groupWait)
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -229,6 +243,9 @@ func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				if err := st.commitGroup(ctx); err != nil {
+					return err
+				}
 				continue
 			}
 			return fmt.Errorf("postgres source: receive: %w", err)
@@ -249,7 +266,7 @@ func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
 				// commits at or before it is pending, so the slot may move
 				// there without a storage write (which would only feed WAL
 				// back when storage shares the server).
-				if !st.inTx && ka.ServerWALEnd > st.acked {
+				if !st.inTx && st.groupTxs == 0 && ka.ServerWALEnd > st.acked {
 					st.acked = ka.ServerWALEnd
 				}
 				if ka.ReplyRequested {
@@ -301,6 +318,10 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 	if err != nil {
 		return fmt.Errorf("postgres source: decode pgoutput message: %w", err)
 	}
+	switch m.(type) {
+	case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage, *pglogrepl.TruncateMessage:
+		st.txChanges++
+	}
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
 		return st.relation(ctx, m)
@@ -309,12 +330,14 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 		st.txChanges = 0
 	case *pglogrepl.CommitMessage:
 		st.inTx = false
-		pos := storage.Position(m.TransactionEndLSN)
-		if err := st.h.Commit(ctx, pos); err != nil {
-			return err
+		if st.groupTxs == 0 {
+			st.groupStart = time.Now()
 		}
-		if m.TransactionEndLSN > st.acked {
-			st.acked = m.TransactionEndLSN
+		st.groupPos = m.TransactionEndLSN
+		st.groupTxs++
+		st.groupChanges += st.txChanges
+		if st.groupChanges >= groupMaxChanges || time.Since(st.groupStart) >= groupMaxAge {
+			return st.commitGroup(ctx)
 		}
 	case *pglogrepl.InsertMessage:
 		rel, err := st.rel(m.RelationID)
@@ -378,6 +401,9 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 		if m.Prefix != PublicationName || m.Transactional || st.inTx {
 			return nil
 		}
+		if err := st.commitGroup(ctx); err != nil {
+			return err
+		}
 		pos := m.LSN
 		if xld.WALStart > pos {
 			pos = xld.WALStart
@@ -389,6 +415,29 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 			st.acked = pos
 		}
 	}
+	return nil
+}
+
+// Grouping of small transactions into one storage commit.
+const (
+	groupWait       = time.Millisecond
+	groupMaxChanges = 20000
+	groupMaxAge     = 250 * time.Millisecond
+)
+
+// commitGroup hands the committed transactions received so far to the
+// handler; once it returns they are durable and the slot may release them.
+func (st *streamState) commitGroup(ctx context.Context) error {
+	if st.groupTxs == 0 {
+		return nil
+	}
+	if err := st.h.Commit(ctx, storage.Position(st.groupPos)); err != nil {
+		return err
+	}
+	if st.groupPos > st.acked {
+		st.acked = st.groupPos
+	}
+	st.groupTxs, st.groupChanges = 0, 0
 	return nil
 }
 
