@@ -180,6 +180,11 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
+	done, err := b.s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	if u.Table == "" {
 		return errors.New("save row: empty table name")
 	}
@@ -281,6 +286,11 @@ func (b *batch) Delete(ctx context.Context, table string, key []byte) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
+	done, err := b.s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	ck := currentKey(b.vid, table, key)
 	prev, err := b.current(ck)
 	if err != nil {
@@ -302,6 +312,11 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
+	done, err := b.s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	p := tablePrefix(b.vid, table)
 	// Rows this batch already changed: handled from pending, after the
 	// stored ones (a spill during the scan flushes pending).
@@ -360,6 +375,11 @@ func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byt
 	if err := b.check(ctx); err != nil {
 		return nil, false, err
 	}
+	done, err := b.s.enter()
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
 	rec, err := b.current(currentKey(b.vid, table, key))
 	if err != nil {
 		return nil, false, err
@@ -471,6 +491,11 @@ func (b *batch) Commit(ctx context.Context, opts storage.CommitOptions) (storage
 	if err := b.check(ctx); err != nil {
 		return storage.Checkpoint{}, err
 	}
+	done, err := b.s.enter()
+	if err != nil {
+		return storage.Checkpoint{}, err
+	}
+	defer done()
 	if err := b.writePending(false); err != nil {
 		return storage.Checkpoint{}, err
 	}
@@ -553,10 +578,13 @@ func (b *batch) Commit(ctx context.Context, opts storage.CommitOptions) (storage
 		s.changes[b.vid] = cl
 	}
 	cl.add(b.totals, b.lookups)
-	if created {
+	// A checkpoint equal to the previous one (a repeated keepalive) wakes
+	// nobody.
+	advanced := created && !sameCheckpoint(prevCp, v.checkpoint())
+	if advanced {
 		cl.checkpoint(prevCp, v.checkpoint())
 	}
-	if created || activated {
+	if advanced || activated {
 		s.wakeLocked()
 	}
 	s.mu.Unlock()
@@ -627,12 +655,14 @@ func (b *batch) Close() error {
 	if !b.spilled {
 		return nil
 	}
-	b.s.commitMu.Lock()
-	defer b.s.commitMu.Unlock()
-	if err := b.s.checkOpen(); err != nil {
-		// Closed storage: Open rolls the batch back.
+	done, err := b.s.enter()
+	if err != nil {
+		// Closed storage: the next Open rolls the batch back.
 		return nil
 	}
+	defer done()
+	b.s.commitMu.Lock()
+	defer b.s.commitMu.Unlock()
 	if err := b.s.rollback(b.vid); err != nil {
 		return fmt.Errorf("roll back batch of version %d: %w", b.vid, err)
 	}

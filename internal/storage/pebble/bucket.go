@@ -40,9 +40,11 @@ func (bs *bucketStorage) NewBatch(ctx context.Context) (storage.Batch, error) {
 
 // SnapshotProgress returns the snapshot state of every table that has one.
 func (bs *bucketStorage) SnapshotProgress(ctx context.Context) (map[string]storage.TableSnapshot, error) {
-	if err := bs.s.checkOpen(); err != nil {
+	done, err := bs.s.enter()
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	p := versionPrefix(spaceSnapshot, bs.vid)
 	it, err := bs.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -71,9 +73,11 @@ func (bs *bucketStorage) SnapshotProgress(ctx context.Context) (map[string]stora
 // Checksums reads each bucket's running totals as of cp: one seek per
 // bucket to the last totals record at or before cp.OpID.
 func (bs *bucketStorage) Checksums(ctx context.Context, cp storage.Checkpoint, buckets []string) ([]storage.BucketChecksum, error) {
-	if err := bs.s.checkOpen(); err != nil {
+	done, err := bs.s.enter()
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	it, err := bs.s.db.NewIter(nil)
 	if err != nil {
 		return nil, err
@@ -105,9 +109,11 @@ func (bs *bucketStorage) Checksums(ctx context.Context, cp storage.Checkpoint, b
 // (After, cp.OpID], one iterator over contiguous keys per bucket. All
 // buckets are read from one consistent view.
 func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, reqs []storage.BucketPosition, lim storage.Limits, fn func(storage.Chunk) error) error {
-	if err := bs.s.checkOpen(); err != nil {
+	done, err := bs.s.enter()
+	if err != nil {
 		return err
 	}
+	defer done()
 	if lim.Ops <= 0 {
 		lim.Ops = defaultChunkOps
 	}
@@ -176,9 +182,11 @@ func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, re
 // Lookup reads the lookup index as of cp: per key and source row the
 // newest entry with op id ≤ cp.OpID, empty results (tombstones) dropped.
 func (bs *bucketStorage) Lookup(ctx context.Context, cp storage.Checkpoint, keys [][]byte) ([][][]byte, error) {
-	if err := bs.s.checkOpen(); err != nil {
+	done, err := bs.s.enter()
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	it, err := bs.s.db.NewIterWithContext(ctx, nil)
 	if err != nil {
 		return nil, err

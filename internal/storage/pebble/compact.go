@@ -29,6 +29,11 @@ const (
 func (bs *bucketStorage) Compact(ctx context.Context, opts storage.CompactOptions) (storage.CompactStats, error) {
 	start := time.Now()
 	s := bs.s
+	done, err := s.enter()
+	if err != nil {
+		return storage.CompactStats{}, err
+	}
+	defer done()
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
 	v, err := s.version(bs.vid)

@@ -19,9 +19,11 @@ type settings struct{ s *Storage }
 
 // Get returns a setting's value or storage.ErrNotFound.
 func (st settings) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := st.s.checkOpen(); err != nil {
+	done, err := st.s.enter()
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	v, closer, err := st.s.db.Get(settingKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("setting %q: %w", key, storage.ErrNotFound)
@@ -35,9 +37,11 @@ func (st settings) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Put stores a setting durably.
 func (st settings) Put(ctx context.Context, key string, value []byte) error {
-	if err := st.s.checkOpen(); err != nil {
+	done, err := st.s.enter()
+	if err != nil {
 		return err
 	}
+	defer done()
 	if err := st.s.db.Set(settingKey(key), value, pebble.Sync); err != nil {
 		return fmt.Errorf("write setting %q: %w", key, err)
 	}
@@ -71,9 +75,11 @@ func (w writeCheckpoints) record(user, client string, value int64, head storage.
 func (w writeCheckpoints) Create(ctx context.Context, user, client string, head storage.Position) (int64, error) {
 	w.s.wcMu.Lock()
 	defer w.s.wcMu.Unlock()
-	if err := w.s.checkOpen(); err != nil {
+	done, err := w.s.enter()
+	if err != nil {
 		return 0, err
 	}
+	defer done()
 	cur, err := w.latest(writeCpPrefix(user, client))
 	if err != nil {
 		return 0, fmt.Errorf("create write checkpoint: %w", err)
@@ -89,9 +95,11 @@ func (w writeCheckpoints) Create(ctx context.Context, user, client string, head 
 func (w writeCheckpoints) Request(ctx context.Context, user, client string, id int64, head storage.Position) (int64, error) {
 	w.s.wcMu.Lock()
 	defer w.s.wcMu.Unlock()
-	if err := w.s.checkOpen(); err != nil {
+	done, err := w.s.enter()
+	if err != nil {
 		return 0, err
 	}
+	defer done()
 	if id < 0 {
 		return 0, fmt.Errorf("checkpoint request id %d is negative", id)
 	}
@@ -111,9 +119,11 @@ func (w writeCheckpoints) Request(ctx context.Context, user, client string, id i
 // At returns the greatest value of (user, client) recorded at a position
 // ≤ pos.
 func (w writeCheckpoints) At(ctx context.Context, user, client string, pos storage.Position) (int64, bool, error) {
-	if err := w.s.checkOpen(); err != nil {
+	done, err := w.s.enter()
+	if err != nil {
 		return 0, false, err
 	}
+	defer done()
 	p := writeCpPrefix(user, client)
 	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -178,9 +188,11 @@ func (s *Storage) AcquireLease(ctx context.Context, holder string, ttl time.Dura
 	}
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
-	if err := s.checkOpen(); err != nil {
+	done, err := s.enter()
+	if err != nil {
 		return nil, err
 	}
+	defer done()
 	cur, err := s.readLease()
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease: %w", err)
@@ -205,9 +217,11 @@ func (s *Storage) AcquireLease(ctx context.Context, holder string, ttl time.Dura
 func (l *lease) Renew(ctx context.Context) error {
 	l.s.leaseMu.Lock()
 	defer l.s.leaseMu.Unlock()
-	if err := l.s.checkOpen(); err != nil {
+	done, err := l.s.enter()
+	if err != nil {
 		return err
 	}
+	defer done()
 	cur, err := l.s.readLease()
 	if err != nil {
 		return fmt.Errorf("renew lease: %w", err)
@@ -226,9 +240,11 @@ func (l *lease) Renew(ctx context.Context) error {
 func (l *lease) Release(ctx context.Context) error {
 	l.s.leaseMu.Lock()
 	defer l.s.leaseMu.Unlock()
-	if err := l.s.checkOpen(); err != nil {
+	done, err := l.s.enter()
+	if err != nil {
 		return err
 	}
+	defer done()
 	cur, err := l.s.readLease()
 	if err != nil {
 		return fmt.Errorf("release lease: %w", err)

@@ -43,9 +43,11 @@ const (
 
 // Storage is the Pebble bucket storage. It is safe for concurrent use.
 //
-// Lock order: commitMu, then mu. commitMu serialises every write of version
-// records and of the op sequence (batch spills and commits, Deploy,
-// SetState, Clear); mu guards the in-memory copies read by everyone.
+// Lock order: inflight (shared), compactMu, commitMu, mu. commitMu
+// serialises every write of version records and of the op sequence (batch
+// spills and commits, Deploy, SetState, Clear); mu guards the in-memory
+// copies read by everyone; compactMu keeps Clear out of a running
+// compaction.
 type Storage struct {
 	db   *pebble.DB
 	log  *slog.Logger
@@ -63,6 +65,10 @@ type Storage struct {
 	notify    chan struct{}
 	changes   map[int64]*changeLog
 	openBatch map[int64]bool
+
+	// inflight is held shared by every operation that uses the database
+	// and exclusively by Close, which so waits for them.
+	inflight sync.RWMutex
 
 	wcMu      sync.Mutex // write checkpoints read-modify-write
 	leaseMu   sync.Mutex
@@ -234,15 +240,24 @@ func (s *Storage) Close(ctx context.Context) error {
 	s.closed = true
 	close(s.notify)
 	s.mu.Unlock()
-	// Wait for writers in flight.
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	s.compactMu.Lock()
-	defer s.compactMu.Unlock()
+	// Wait for operations in flight; later ones see closed.
+	s.inflight.Lock()
+	defer s.inflight.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close bucket storage: %w", err)
 	}
 	return nil
+}
+
+// enter registers an operation on the database; Close waits until the
+// returned function is called. Public methods call it once, never nested.
+func (s *Storage) enter() (func(), error) {
+	s.inflight.RLock()
+	if err := s.checkOpen(); err != nil {
+		s.inflight.RUnlock()
+		return nil, err
+	}
+	return s.inflight.RUnlock, nil
 }
 
 func (s *Storage) checkOpen() error {
@@ -336,11 +351,13 @@ func (s *Storage) wakeLocked() {
 
 // Deploy stores a new sync config as a PROCESSING version.
 func (s *Storage) Deploy(ctx context.Context, content string) (storage.Version, error) {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if err := s.checkOpen(); err != nil {
+	done, err := s.enter()
+	if err != nil {
 		return storage.Version{}, err
 	}
+	defer done()
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	seq, err := s.getU64(metaVersionSeq)
 	if err != nil {
 		return storage.Version{}, fmt.Errorf("deploy sync config: %w", err)
@@ -380,6 +397,11 @@ func (s *Storage) Deploy(ctx context.Context, content string) (storage.Version, 
 
 // SetSlotName records the source-side stream name of a version.
 func (s *Storage) SetSlotName(ctx context.Context, versionID int64, slot string) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	v, err := s.version(versionID)
@@ -398,6 +420,11 @@ func (s *Storage) SetState(ctx context.Context, versionID int64, state storage.V
 	default:
 		return fmt.Errorf("set state of version %d: unknown state %q", versionID, state)
 	}
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	v, err := s.version(versionID)
@@ -433,6 +460,14 @@ func (s *Storage) stopOthers(id int64) []*versionRecord {
 
 // Clear deletes all data of a STOP version and the version itself.
 func (s *Storage) Clear(ctx context.Context, versionID int64) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	// Not while a compaction of the version writes.
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	v, err := s.version(versionID)

@@ -1,9 +1,12 @@
 package pebble_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
@@ -33,4 +36,51 @@ func TestConformanceSpilling(t *testing.T) {
 		}
 		return s
 	})
+}
+
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Deploy(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Bucket(v.ID).NewBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := s.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Close did not wake watchers")
+	}
+	checks := map[string]error{}
+	_, checks["Versions"] = s.Versions(ctx)
+	_, checks["Deploy"] = s.Deploy(ctx, "x")
+	_, _, checks["Watch"] = s.Watch(ctx)
+	_, checks["Settings.Get"] = s.Settings().Get(ctx, "k")
+	_, checks["Checksums"] = s.Bucket(v.ID).Checksums(ctx, storage.Checkpoint{OpID: 1}, []string{"b"})
+	checks["Save"] = b.Save(ctx, storage.RowUpdate{Table: "t", Key: []byte("k")})
+	_, checks["AcquireLease"] = s.AcquireLease(ctx, "h", time.Second)
+	for name, err := range checks {
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("batch Close after storage Close: %v", err)
+	}
 }

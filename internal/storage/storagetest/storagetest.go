@@ -1036,13 +1036,10 @@ func testWatch(t *testing.T, s storage.Storage) {
 	b := newBatch(t, bs)
 	defer b.Close()
 	save(t, b, put("a", "1", "x"))
+	// (A commit without a checkpoint may wake watchers or not: waking is
+	// only a hint to call Watch again.)
 	if _, err := b.Commit(ctx, storage.CommitOptions{Position: 5}); err != nil {
 		t.Fatal(err)
-	}
-	select {
-	case <-ch:
-		t.Fatal("a commit without checkpoint woke watchers")
-	default:
 	}
 	cp2 := commit(t, b, 10)
 	select {
