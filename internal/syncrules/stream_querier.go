@@ -2,7 +2,10 @@ package syncrules
 
 import (
 	"context"
+	"errors"
 	"slices"
+
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // This file resolves a connection's buckets for edition-3 streams (§8.8,
@@ -86,9 +89,21 @@ func (s *streams3) addToQuerier(b *querierBuilder) {
 					}
 					continue
 				}
-				r, inst, bindings := r, inst, bindings
+				r, inst, bindings, q, idx := r, inst, bindings, b.q, idx
 				b.addDynamic(func(ctx context.Context, lookup LookupFunc, budget *lookupBudget, add func(string, int, inclusion)) error {
-					return r.resolve(ctx, prefix, &inst, bindings, lookup, budget, add)
+					err := r.resolve(ctx, prefix, &inst, bindings, lookup, budget, add)
+					var limit *protocol.Error
+					var lf lookupFailure
+					switch {
+					case errors.As(err, &lf):
+						return lf.err
+					case err == nil || ctx.Err() != nil || errors.As(err, &limit):
+						return err
+					}
+					// An evaluation error concerns this subscription only: the
+					// client learns it from the checkpoint's stream errors.
+					q.addStreamError(idx, inst.label, "Error evaluating bucket ids: "+err.Error())
+					return nil
 				})
 			}
 		}
@@ -231,7 +246,7 @@ func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptio
 		}
 		results, err := lookup(keys)
 		if err != nil {
-			return err
+			return lookupFailure{err}
 		}
 		width := len(node.index.outputs)
 		rowsPerKey := make([][][]Value, len(keys))
@@ -275,3 +290,22 @@ func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptio
 	}
 	return nil
 }
+
+// addStreamError records an error of one subscription found at a
+// checkpoint, once.
+func (q *Querier) addStreamError(stream int, sub any, msg string) {
+	s := &q.streams[stream]
+	for _, e := range s.Errors {
+		if e.Subscription == sub && e.Message == msg {
+			return
+		}
+	}
+	s.Errors = append(s.Errors, protocol.StreamError{Subscription: sub, Message: msg})
+}
+
+// lookupFailure marks an error of the LookupFunc (storage), which fails
+// the whole Buckets call, unlike evaluation errors of one subscription.
+type lookupFailure struct{ err error }
+
+func (l lookupFailure) Error() string { return l.err.Error() }
+func (l lookupFailure) Unwrap() error { return l.err }

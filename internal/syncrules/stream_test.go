@@ -322,3 +322,38 @@ func FuzzStreamsCompile(f *testing.F) {
 		})
 	})
 }
+
+func TestStreamsDynamicErrors(t *testing.T) {
+	c := mustParseStreams(t, membershipStreams)
+	req := syncrules.Request{Claims: []byte(`{"sub":"u"}`), IncludeDefaults: true}
+
+	// A storage failure fails Buckets.
+	q, err := c.NewQuerier(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("storage down")
+	if _, err := q.Buckets(context.Background(), func([][]byte) ([][][]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the lookup error", err)
+	}
+
+	// A result that cannot be read concerns this subscription only.
+	q, err = c.NewQuerier(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Buckets(context.Background(), func(keys [][]byte) ([][][]byte, error) {
+		out := make([][][]byte, len(keys))
+		for i := range out {
+			out[i] = [][]byte{[]byte("not json")}
+		}
+		return out, nil
+	})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("buckets %v, err %v; want none and no error", got, err)
+	}
+	streams := q.Streams()
+	if len(streams) != 1 || len(streams[0].Errors) != 1 || streams[0].Errors[0].Subscription != "default" {
+		t.Fatalf("streams = %+v, want one error for the default subscription", streams)
+	}
+}
