@@ -495,3 +495,45 @@ func TestRowJSONIsValid(t *testing.T) {
 		t.Errorf("data = %s", rows[0].Data)
 	}
 }
+
+func TestLegacyLookupsBatched(t *testing.T) {
+	c := mustParse(t, `
+bucket_definitions:
+  by_list:
+    parameters: SELECT id AS list_id FROM lists WHERE owner_id = request.user_id()
+    data: []
+  by_group:
+    parameters:
+      - SELECT id AS g FROM groups WHERE request.user_id() IN groups.members
+      - SELECT id AS g FROM groups WHERE admin = request.user_id()
+    data: []
+`)
+	q, err := c.NewQuerier(syncrules.Request{UserID: "u", IncludeDefaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	b, err := q.Buckets(context.Background(), func(keys [][]byte) ([][][]byte, error) {
+		calls++
+		out := make([][][]byte, len(keys))
+		for i, k := range keys {
+			switch string(k) {
+			case `["by_list","1","u"]`:
+				out[i] = [][]byte{[]byte(`{"list_id":"l1"}`)}
+			case `["by_group","2","u"]`:
+				out[i] = [][]byte{[]byte(`{"g":7}`)}
+			}
+		}
+		return out, nil
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("Buckets: %v, %d lookup calls", err, calls)
+	}
+	var names []string
+	for _, x := range b {
+		names = append(names, x.Bucket)
+	}
+	if !slices.Equal(names, []string{`by_list["l1"]`, `by_group[7]`}) {
+		t.Errorf("buckets %v", names)
+	}
+}

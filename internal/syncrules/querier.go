@@ -61,6 +61,8 @@ type querierBuilder struct {
 	rc    *requestContext
 	q     *Querier
 	index map[string]int
+	// legacy collects the lookups of bucket definitions (one batch).
+	legacy []legacyLookup
 }
 
 // subscriptions returns the indexes of the request's explicit
@@ -147,6 +149,7 @@ func (c *Config) NewQuerier(req Request) (*Querier, error) {
 		idx := b.addStream(src.name, true)
 		c.legacyQuerier(b, src, idx)
 	}
+	b.addLegacyLookups()
 	if c.streams3 != nil {
 		c.streams3.addToQuerier(b)
 	}
@@ -271,29 +274,58 @@ func (c *Config) legacyQuerier(b *querierBuilder, src *bucketSource, streamIdx i
 		if len(keys) == 0 {
 			continue
 		}
-		tq := tq
-		prefix := c.prefix
-		rc := b.rc
-		b.addDynamic(func(_ context.Context, lookup LookupFunc, budget *lookupBudget, add func(string, int, inclusion)) error {
-			results, err := lookup(keys)
-			if err != nil {
-				return err
-			}
-			for _, rs := range results {
+		b.legacy = append(b.legacy, legacyLookup{keys: keys, query: tq, reason: reason})
+	}
+}
+
+// legacyLookup is the dynamic part of one parameter table query for one
+// connection: its lookup keys are fixed, the results change.
+type legacyLookup struct {
+	keys   [][]byte
+	query  *paramTableQuery
+	reason inclusion
+}
+
+// addLegacyLookups adds one resolver for every legacy lookup of the
+// connection, so each checkpoint reads them with a single LookupFunc call.
+func (b *querierBuilder) addLegacyLookups() {
+	if len(b.legacy) == 0 {
+		return
+	}
+	parts := b.legacy
+	var keys [][]byte
+	for _, p := range parts {
+		keys = append(keys, p.keys...)
+	}
+	prefix := b.cfg.prefix
+	rc := b.rc
+	b.addDynamic(func(_ context.Context, lookup LookupFunc, budget *lookupBudget, add func(string, int, inclusion)) error {
+		results, err := lookup(keys)
+		if err != nil {
+			return err
+		}
+		if len(results) != len(keys) {
+			return fmt.Errorf("lookup returned %d results for %d keys", len(results), len(keys))
+		}
+		i := 0
+		for _, p := range parts {
+			for range p.keys {
+				rs := results[i]
+				i++
 				if err := budget.take(len(rs)); err != nil {
 					return err
 				}
 				for _, r := range rs {
-					values, ok, err := tq.bucketValues(rc, r)
+					values, ok, err := p.query.bucketValues(rc, r)
 					if err != nil || !ok {
 						continue
 					}
-					add(bucketName(prefix, tq.source.name, values), tq.priority, reason)
+					add(bucketName(prefix, p.query.source.name, values), p.query.priority, p.reason)
 				}
 			}
-			return nil
-		})
-	}
+		}
+		return nil
+	})
 }
 
 // evalOutputs evaluates request-side outputs; ok is false when a value is
