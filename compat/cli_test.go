@@ -117,24 +117,9 @@ storage:
 	}
 	token := lines[len(lines)-1]
 
-	// `_type: self-hosted` is the official CLI's project marker, not a
-	// service setting; our config loader reports it as an unknown key (the
-	// reference service tolerates unknown keys), so it is dropped here.
-	src, err := os.ReadFile(svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for _, line := range strings.Split(string(src), "\n") {
-		if !strings.HasPrefix(line, "_type:") {
-			kept = append(kept, line)
-		}
-	}
-	ours := filepath.Join(proj, "powersync", "service-ours.yaml")
-	if err := os.WriteFile(ours, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(config.LoadOptions{Path: ours, Getenv: func(string) string { return "" }})
+	// The CLI's service.yaml (with its `_type: self-hosted` marker) loads
+	// unchanged.
+	cfg, err := config.Load(config.LoadOptions{Path: svc, Getenv: func(string) string { return "" }})
 	if err != nil {
 		t.Fatalf("our config loader on the CLI's service.yaml: %v", err)
 	}

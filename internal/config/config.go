@@ -74,6 +74,10 @@ type Config struct {
 	Parameters map[string]any
 	Metadata   map[string]string
 	Migrations Migrations
+	// ProjectType is the `_type` marker the official PowerSync CLI writes
+	// into the service.yaml of its projects (for example "self-hosted").
+	// It does not change how the service runs.
+	ProjectType string
 
 	// Warnings are problems that do not stop the service from starting
 	// (no audience configured, deprecated keys, weak secrets).

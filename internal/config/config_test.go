@@ -603,7 +603,7 @@ api:
     max_buckets_per_connection: 6
 `
 	msgs := parseErr(t, src, nil)
-	if !contains(msgs, `unknown key "defaults" at the top level; known keys: replication, storage, port, sync_config, sync_rules, client_auth, api, telemetry, healthcheck, system, parameters, metadata, migrations`) {
+	if !contains(msgs, `unknown key "defaults" at the top level; known keys: replication, storage, port, sync_config, sync_rules, client_auth, api, telemetry, healthcheck, system, parameters, metadata, migrations, _type`) {
 		t.Errorf("errors: %q", msgs)
 	}
 	// Anchors work inside known sections; a merge key's values lose to keys

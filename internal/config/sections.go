@@ -56,6 +56,9 @@ func (d *decoder) root(n *node, cfg *Config, readFile func(string) ([]byte, erro
 		{"migrations", func(n *node, path string) {
 			d.object(n, path, []field{{"disable_auto_migration", d.boolInto(&cfg.Migrations.DisableAutoMigration)}})
 		}},
+		// _type is the official CLI's project marker ("self-hosted"); kept so
+		// a service.yaml made by that CLI loads unchanged.
+		{"_type", d.strInto(&cfg.ProjectType)},
 	})
 	if !ok {
 		return
