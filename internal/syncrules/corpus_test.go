@@ -94,12 +94,16 @@ type corpusCase struct {
 	StreamSQL string `yaml:"stream_sql"`
 	// ParameterSQL is shorthand for a bucket definition "mybucket" with
 	// this parameter query and no data queries.
-	ParameterSQL    string        `yaml:"parameter_sql"`
-	AcceptDangerous bool          `yaml:"accept_dangerous"`
-	Generate        string        `yaml:"generate"`
-	DefaultSchema   *string       `yaml:"default_schema"`
-	Version         int64         `yaml:"version"`
-	Diagnostics     *[]diagExpect `yaml:"diagnostics"`
+	ParameterSQL    string `yaml:"parameter_sql"`
+	AcceptDangerous bool   `yaml:"accept_dangerous"`
+	// DataSQL is shorthand for a bucket definition "mybucket" with this
+	// data query; Params names its bucket parameters (from token_parameters).
+	DataSQL       string        `yaml:"data_sql"`
+	Params        []string      `yaml:"params"`
+	Generate      string        `yaml:"generate"`
+	DefaultSchema *string       `yaml:"default_schema"`
+	Version       int64         `yaml:"version"`
+	Diagnostics   *[]diagExpect `yaml:"diagnostics"`
 	// DiagnosticsContain lists substrings each some diagnostic must have;
 	// other diagnostics (fatal ones too) are allowed.
 	DiagnosticsContain []string       `yaml:"diagnostics_contain"`
@@ -323,6 +327,17 @@ func (c *corpusCase) configText() string {
 	}
 	if c.StreamSQL != "" {
 		return streamConfig(c.StreamSQL)
+	}
+	if c.DataSQL != "" {
+		text := "bucket_definitions:\n  mybucket:\n"
+		if len(c.Params) > 0 {
+			var cols []string
+			for _, p := range c.Params {
+				cols = append(cols, "token_parameters."+p+" AS "+p)
+			}
+			text += "    parameters: SELECT " + strings.Join(cols, ", ") + "\n"
+		}
+		return text + "    data:\n      - |\n        " + c.DataSQL + "\n"
 	}
 	if c.ParameterSQL != "" {
 		text := "bucket_definitions:\n  mybucket:\n"
