@@ -7,8 +7,10 @@ package syncrules
 // The entry points (implemented elsewhere in this package):
 //
 //	func Parse(yaml []byte, opts ParseOptions) (*Config, Diagnostics)
-//	    Parses and compiles a sync config file. The returned Config is nil
-//	    only when Diagnostics has a fatal error.
+//	    Parses and compiles a sync config file (parse.go). The returned
+//	    Config is nil only when Diagnostics has a fatal error; diagnostics
+//	    are in file order. ParseOptions.DefaultSchema is "public" for
+//	    Postgres sources and "" for SQLite.
 //	func (c *Config) SourceTables() []TablePattern
 //	    Every table (pattern) any query reads from, data or parameter side.
 //	func (c *Config) Versioned(version int64) *Config
@@ -20,11 +22,17 @@ package syncrules
 //	func (c *Config) NewQuerier(req Request) (*Querier, error)
 //	    (c) A connection's request → the fixed part of its bucket resolution.
 //	func (q *Querier) Buckets(ctx context.Context, lookup LookupFunc) ([]BucketDescription, error)
-//	    Re-run at each checkpoint: resolves dynamic buckets through lookup.
+//	    Re-run at each checkpoint: resolves dynamic buckets through lookup;
+//	    over the limits it fails with a *protocol.Error PSYNC_S2305.
 //	func (q *Querier) Streams() []protocol.StreamDescription
 //	    The streams/definitions for the checkpoint line's "streams" field.
 //	func (q *Querier) Dynamic() bool
 //	    Whether Buckets depends on parameter lookups (else it is fixed).
+//
+// A Config is immutable and safe for concurrent use; a Querier belongs to
+// one connection. Sources convert database values with FromGo and
+// Config.TimestampFormat (convert.go). The edition-3 stream compiler plugs
+// in through compileEdition3Hook (edition3_hook.go).
 
 // TableRef names a source table. Schema is empty for sources without schemas
 // (SQLite); Postgres uses "public" by default.
@@ -72,7 +80,10 @@ type Request struct {
 	Parameters []byte
 	// Streams holds the explicit subscriptions and include_defaults.
 	Streams []Subscription
-	// IncludeDefaults subscribes to auto_subscribe streams.
+	// IncludeDefaults is the request's streams.include_defaults (true when
+	// the client sends no streams object): bucket definitions and
+	// auto_subscribe streams are included only when it is set (a bucket
+	// definition named by an explicit subscription is included anyway).
 	IncludeDefaults bool
 	// MaxBuckets and MaxLookupResults bound one connection (0 = 1000).
 	MaxBuckets       int

@@ -537,3 +537,37 @@ bucket_definitions:
 		t.Errorf("buckets %v", names)
 	}
 }
+
+// TestConfigConcurrentUse evaluates rows and requests from several
+// goroutines at once (run with -race): a Config is shared by replication
+// and every connection.
+func TestConfigConcurrentUse(t *testing.T) {
+	c := mustParse(t, benchConfig).Versioned(3)
+	rows := benchRows(64)
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for i := 0; i < 200; i++ {
+				row := rows[(i+g)%len(rows)]
+				if i%7 == 0 {
+					row = syncrules.Row{"id": syncrules.Text("x"), "owner_id": syncrules.Text("u"), "extra": syncrules.Int(int64(i))}
+				}
+				out, errs := c.EvaluateRow(todos, row)
+				if len(errs) > 0 || len(out) == 0 {
+					done <- fmt.Errorf("EvaluateRow: %v %v", out, errs)
+					return
+				}
+				if _, err := c.NewQuerier(syncrules.Request{UserID: "u", IncludeDefaults: true}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
