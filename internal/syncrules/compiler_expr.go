@@ -18,6 +18,9 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 		return l.lowerRef(x, sc)
 	case *FuncCall:
 		return l.lowerCall(x, sc)
+	case *StarExpr:
+		l.errorf(x.Span, "* columns are not supported here")
+		return nil
 	case *ParamExpr:
 		l.errorf(x.Span, "SQL parameters are not allowed. Use parameter functions instead: https://docs.powersync.com/usage/sync-streams#accessing-parameters")
 		return nil
