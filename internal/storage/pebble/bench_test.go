@@ -199,3 +199,37 @@ func BenchmarkWriteSmallRows(b *testing.B) {
 		b.ReportMetric(float64(du)/float64(b.N), "disk-B/op")
 	}
 }
+
+// BenchmarkLookupAsOf: one lookup key with 100 source rows, each updated
+// 100 times; one iteration reads the key as of the latest checkpoint.
+func BenchmarkLookupAsOf(b *testing.B) {
+	_, bs := benchStorage(b)
+	ctx := context.Background()
+	bt, err := bs.NewBatch(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bt.Close()
+	var cp storage.Checkpoint
+	for round := range 100 {
+		for row := range 100 {
+			u := storage.RowUpdate{Table: "members", Key: []byte(strconv.Itoa(row)),
+				Lookups: []storage.LookupRow{{Key: []byte("lists_by_user"), Result: []byte(strconv.Itoa(round))}}}
+			if err := bt.Save(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if cp, err = bt.Commit(ctx, storage.CommitOptions{Position: storage.Position(round + 2), Checkpoint: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := [][]byte{[]byte("lists_by_user")}
+	b.ResetTimer()
+	for range b.N {
+		res, err := bs.Lookup(ctx, cp, keys)
+		if err != nil || len(res[0]) != 100 {
+			b.Fatalf("Lookup = %d results, %v", len(res[0]), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/row")
+}

@@ -193,35 +193,35 @@ func (bs *bucketStorage) Lookup(ctx context.Context, cp storage.Checkpoint, keys
 	}
 	defer it.Close()
 	out := make([][][]byte, len(keys))
+	asOf := ^uint64(max(cp.OpID, 0))
 	for i, key := range keys {
 		p := lookupPrefix(bs.vid, key)
 		it.SetBounds(p, prefixEnd(p))
-		var row, best []byte
-		have := false
-		flush := func() {
-			if have && len(best) > 0 {
-				out[i] = append(out[i], best)
-			}
-			have, best = false, nil
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			r, op, valid := splitLookupEntry(it.Key(), len(p))
+		// Per source row: seek to its newest entry at or before cp, then
+		// to the next row. Two seeks per row, however many old entries.
+		for ok := it.First(); ok; {
+			rp, valid := lookupRowPrefix(it.Key(), len(p))
 			if !valid {
 				return nil, fmt.Errorf("lookup: %w", errCorrupt)
 			}
-			if !bytes.Equal(r, row) {
-				flush()
-				row = bytes.Clone(r)
+			rp = bytes.Clone(rp)
+			if it.SeekGE(appendU64(bytes.Clone(rp), asOf)) {
+				k := it.Key()
+				if len(k) == len(rp)+8 && bytes.HasPrefix(k, rp) {
+					v, err := it.ValueAndErr()
+					if err != nil {
+						return nil, err
+					}
+					if len(v) > 0 {
+						out[i] = append(out[i], bytes.Clone(v))
+					}
+				}
 			}
-			if op <= cp.OpID {
-				have = true
-				best = bytes.Clone(it.Value())
-			}
+			ok = it.SeekGE(prefixEnd(rp))
 		}
 		if err := it.Error(); err != nil {
 			return nil, err
 		}
-		flush()
 	}
 	return out, nil
 }

@@ -15,7 +15,7 @@ import (
 //	op          0x03 vid len bucket opid                    → op header + wire JSON
 //	totals      0x04 vid len bucket opid                    → cumulative checksum, count
 //	current     0x05 vid len table key                      → currentRecord
-//	lookup      0x06 vid len lookupKey len sourceRow opid   → result ("" = tombstone)
+//	lookup      0x06 vid len lookupKey len sourceRow ^opid  → result ("" = tombstone)
 //	undo        0x07 vid seq                                → undo entry of an open batch
 //	snapshot    0x08 vid table                              → TableSnapshot
 //	write ckpt  0x09 len user len client value              → position
@@ -24,6 +24,8 @@ import (
 //
 // vid, opid, seq and value are 8-byte big-endian, so numeric order is key
 // order: a bucket's ops after X up to C are one contiguous key range.
+// Lookup entries store the complement of the op id, newest first, so the
+// entry of a source row as of C is one seek.
 const (
 	spaceMeta     byte = 0x01
 	spaceVersion  byte = 0x02
@@ -123,18 +125,18 @@ func lookupPrefix(vid int64, key []byte) []byte {
 
 func lookupEntryKey(vid int64, key, row []byte, op int64) []byte {
 	b := appendPart(lookupPrefix(vid, key), row)
-	return appendU64(b, uint64(op))
+	return appendU64(b, ^uint64(op))
 }
 
-// splitLookupEntry returns the source row and op id of a lookup entry key
-// whose prefix p has been checked.
-func splitLookupEntry(k []byte, prefixLen int) (row []byte, op int64, ok bool) {
+// lookupRowPrefix returns the key prefix of one source row's entries,
+// given any entry key of the lookup prefix p.
+func lookupRowPrefix(k []byte, prefixLen int) ([]byte, bool) {
 	rest := k[prefixLen:]
 	n, w := binary.Uvarint(rest)
 	if w <= 0 || uint64(len(rest)-w) != n+8 {
-		return nil, 0, false
+		return nil, false
 	}
-	return rest[w : w+int(n)], int64(binary.BigEndian.Uint64(rest[w+int(n):])), true
+	return k[:prefixLen+w+int(n)], true
 }
 
 func undoKey(vid int64, seq uint64) []byte {
