@@ -118,6 +118,10 @@ type diagExpect struct {
 	Severity string  `yaml:"severity"`
 	// At is the span as "line:col-line:col" (1-based, end exclusive).
 	At string `yaml:"at"`
+	// Line is the 1-based line the diagnostic starts on; Contains a
+	// substring of its message.
+	Line     int    `yaml:"line"`
+	Contains string `yaml:"contains"`
 }
 
 type rowCase struct {
@@ -468,6 +472,12 @@ func matchDiags(text string, got syncrules.Diagnostics, want []diagExpect) []str
 			if w.At != "" && w.At != fmt.Sprintf("%d:%d-%d:%d", d.Line, d.Column, d.EndLine, d.EndColumn) {
 				continue
 			}
+			if w.Line != 0 && w.Line != d.Line {
+				continue
+			}
+			if w.Contains != "" && !strings.Contains(d.Message, w.Contains) {
+				continue
+			}
 			used[i], found = true, true
 			break
 		}
@@ -478,6 +488,12 @@ func matchDiags(text string, got syncrules.Diagnostics, want []diagExpect) []str
 			}
 			if w.At != "" {
 				src += " [" + w.At + "]"
+			}
+			if w.Line != 0 {
+				src += fmt.Sprintf(" on line %d", w.Line)
+			}
+			if w.Contains != "" {
+				src += fmt.Sprintf(" containing %q", w.Contains)
 			}
 			failures = append(failures, fmt.Sprintf("missing %s diagnostic %q%s", w.Severity, w.Message, src))
 		}
