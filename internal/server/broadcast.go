@@ -10,12 +10,8 @@ import (
 	"github.com/powersync-go/powersync/internal/storage"
 )
 
-// notice is one checkpoint published by the broadcaster. Notices form a
-// chain: when a newer checkpoint is committed, next is set and then done is
-// closed, so a connection that wakes on done can walk next to the newest
-// notice and merge what changed on the way. Fields are immutable once the
-// notice is published; next is written before done is closed and read only
-// after it.
+// notice is one checkpoint published by the broadcaster with what it
+// changed. It is immutable once published.
 type notice struct {
 	cp storage.Checkpoint
 	// all is set when anything may have changed since the previous notice
@@ -23,9 +19,6 @@ type notice struct {
 	all     bool
 	buckets map[string]struct{}
 	lookups map[string]struct{}
-
-	done chan struct{}
-	next *notice
 }
 
 // changeSet accumulates the changes of several notices.
@@ -55,48 +48,42 @@ func (c *changeSet) add(n *notice) {
 	}
 }
 
-// latestFrom walks from n to the newest published notice, merging changes.
-func latestFrom(n *notice, ch *changeSet) *notice {
-	for {
-		select {
-		case <-n.done:
-			n = n.next
-			ch.add(n)
-		default:
-			return n
-		}
-	}
+// subscriber is one connection's registration with the broadcaster. The
+// broadcaster wakes it only for notices that touch one of its keys (bucket
+// names and lookup keys), or for every notice while it is a wildcard (a
+// write checkpoint waits to be covered, or it has not registered yet).
+type subscriber struct {
+	// wake holds a token when pending is not empty.
+	wake chan struct{}
+
+	// The fields below are guarded by broadcaster.mu.
+	pending changeSet
+	keys    []string
+	all     bool
 }
 
 // broadcaster is the one per-process watcher of bucket storage. It waits on
 // storage.Watch, asks storage which buckets and lookups the new checkpoint
-// changed, updates the shared checksum cache and publishes a notice. Sync
-// connections wait on notices; none of them polls storage.
+// changed, updates the shared checksum cache, and wakes exactly the
+// connections whose buckets or lookups changed. No connection polls
+// storage, and a checkpoint costs work in proportion to the connections it
+// concerns, not to all of them.
 type broadcaster struct {
 	store  storage.Storage
 	cache  *checksumCache
 	log    *slog.Logger
 	onNote func(storage.Checkpoint)
+	first  chan struct{} // closed with the first notice
 
-	mu    sync.Mutex // guards cur
-	cur   *notice    // newest notice, nil before the first checkpoint
-	first chan struct{}
+	mu       sync.Mutex // guards cur, index, wildcard and every subscriber's fields
+	cur      *notice    // newest notice, nil before the first checkpoint
+	index    map[string]map[*subscriber]struct{}
+	wildcard map[*subscriber]struct{}
 }
 
 func newBroadcaster(store storage.Storage, cache *checksumCache, log *slog.Logger, onNote func(storage.Checkpoint)) *broadcaster {
-	return &broadcaster{store: store, cache: cache, log: log, onNote: onNote, first: make(chan struct{})}
-}
-
-// latest returns the newest notice, waiting for the first one.
-func (b *broadcaster) latest(ctx context.Context) (*notice, error) {
-	select {
-	case <-b.first:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.cur, nil
+	return &broadcaster{store: store, cache: cache, log: log, onNote: onNote, first: make(chan struct{}),
+		index: make(map[string]map[*subscriber]struct{}), wildcard: make(map[*subscriber]struct{})}
 }
 
 // current returns the newest notice or nil without waiting.
@@ -105,6 +92,110 @@ func (b *broadcaster) current() *notice {
 	defer b.mu.Unlock()
 	return b.cur
 }
+
+// subscribe registers a wildcard subscriber (woken by every notice until
+// it narrows its keys with update).
+func (b *broadcaster) subscribe() *subscriber {
+	s := &subscriber{wake: make(chan struct{}, 1), all: true}
+	b.mu.Lock()
+	b.wildcard[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+func (b *broadcaster) unsubscribe(s *subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.unindexLocked(s)
+	delete(b.wildcard, s)
+}
+
+func (b *broadcaster) unindexLocked(s *subscriber) {
+	for _, k := range s.keys {
+		if set := b.index[k]; set != nil {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(b.index, k)
+			}
+		}
+	}
+	s.keys = nil
+}
+
+// update replaces the keys s is woken for. It reports whether they changed.
+func (b *broadcaster) update(s *subscriber, keys []string, all bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if all != s.all {
+		s.all = all
+		if all {
+			b.wildcard[s] = struct{}{}
+		} else {
+			delete(b.wildcard, s)
+		}
+		if !sameKeys(keys, s.keys) {
+			b.reindexLocked(s, keys)
+		}
+		return true
+	}
+	if sameKeys(keys, s.keys) {
+		return false
+	}
+	b.reindexLocked(s, keys)
+	return true
+}
+
+func (b *broadcaster) reindexLocked(s *subscriber, keys []string) {
+	b.unindexLocked(s)
+	s.keys = keys
+	for _, k := range keys {
+		set := b.index[k]
+		if set == nil {
+			set = make(map[*subscriber]struct{}, 1)
+			b.index[k] = set
+		}
+		set[s] = struct{}{}
+	}
+}
+
+func sameKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// take returns the newest notice and everything that changed for s since
+// its last take, atomically with respect to publishing.
+func (b *broadcaster) take(s *subscriber) (*notice, changeSet) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := s.pending
+	s.pending = changeSet{}
+	select {
+	case <-s.wake:
+	default:
+	}
+	return b.cur, ch
+}
+
+// signalLocked adds n to s's pending changes and wakes it.
+func signalLocked(s *subscriber, n *notice) {
+	s.pending.add(n)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Keys under which subscribers are indexed.
+func bucketKey(bucket string) string { return "b" + bucket }
+func lookupKey(key string) string    { return "l" + key }
 
 // run watches storage until ctx is done.
 func (b *broadcaster) run(ctx context.Context) error {
@@ -145,21 +236,21 @@ func (b *broadcaster) publish(ctx context.Context, cp storage.Checkpoint) {
 	if prev != nil && prev.cp.VersionID == cp.VersionID && prev.cp.OpID == cp.OpID && prev.cp.Position == cp.Position {
 		return
 	}
-	n := &notice{cp: cp, done: make(chan struct{})}
-	switch {
-	case prev == nil || prev.cp.VersionID != cp.VersionID:
+	n := &notice{cp: cp}
+	if prev == nil || prev.cp.VersionID != cp.VersionID {
 		n.all = true
-	default:
+	} else {
 		// Also when only the position moved: parameter rows may have
 		// changed lookups without new ops, and write checkpoints may now
 		// be covered.
 		chg, err := b.store.Bucket(cp.VersionID).Changes(ctx, prev.cp, cp)
-		if err != nil {
+		switch {
+		case err != nil:
 			b.log.Warn("changes between checkpoints; invalidating all", "from", prev.cp.OpID, "to", cp.OpID, "error", err)
 			n.all = true
-		} else if chg.All {
+		case chg.All:
 			n.all = true
-		} else {
+		default:
 			n.buckets = make(map[string]struct{}, len(chg.Buckets))
 			for _, x := range chg.Buckets {
 				n.buckets[x] = struct{}{}
@@ -171,14 +262,37 @@ func (b *broadcaster) publish(ctx context.Context, cp storage.Checkpoint) {
 		}
 	}
 	b.cache.advance(n)
+
 	b.mu.Lock()
 	b.cur = n
+	if n.all {
+		for s := range b.wildcard {
+			signalLocked(s, n)
+		}
+		for _, set := range b.index {
+			for s := range set {
+				signalLocked(s, n)
+			}
+		}
+	} else {
+		for s := range b.wildcard {
+			signalLocked(s, n)
+		}
+		for x := range n.buckets {
+			for s := range b.index[bucketKey(x)] {
+				signalLocked(s, n)
+			}
+		}
+		for x := range n.lookups {
+			for s := range b.index[lookupKey(x)] {
+				signalLocked(s, n)
+			}
+		}
+	}
 	b.mu.Unlock()
+
 	if prev == nil {
 		close(b.first)
-	} else {
-		prev.next = n
-		close(prev.done)
 	}
 	if b.onNote != nil {
 		b.onNote(cp)

@@ -148,6 +148,7 @@ type conn struct {
 	wc         int64
 	wcSet      bool
 
+	sub       *subscriber
 	buf       []byte
 	keepalive *time.Timer
 	opsSent   int64
@@ -172,15 +173,17 @@ func newConn(s *Server, id Identity, req *protocol.StreamingSyncRequest, lw *lin
 func (c *conn) run(ctx context.Context) error {
 	c.s.wc.register(c.key)
 	defer c.s.wc.unregister(c.key)
+	sub := c.s.bc.subscribe()
+	defer c.s.bc.unsubscribe(sub)
+	c.sub = sub
 	c.keepalive = time.NewTimer(c.nextKeepalive())
 	defer c.keepalive.Stop()
 
 	// Wait for the first checkpoint, sending keepalives meanwhile.
-	var n *notice
-	for n == nil {
+	for started := false; !started; {
 		select {
 		case <-c.s.bc.first:
-			n = c.s.bc.current()
+			started = true
 		case <-c.keepalive.C:
 			if err := c.sendKeepalive(); err != nil {
 				return err
@@ -189,23 +192,31 @@ func (c *conn) run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	n, _ := c.s.bc.take(sub)
 	ch := changeSet{all: true}
 	for {
-		n = latestFrom(n, &ch)
 		// Take the wake channel before reading the write checkpoint, so a
 		// write checkpoint created meanwhile is never missed.
 		wake, _ := c.s.wc.state(c.key)
 		if err := c.checkpoint(ctx, n, ch); err != nil {
 			return err
 		}
-		ch = changeSet{}
 		if cap(c.buf) > idleBufferCap {
 			c.buf = nil
 		}
+		// Register for what this connection now depends on. When that set
+		// changed, a checkpoint published meanwhile may have touched a new
+		// key without waking us: catch up with a full check.
+		_, created := c.s.wc.state(c.key)
+		if c.s.bc.update(sub, c.watchKeys(), created > c.wc) {
+			if next := c.s.bc.current(); next != n {
+				n, ch = next, changeSet{all: true}
+				continue
+			}
+		}
+		ch = changeSet{}
 		select {
-		case <-n.done:
-			n = n.next
-			ch.add(n)
+		case <-sub.wake:
 		case <-wake:
 			// A write checkpoint of this user and client was created;
 			// re-evaluate at the current checkpoint.
@@ -213,10 +224,27 @@ func (c *conn) run(ctx context.Context) error {
 			if err := c.sendKeepalive(); err != nil {
 				return err
 			}
+			continue
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		// The newest checkpoint and exactly what changed for us up to it.
+		n, ch = c.s.bc.take(sub)
 	}
+}
+
+// watchKeys are the broadcaster keys of this connection's buckets and
+// parameter lookups.
+func (c *conn) watchKeys() []string {
+	keys := make([]string, 0, len(c.buckets)+len(c.lookupKeys))
+	for _, d := range c.buckets {
+		keys = append(keys, bucketKey(d.Bucket))
+	}
+	for k := range c.lookupKeys {
+		keys = append(keys, lookupKey(k))
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // nextKeepalive is the delay to the next token_expires_in line: about the
@@ -479,12 +507,9 @@ func (c *conn) sendData(ctx context.Context, n *notice, bs storage.BucketStorage
 			if err := c.expired(); err != nil {
 				return err
 			}
-			if sentThis >= supersedeAfterOps {
-				select {
-				case <-n.done:
-					return errSuperseded
-				default:
-				}
+			if sentThis >= supersedeAfterOps && len(c.sub.wake) > 0 {
+				// A newer checkpoint changed some of our buckets.
+				return errSuperseded
 			}
 			return nil
 		})
