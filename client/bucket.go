@@ -1,0 +1,465 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/powersync-go/powersync/protocol"
+)
+
+// checkpoint is the client's view of the latest checkpoint line of the
+// current connection, updated by diffs.
+type checkpoint struct {
+	lastOpID        int64
+	writeCheckpoint *int64
+	buckets         map[string]bucketChecksum
+	streams         []protocol.StreamDescription
+}
+
+func newCheckpoint(l *checkpointLine) *checkpoint {
+	cp := &checkpoint{lastOpID: int64(l.LastOpID), buckets: make(map[string]bucketChecksum, len(l.Buckets)), streams: l.Streams}
+	if l.WriteCheckpoint != nil {
+		w := int64(*l.WriteCheckpoint)
+		cp.writeCheckpoint = &w
+	}
+	for _, b := range l.Buckets {
+		cp.buckets[b.Bucket] = b
+	}
+	return cp
+}
+
+func (cp *checkpoint) applyDiff(d *checkpointDiffLine) *checkpoint {
+	next := &checkpoint{lastOpID: int64(d.LastOpID), buckets: make(map[string]bucketChecksum, len(cp.buckets)), streams: cp.streams}
+	// Absent means none: the service repeats it on every diff.
+	if d.WriteCheckpoint != nil {
+		w := int64(*d.WriteCheckpoint)
+		next.writeCheckpoint = &w
+	}
+	for k, v := range cp.buckets {
+		next.buckets[k] = v
+	}
+	for _, b := range d.UpdatedBuckets {
+		next.buckets[b.Bucket] = b
+	}
+	for _, r := range d.RemovedBuckets {
+		delete(next.buckets, r)
+	}
+	return next
+}
+
+// inScope lists the checkpoint's buckets of priority ≤ prio (all when prio
+// is nil), sorted by name.
+func (cp *checkpoint) inScope(prio *int) []bucketChecksum {
+	var out []bucketChecksum
+	for _, b := range cp.buckets {
+		if prio == nil || b.priority() <= *prio {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Bucket < out[j].Bucket })
+	return out
+}
+
+// ChecksumError reports buckets whose downloaded operations do not add up
+// to the checkpoint's checksum. The client deletes them and downloads them
+// again from the start.
+type ChecksumError struct {
+	CheckpointID int64
+	Buckets      []BucketMismatch
+}
+
+// BucketMismatch is one bucket that failed checksum validation.
+type BucketMismatch struct {
+	Bucket         string
+	Expected, Have uint32
+}
+
+func (e *ChecksumError) Error() string {
+	var parts []string
+	for _, b := range e.Buckets {
+		parts = append(parts, fmt.Sprintf("%s (expected %d, have %d)", b.Bucket, int32(b.Expected), int32(b.Have)))
+	}
+	return fmt.Sprintf("checkpoint %d: checksum mismatch in %s; downloading again", e.CheckpointID, strings.Join(parts, ", "))
+}
+
+// saveCheckpoint records a new full checkpoint: buckets the client holds
+// that are not in it are deleted, the others get their expectations.
+func saveCheckpoint(ctx context.Context, tx *sql.Tx, cp *checkpoint) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM ps_buckets`)
+	if err != nil {
+		return err
+	}
+	var drop []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		if _, ok := cp.buckets[n]; !ok {
+			drop = append(drop, n)
+		}
+	}
+	rows.Close()
+	if err := deleteBuckets(ctx, tx, drop); err != nil {
+		return err
+	}
+	return saveExpectations(ctx, tx, cp.inScope(nil))
+}
+
+func saveExpectations(ctx context.Context, tx *sql.Tx, bs []bucketChecksum) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ps_buckets (name, priority, target_checksum, target_count) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, target_checksum = excluded.target_checksum, target_count = excluded.target_count`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, b := range bs {
+		if _, err := stmt.ExecContext(ctx, b.Bucket, b.priority(), int64(int32(b.Checksum)), b.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteBuckets removes buckets and their stored ops; their rows are marked
+// for recomputation at the next apply.
+func deleteBuckets(ctx context.Context, tx *sql.Tx, names []string) error {
+	for _, n := range names {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority)
+SELECT row_type, row_id, (SELECT priority FROM ps_buckets WHERE name = ?1) FROM ps_oplog WHERE bucket = ?1`, n); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ps_oplog WHERE bucket = ?`, n); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ps_buckets WHERE name = ?`, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dataStmts are the prepared statements of saveData, per transaction.
+type dataStmts struct {
+	superseded, deleteKey, insert, touch *sql.Stmt
+}
+
+func prepareData(ctx context.Context, tx *sql.Tx) (*dataStmts, error) {
+	var s dataStmts
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = tx.PrepareContext(ctx, q)
+		return st
+	}
+	s.superseded = prep(`SELECT coalesce(sum(hash), 0), count(*) FROM ps_oplog WHERE bucket = ? AND key = ?`)
+	s.deleteKey = prep(`DELETE FROM ps_oplog WHERE bucket = ? AND key = ?`)
+	s.insert = prep(`INSERT INTO ps_oplog (bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	s.touch = prep(`INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority) VALUES (?, ?, ?)`)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *dataStmts) close() {
+	for _, st := range []*sql.Stmt{s.superseded, s.deleteKey, s.insert, s.touch} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// saveData stores one data line: PUTs into the op log (superseding earlier
+// ops of the same row key), and every op's checksum into the bucket's
+// accumulators, so validation never needs to re-read the ops.
+func saveData(ctx context.Context, tx *sql.Tx, st *dataStmts, d *dataLine, lineBytes int) error {
+	if len(d.Data) == 0 {
+		return nil
+	}
+	var prio int64 = DefaultPriority
+	var addSum, opSum uint32
+	var lastApplied int64
+	var found bool
+	row := tx.QueryRowContext(ctx, `SELECT priority, add_checksum, op_checksum, last_applied_op FROM ps_buckets WHERE name = ?`, d.Bucket)
+	var a, o int64
+	switch err := row.Scan(&prio, &a, &o, &lastApplied); {
+	case err == nil:
+		found = true
+		addSum, opSum = uint32(a), uint32(o)
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return err
+	}
+	for _, op := range d.Data {
+		c := uint32(op.Checksum)
+		switch op.Op {
+		case protocol.OpPut, protocol.OpRemove:
+			typ, id := str(op.ObjectType), str(op.ObjectID)
+			key := typ + "/" + id + "/"
+			if op.Subkey != nil {
+				key += *op.Subkey
+			} else {
+				key += "null"
+			}
+			var sum, n int64
+			if err := st.superseded.QueryRowContext(ctx, d.Bucket, key).Scan(&sum, &n); err != nil {
+				return err
+			}
+			if n > 0 {
+				if _, err := st.deleteKey.ExecContext(ctx, d.Bucket, key); err != nil {
+					return err
+				}
+				opSum -= uint32(sum)
+				addSum += uint32(sum)
+			}
+			if op.Op == protocol.OpPut {
+				data := "{}"
+				if op.Data != nil {
+					data = *op.Data
+				}
+				if _, err := st.insert.ExecContext(ctx, d.Bucket, int64(op.OpID), key, typ, id, data, int64(c)); err != nil {
+					return err
+				}
+				opSum += c
+			} else {
+				addSum += c
+			}
+			if _, err := st.touch.ExecContext(ctx, typ, id, prio); err != nil {
+				return err
+			}
+		case protocol.OpMove:
+			addSum += c
+		case protocol.OpClear:
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority)
+SELECT row_type, row_id, ? FROM ps_oplog WHERE bucket = ?`, prio, d.Bucket); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM ps_oplog WHERE bucket = ?`, d.Bucket); err != nil {
+				return err
+			}
+			addSum, opSum, lastApplied = c, 0, 0
+		default:
+			// Unknown op types are skipped, like the official core does;
+			// their checksum still counts.
+			addSum += c
+		}
+	}
+	last := int64(d.Data[len(d.Data)-1].OpID)
+	if !found {
+		_, err := tx.ExecContext(ctx, `INSERT INTO ps_buckets (name, priority, last_op, add_checksum, op_checksum, count_since_last, downloaded_bytes)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, d.Bucket, prio, last, int64(int32(addSum)), int64(int32(opSum)), len(d.Data), lineBytes)
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE ps_buckets SET last_op = ?, add_checksum = ?, op_checksum = ?, last_applied_op = ?,
+count_since_last = count_since_last + ?, downloaded_bytes = downloaded_bytes + ? WHERE name = ?`,
+		last, int64(int32(addSum)), int64(int32(opSum)), lastApplied, len(d.Data), lineBytes, d.Bucket)
+	return err
+}
+
+// validate compares the accumulated checksum of every bucket in scope with
+// the checkpoint. A bucket never downloaded counts as checksum 0.
+func validate(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *int) (*ChecksumError, error) {
+	stmt, err := tx.PrepareContext(ctx, `SELECT add_checksum, op_checksum FROM ps_buckets WHERE name = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	var ce *ChecksumError
+	for _, b := range cp.inScope(prio) {
+		var a, o int64
+		if err := stmt.QueryRowContext(ctx, b.Bucket).Scan(&a, &o); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		have := uint32(a) + uint32(o)
+		if have != uint32(b.Checksum) {
+			if ce == nil {
+				ce = &ChecksumError{CheckpointID: cp.lastOpID}
+			}
+			ce.Buckets = append(ce.Buckets, BucketMismatch{Bucket: b.Bucket, Expected: uint32(b.Checksum), Have: have})
+		}
+	}
+	return ce, nil
+}
+
+// markValidated moves every bucket in scope to the checkpoint's op id (the
+// next request's after) and records the write checkpoint it carried.
+func markValidated(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *int) error {
+	stmt, err := tx.PrepareContext(ctx, `UPDATE ps_buckets SET last_op = max(last_op, ?) WHERE name = ?`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, b := range cp.inScope(prio) {
+		if _, err := stmt.ExecContext(ctx, cp.lastOpID, b.Bucket); err != nil {
+			return err
+		}
+	}
+	if prio == nil {
+		var v any
+		if cp.writeCheckpoint != nil {
+			v = *cp.writeCheckpoint
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO ps_kv (key, value) VALUES ('last_seen_write_checkpoint', ?)`, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// canApply reports whether downloaded data may be published: no local
+// writes wait for upload, and the write checkpoint of the last upload (if
+// any) has been seen in a validated checkpoint. A priority-0 partial
+// checkpoint is published regardless.
+func canApply(ctx context.Context, tx *sql.Tx, prio *int) (bool, error) {
+	if prio != nil && *prio == 0 {
+		return true, nil
+	}
+	var pending int
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ps_crud)`).Scan(&pending); err != nil {
+		return false, err
+	}
+	if pending != 0 {
+		return false, nil
+	}
+	var target, seen sql.NullInt64
+	_ = tx.QueryRowContext(ctx, `SELECT value FROM ps_kv WHERE key = 'target_op'`).Scan(&target)
+	_ = tx.QueryRowContext(ctx, `SELECT value FROM ps_kv WHERE key = 'last_seen_write_checkpoint'`).Scan(&seen)
+	if !target.Valid {
+		return true, nil
+	}
+	return seen.Valid && target.Int64 <= seen.Int64, nil
+}
+
+// applyRows publishes the downloaded state of every row touched since the
+// last apply (of buckets in scope): the newest op across all buckets wins;
+// a row no bucket has any more is deleted.
+func (db *DB) applyRows(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *int) error {
+	q := `SELECT row_type, row_id FROM ps_updated_rows`
+	var args []any
+	if prio != nil {
+		q += ` WHERE priority <= ?`
+		args = append(args, *prio)
+	}
+	rows, err := tx.QueryContext(ctx, q+` GROUP BY row_type, row_id`, args...)
+	if err != nil {
+		return err
+	}
+	type rowKey struct{ typ, id string }
+	var keys []rowKey
+	for rows.Next() {
+		var k rowKey
+		if err := rows.Scan(&k.typ, &k.id); err != nil {
+			rows.Close()
+			return err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	latest, err := tx.PrepareContext(ctx, `SELECT data FROM ps_oplog WHERE row_type = ? AND row_id = ? ORDER BY op_id DESC LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	defer latest.Close()
+	type tableStmts struct{ put, del *sql.Stmt }
+	stmts := map[string]tableStmts{}
+	defer func() {
+		for _, s := range stmts {
+			s.put.Close()
+			s.del.Close()
+		}
+	}()
+	stmtsFor := func(typ string) (tableStmts, error) {
+		if s, ok := stmts[typ]; ok {
+			return s, nil
+		}
+		var put, del string
+		if t, ok := db.schema.table(typ); ok && !t.LocalOnly && !t.InsertOnly {
+			put = fmt.Sprintf(`INSERT OR REPLACE INTO %s (id, data) VALUES (?2, ?3)`, quoteIdent(dataTable(typ)))
+			del = fmt.Sprintf(`DELETE FROM %s WHERE id = ?2 AND ?1 IS NOT NULL`, quoteIdent(dataTable(typ)))
+		} else {
+			put = `INSERT OR REPLACE INTO ps_untyped (type, id, data) VALUES (?1, ?2, ?3)`
+			del = `DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2`
+		}
+		var s tableStmts
+		var err error
+		if s.put, err = tx.PrepareContext(ctx, put); err != nil {
+			return s, err
+		}
+		if s.del, err = tx.PrepareContext(ctx, del); err != nil {
+			s.put.Close()
+			return s, err
+		}
+		stmts[typ] = s
+		return s, nil
+	}
+	for _, k := range keys {
+		s, err := stmtsFor(k.typ)
+		if err != nil {
+			return err
+		}
+		var data sql.NullString
+		switch err := latest.QueryRowContext(ctx, k.typ, k.id).Scan(&data); {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := s.del.ExecContext(ctx, k.typ, k.id); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if _, err := s.put.ExecContext(ctx, k.typ, k.id, data.String); err != nil {
+				return err
+			}
+		}
+	}
+	if prio == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM ps_updated_rows`)
+	} else {
+		_, err = tx.ExecContext(ctx, `DELETE FROM ps_updated_rows WHERE priority <= ?`, *prio)
+	}
+	if err != nil {
+		return err
+	}
+	upd, err := tx.PrepareContext(ctx, `UPDATE ps_buckets SET last_applied_op = last_op, count_at_last = ?, count_since_last = 0 WHERE name = ?`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	for _, b := range cp.inScope(prio) {
+		if _, err := upd.ExecContext(ctx, b.Count, b.Bucket); err != nil {
+			return err
+		}
+	}
+	p := DefaultPriority
+	if prio != nil {
+		p = *prio
+	} else {
+		// A full sync completes every priority.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ps_sync_state`); err != nil {
+			return err
+		}
+		p = maxPriorityMarker
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ps_sync_state (priority, last_synced_at) VALUES (?, ?)`, p, time.Now().UTC().Format(time.RFC3339Nano))
+	return err
+}
+
+// maxPriorityMarker is the ps_sync_state priority recorded for a full sync.
+const maxPriorityMarker = 2147483647

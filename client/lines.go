@@ -1,0 +1,170 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/powersync-go/powersync/protocol"
+)
+
+// The client decodes stream lines into its own structs rather than the
+// protocol package's encoder-side types, because it must be lenient where
+// services differ: a checksum may be written signed or unsigned, as an
+// integer or a whole float, and an op's data may be absent or null.
+
+// Checksum is a 32-bit op or bucket checksum. It decodes from a signed or
+// unsigned 32-bit integer, or a whole-number float, as the official clients
+// accept.
+type Checksum uint32
+
+// UnmarshalJSON reads any of the accepted representations.
+func (c *Checksum) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		if n < math.MinInt32 || n > math.MaxUint32 {
+			return fmt.Errorf("checksum %d is out of the 32-bit range", n)
+		}
+		*c = Checksum(uint32(n))
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxUint32 {
+		return fmt.Errorf("checksum %s is not a 32-bit integer", truncate(b, 40))
+	}
+	*c = Checksum(uint32(int64(f)))
+	return nil
+}
+
+// bucketChecksum is one bucket of a checkpoint line.
+type bucketChecksum struct {
+	Bucket   string   `json:"bucket"`
+	Checksum Checksum `json:"checksum"`
+	Count    int64    `json:"count"`
+	Priority *int     `json:"priority"`
+}
+
+func (b bucketChecksum) priority() int {
+	if b.Priority == nil {
+		return DefaultPriority
+	}
+	return *b.Priority
+}
+
+type checkpointLine struct {
+	LastOpID        protocol.OpID                `json:"last_op_id"`
+	WriteCheckpoint *protocol.OpID               `json:"write_checkpoint"`
+	Buckets         []bucketChecksum             `json:"buckets"`
+	Streams         []protocol.StreamDescription `json:"streams"`
+}
+
+type checkpointDiffLine struct {
+	LastOpID        protocol.OpID    `json:"last_op_id"`
+	WriteCheckpoint *protocol.OpID   `json:"write_checkpoint"`
+	UpdatedBuckets  []bucketChecksum `json:"updated_buckets"`
+	RemovedBuckets  []string         `json:"removed_buckets"`
+}
+
+type oplogEntry struct {
+	OpID       protocol.OpID `json:"op_id"`
+	Op         protocol.Op   `json:"op"`
+	ObjectType *string       `json:"object_type"`
+	ObjectID   *string       `json:"object_id"`
+	Subkey     *string       `json:"subkey"`
+	Data       *string       `json:"data"`
+	Checksum   Checksum      `json:"checksum"`
+}
+
+type dataLine struct {
+	Bucket string       `json:"bucket"`
+	Data   []oplogEntry `json:"data"`
+}
+
+type completeLine struct {
+	LastOpID protocol.OpID `json:"last_op_id"`
+	Priority *int          `json:"priority"`
+}
+
+// Line is one decoded line of a sync stream. Exactly one of the fields is
+// set, except for unknown line types, where none is and Raw holds the text.
+type Line struct {
+	Checkpoint                *checkpointLine
+	CheckpointDiff            *checkpointDiffLine
+	Data                      *dataLine
+	CheckpointComplete        *completeLine
+	PartialCheckpointComplete *completeLine
+	TokenExpiresIn            *int64
+	// Raw is the line as received, without the newline.
+	Raw []byte
+}
+
+// Kind names the line type ("checkpoint", "data", …, or "unknown").
+func (l *Line) Kind() string {
+	switch {
+	case l.Checkpoint != nil:
+		return "checkpoint"
+	case l.CheckpointDiff != nil:
+		return "checkpoint_diff"
+	case l.Data != nil:
+		return "data"
+	case l.CheckpointComplete != nil:
+		return "checkpoint_complete"
+	case l.PartialCheckpointComplete != nil:
+		return "partial_checkpoint_complete"
+	case l.TokenExpiresIn != nil:
+		return "token_expires_in"
+	}
+	return "unknown"
+}
+
+// ParseLine decodes one NDJSON line of a sync stream. A line must be a JSON
+// object with exactly one key; unknown keys give a Line of kind "unknown",
+// which callers ignore for forward compatibility.
+func ParseLine(b []byte) (*Line, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("sync line %s: %w", truncate(b, 60), err)
+	}
+	if len(m) != 1 {
+		return nil, fmt.Errorf("sync line %s: want exactly one key, got %d", truncate(b, 60), len(m))
+	}
+	l := &Line{Raw: b}
+	for k, v := range m {
+		var err error
+		switch k {
+		case "checkpoint":
+			l.Checkpoint = new(checkpointLine)
+			err = json.Unmarshal(v, l.Checkpoint)
+		case "checkpoint_diff":
+			l.CheckpointDiff = new(checkpointDiffLine)
+			err = json.Unmarshal(v, l.CheckpointDiff)
+		case "data":
+			l.Data = new(dataLine)
+			err = json.Unmarshal(v, l.Data)
+		case "checkpoint_complete":
+			l.CheckpointComplete = new(completeLine)
+			err = json.Unmarshal(v, l.CheckpointComplete)
+		case "partial_checkpoint_complete":
+			l.PartialCheckpointComplete = new(completeLine)
+			if err = json.Unmarshal(v, l.PartialCheckpointComplete); err == nil && l.PartialCheckpointComplete.Priority == nil {
+				err = fmt.Errorf("no priority")
+			}
+		case "token_expires_in":
+			l.TokenExpiresIn = new(int64)
+			err = json.Unmarshal(v, l.TokenExpiresIn)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sync line %q: %w", k, err)
+		}
+	}
+	return l, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return strconv.Quote(string(b[:n]) + "…")
+	}
+	return strconv.Quote(string(b))
+}
