@@ -3,8 +3,8 @@ package client
 import (
 	"context"
 	"database/sql"
-	"time"
 	"fmt"
+	"time"
 )
 
 // BucketInfo is what the database holds of one bucket, for diagnostics.

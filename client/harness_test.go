@@ -51,7 +51,9 @@ func startDev(t *testing.T) *devService {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", d.dir, "--port", "0"}, strings.NewReader(""), out, d.stderr) }()
+	go func() {
+		done <- cli.Main(ctx, []string{"dev", "--dir", d.dir, "--port", "0"}, strings.NewReader(""), out, d.stderr)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for d.endpoint == "" {
 		for _, l := range strings.Split(out.String(), "\n") {
