@@ -68,6 +68,17 @@ func (bs *bucketStorage) Compact(ctx context.Context, opts storage.CompactOption
 		stats.Moved += moved
 		stats.Cleared += cleared
 	}
+	// Write checkpoints are kept per position; the active version's
+	// checkpoint position bounds what any connection still asks for.
+	if v.served() && v.CheckpointPos > 0 && len(opts.Buckets) == 0 {
+		n, err := s.pruneWriteCheckpoints(ctx, storage.Position(v.CheckpointPos))
+		if err != nil {
+			return stats, fmt.Errorf("prune write checkpoints: %w", err)
+		}
+		if n > 0 {
+			s.log.Debug("pruned write checkpoints", "entries", n)
+		}
+	}
 	stats.Elapsed = time.Since(start)
 	s.log.Info("compacted buckets", "version", bs.vid, "buckets", stats.Buckets,
 		"moved", stats.Moved, "cleared", stats.Cleared, "elapsed", stats.Elapsed)

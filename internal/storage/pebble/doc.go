@@ -86,5 +86,15 @@
 // bucket's leading run of MOVE/REMOVE/CLEAR ops into one CLEAR carrying
 // their summed checksum. Each rewrite is one atomic write, and bucket
 // checksums as of every checkpoint stay what they were; the stored counts
-// keep the number of ops written.
+// keep the number of ops written. Compacting the active version also drops
+// write checkpoint entries that no position at or after its checkpoint can
+// return. The parameter lookup index is not pruned (reads stay two seeks
+// per source row however many old entries there are).
+//
+// A reader of a checkpoint older than the one compaction ran at sees MOVEs
+// whose target is above its checkpoint (Chunk.TargetOp), and the sync API
+// must not complete that checkpoint. As in the reference, a CLEAR takes the
+// id of the newest op it replaces, so a reader still at an older
+// checkpoint may miss it and fail its checksum once; the client then
+// downloads that bucket again.
 package pebble

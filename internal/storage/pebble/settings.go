@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -256,4 +257,57 @@ func (l *lease) Release(ctx context.Context) error {
 		return fmt.Errorf("release lease: %w", err)
 	}
 	return nil
+}
+
+// pruneWriteCheckpoints deletes, per (user, client), every entry older than
+// the newest one recorded at or before pos (the active checkpoint's
+// position): At for pos or any later position never returns them.
+func (s *Storage) pruneWriteCheckpoints(ctx context.Context, pos storage.Position) (int, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{spaceWriteCp}, UpperBound: []byte{spaceWriteCp + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	wb := s.db.NewBatch()
+	defer wb.Close()
+	var group, keep []byte
+	pruned, older, n := 0, 0, 0
+	flush := func() error {
+		if keep != nil && older > 0 {
+			pruned += older
+			return wb.DeleteRange(group, keep, nil)
+		}
+		return nil
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			return pruned, errCorrupt
+		}
+		g := k[:len(k)-8]
+		if !bytes.Equal(g, group) {
+			if err := flush(); err != nil {
+				return pruned, err
+			}
+			group, keep, older, n = bytes.Clone(g), nil, 0, 0
+		}
+		v := it.Value()
+		if len(v) != 8 {
+			return pruned, errCorrupt
+		}
+		if storage.Position(binary.BigEndian.Uint64(v)) <= pos {
+			keep, older = bytes.Clone(k), n
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return pruned, err
+	}
+	if err := flush(); err != nil {
+		return pruned, err
+	}
+	if pruned == 0 {
+		return 0, nil
+	}
+	return pruned, wb.Commit(pebble.NoSync)
 }

@@ -84,3 +84,55 @@ func TestClose(t *testing.T) {
 		t.Errorf("batch Close after storage Close: %v", err)
 	}
 }
+
+func TestCompactPrunesWriteCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	w := s.WriteCheckpoints()
+	for _, head := range []storage.Position{10, 20, 30, 40} {
+		if _, err := w.Create(ctx, "u", "c", head); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Create(ctx, "other", "c", 5); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Deploy(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Bucket(v.ID).NewBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Commit(ctx, storage.CommitOptions{Position: 25, Checkpoint: true, SnapshotDone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bucket(v.ID).Compact(ctx, storage.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Every position from the active checkpoint on gets the same answer.
+	for _, c := range []struct {
+		user string
+		pos  storage.Position
+		want int64
+	}{{"u", 25, 2}, {"u", 30, 3}, {"u", 100, 4}, {"other", 25, 1}} {
+		got, ok, err := w.At(ctx, c.user, "c", c.pos)
+		if err != nil || !ok || got != c.want {
+			t.Errorf("At(%s, %d) = %d %v %v; want %d", c.user, c.pos, got, ok, err, c.want)
+		}
+	}
+	// The entry no later position can return is gone.
+	if got, ok, _ := w.At(ctx, "u", "c", 15); ok {
+		t.Errorf("entry 1 survived pruning: At(15) = %d", got)
+	}
+	// Counters continue.
+	if got, err := w.Create(ctx, "u", "c", 50); err != nil || got != 5 {
+		t.Fatalf("Create after pruning = %d, %v", got, err)
+	}
+}
