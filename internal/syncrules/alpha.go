@@ -34,12 +34,74 @@ type alphaVariant struct {
 	exists         []*paramTableQuery
 }
 
+// alphaDeps says what an expression reads: row columns, request data,
+// and whether it contains a subquery.
+type alphaDeps struct{ row, req, sub bool }
+
+func depsOf(e Expr) alphaDeps {
+	var d alphaDeps
+	var walk func(Expr)
+	walk = func(e Expr) {
+		switch x := e.(type) {
+		case *ColumnRef:
+			d.row = true
+		case *FuncCall:
+			switch x.Schema.Name {
+			case "auth", "connection", "subscription", "request":
+				d.req = true
+			}
+			for _, a := range x.Args {
+				walk(a)
+			}
+		case *Binary:
+			walk(x.L)
+			walk(x.R)
+		case *Unary:
+			walk(x.X)
+		case *IsExpr:
+			walk(x.X)
+			if x.Y != nil {
+				walk(x.Y)
+			}
+		case *CastExpr:
+			walk(x.X)
+		case *InExpr:
+			walk(x.X)
+			if x.Select != nil {
+				d.sub = true
+			}
+			if x.Right != nil {
+				walk(x.Right)
+			}
+			for _, l := range x.List {
+				walk(l)
+			}
+		case *SubqueryExpr:
+			d.sub = true
+		case *Between:
+			walk(x.X)
+			walk(x.Lo)
+			walk(x.Hi)
+		case *CaseExpr:
+			d.row, d.req = true, true // not supported in alpha; keep it whole
+		}
+	}
+	walk(e)
+	return d
+}
+
 // dnf expands an expression into an OR of ANDs of atoms. NOT is pushed
-// down with De Morgan. ok is false beyond maxAlphaVariants terms.
+// down with De Morgan (flipping IN into NOT IN); a sub-expression that
+// reads only row data or only request data stays one atom, so row-only or
+// request-only ORs need no extra bucket. ok is false beyond
+// maxAlphaVariants terms.
 func dnf(e Expr, negate bool) ([][]Expr, bool) {
 	switch x := e.(type) {
 	case *Binary:
 		if x.Op == "AND" || x.Op == "OR" {
+			if d := depsOf(x); !d.sub && !(d.row && d.req) {
+				break // pure: one atom
+			}
 			l, ok1 := dnf(x.L, negate)
 			r, ok2 := dnf(x.R, negate)
 			if !ok1 || !ok2 {
@@ -64,6 +126,12 @@ func dnf(e Expr, negate bool) ([][]Expr, bool) {
 	case *Unary:
 		if x.Op == "NOT" {
 			return dnf(x.X, !negate)
+		}
+	case *InExpr:
+		if negate && x.Select != nil {
+			flipped := *x
+			flipped.Not = !x.Not
+			return [][]Expr{{&flipped}}, true
 		}
 	}
 	if negate {
@@ -153,6 +221,11 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 				return nil, nil
 			}
 		}
+		if b, ok := atom.(*Binary); ok && b.Op == "&&" {
+			if sq, ok := b.R.(*SubqueryExpr); ok {
+				atom = &InExpr{Span: b.Span, X: b.L, Select: sq.Select, overlap: true}
+			}
+		}
 		if in, ok := atom.(*InExpr); ok && in.Select != nil {
 			if in.Not {
 				d.atSQL(sql, in.Span, SeverityFatal, "Negations are not allowed here")
@@ -178,16 +251,25 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 			case clsRow:
 				key := "subquery:" + q.queryID
 				rowEval := x.eval
+				overlap := in.overlap
 				m := &matchClause{inputs: []inputParam{{key: key}}, eval: func(c *legacyCtx) ([][]Value, error) {
 					val, err := rowEval(c)
 					if err != nil || val.kind == KindNull || val.kind == KindBlob {
 						return nil, err
 					}
+					if overlap {
+						return arrayAssignments(val)
+					}
 					return [][]Value{{val}}, nil
 				}}
+				m.unbounded = overlap
 				addMatch(m)
 				subInputs = append(subInputs, q)
 			case clsParam:
+				if in.overlap {
+					d.atSQL(sql, in.X.Pos(), SeverityFatal, "The left-hand side of an && operator must be derived from the row to sync.")
+					return nil, nil
+				}
 				v.exists = append(v.exists, q)
 			default:
 				d.atSQL(sql, in.X.Pos(), SeverityFatal, "For IN subqueries, the left operand must either depend on the row to sync or stream parameters.")
@@ -275,6 +357,10 @@ func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sq
 	}
 	var where *cexpr
 	if sub.Where != nil {
+		if nested := findSubquery(sub.Where); nested != nil {
+			d.atSQL(sql, nested.Pos(), SeverityFatal, "Unsupported condition for stream subqueries")
+			return nil
+		}
 		if hasOr(sub.Where) {
 			d.atSQL(sql, sub.Where.Pos(), SeverityFatal, "Stream subqueries can't use OR filters")
 			return nil
@@ -493,11 +579,13 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 				}
 			}
 		default:
+			// A NULL request value still names a bucket ("stream|0[null]"),
+			// as in the reference; a BLOB never does.
 			val, err := in.eval(ctx)
 			if err != nil {
 				return err
 			}
-			if val.kind == KindNull || val.kind == KindBlob {
+			if val.kind == KindBlob {
 				return nil
 			}
 			sets[i] = []Value{val}
@@ -640,5 +728,52 @@ func readsSubscription(e Expr) bool {
 	if e != nil {
 		walk(e)
 	}
+	return found
+}
+
+// arrayAssignments turns a row's JSON array into one assignment per
+// non-NULL element (for && and IN over row arrays).
+func arrayAssignments(v Value) ([][]Value, error) {
+	elems, err := jsonElements(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Value, 0, len(elems))
+	for _, e := range elems {
+		if e.kind != KindNull {
+			out = append(out, []Value{e})
+		}
+	}
+	return out, nil
+}
+
+// findSubquery returns the first IN-subquery or subquery expression in e.
+func findSubquery(e Expr) Expr {
+	var found Expr
+	var walk func(Expr)
+	walk = func(e Expr) {
+		if found != nil {
+			return
+		}
+		switch x := e.(type) {
+		case *InExpr:
+			if x.Select != nil {
+				found = x
+				return
+			}
+			walk(x.X)
+			if x.Right != nil {
+				walk(x.Right)
+			}
+		case *SubqueryExpr:
+			found = x
+		case *Binary:
+			walk(x.L)
+			walk(x.R)
+		case *Unary:
+			walk(x.X)
+		}
+	}
+	walk(e)
 	return found
 }

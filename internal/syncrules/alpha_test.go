@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/powersync-go/powersync/internal/syncrules"
@@ -80,5 +81,162 @@ streams:
 	}
 	if !slices.Equal(names, []string{"own/true", "by_list/false", "shared/false"}) {
 		t.Errorf("streams %v", names)
+	}
+}
+
+// TestAlphaStreamSemantics follows the reference's alpha-stream tests:
+// variants from OR, pure row/request ORs kept whole, negation handling,
+// overlap and NULL request values.
+func TestAlphaStreamSemantics(t *testing.T) {
+	type rowCase struct {
+		table string
+		row   syncrules.Row
+		want  []string
+	}
+	tests := []struct {
+		name, query string
+		rows        []rowCase
+		claims      string
+		params      string // subscription parameters
+		lookup      map[string][]string
+		buckets     []string
+	}{
+		{
+			name:  "row condition or row condition is one variant",
+			query: "SELECT * FROM comments WHERE LENGTH(content) > 5 OR json_array_length(tagged_users) > 1",
+			rows: []rowCase{
+				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("short"), "tagged_users": syncrules.Text(`["a","b"]`)}, []string{`stream|0[]`}},
+				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("longer"), "tagged_users": syncrules.Text(`["a","b"]`)}, []string{`stream|0[]`}},
+				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("short"), "tagged_users": syncrules.Text(`[]`)}, nil},
+			},
+		},
+		{
+			name:    "request condition or request condition is one variant",
+			query:   "SELECT * FROM comments WHERE auth.parameter('a') OR auth.parameters() ->> 'b'",
+			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("a")}, []string{`stream|0[]`}}},
+			claims:  `{"a":true,"b":false}`,
+			buckets: []string{`stream|0[]`},
+		},
+		{
+			name:    "parameter match or row condition",
+			query:   "SELECT * FROM issues WHERE owner_id = auth.user_id() OR LENGTH(name) = 3",
+			rows:    []rowCase{{"issues", syncrules.Row{"id": syncrules.Text("f"), "owner_id": syncrules.Text("a"), "name": syncrules.Text("aaa")}, []string{`stream|0["a"]`, `stream|1[]`}}},
+			claims:  `{"sub":"u1"}`,
+			buckets: []string{`stream|0["u1"]`, `stream|1[]`},
+		},
+		{
+			name:    "double negation",
+			query:   "select * from comments where NOT (issue_id not in (select id from issues where owner_id = auth.user_id()))",
+			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i")}, []string{`stream|0["i"]`}}, {"issues", syncrules.Row{"id": syncrules.Text("i"), "owner_id": syncrules.Text("user1")}, []string{`["stream","0","user1"] {"result":"i"}`}}},
+			claims:  `{"sub":"user1"}`,
+			lookup:  map[string][]string{`["stream","0","user1"]`: {`{"result":"i"}`}},
+			buckets: []string{`stream|0["i"]`},
+		},
+		{
+			name:  "negated and",
+			query: "select * from comments where not (length(content) = 5 AND issue_id not in (select id from issues where owner_id = auth.user_id()))",
+			rows: []rowCase{
+				{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i"), "content": syncrules.Text("foo")}, []string{`stream|0[]`, `stream|1["i"]`}},
+				{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i"), "content": syncrules.Text("foooo")}, []string{`stream|1["i"]`}},
+			},
+		},
+		{
+			name:    "overlap with a subquery",
+			query:   "SELECT * FROM comments WHERE tagged_users && (SELECT user_a FROM friends WHERE user_b = auth.user_id())",
+			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("c"), "tagged_users": syncrules.Text(`["a", "b"]`)}, []string{`stream|0["a"]`, `stream|0["b"]`}}, {"friends", syncrules.Row{"user_a": syncrules.Text("a"), "user_b": syncrules.Text("b")}, []string{`["stream","0","b"] {"result":"a"}`}}},
+			claims:  `{"sub":"user1"}`,
+			lookup:  map[string][]string{`["stream","0","user1"]`: {`{"result":"issue_id"}`}},
+			buckets: []string{`stream|0["issue_id"]`},
+		},
+		{
+			name:    "token array against literal",
+			query:   `SELECT * FROM comments WHERE auth.parameters() -> 'tags' && '["foo"]'`,
+			claims:  `{"sub":"u1","tags":["bar","foo"]}`,
+			buckets: []string{`stream|0[]`},
+		},
+		{
+			name:    "auth and subscription match on the same column",
+			query:   "SELECT * FROM comments WHERE issue_id = subscription.parameter('issue') AND issue_id IN auth.parameter('issues')",
+			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("a"), "issue_id": syncrules.Text("i")}, []string{`stream|0["i","i"]`}}},
+			claims:  `{"sub":"a","issues":["i","i2"]}`,
+			params:  `{"issue":"i"}`,
+			buckets: []string{`stream|0["i","i"]`, `stream|0["i","i2"]`},
+		},
+		{
+			name:    "NULL subscription parameter names a bucket",
+			query:   "SELECT * FROM comments WHERE label = subscription.parameter('comment_label')",
+			claims:  `{"sub":"u1"}`,
+			buckets: []string{`stream|0[null]`},
+		},
+		{
+			name:    "multiple matchers in a subquery",
+			query:   `SELECT _id as id, * FROM "Scene" WHERE project IN (SELECT project FROM "ProjectInvitation" WHERE "appliedTo" != '' AND (auth.parameters() ->> 'haystack_id') IN "appliedTo" AND project = subscription.parameter('project') AND "status" = 'CLAIMED')`,
+			rows:    []rowCase{{"ProjectInvitation", syncrules.Row{"project": syncrules.Text("foo"), "appliedTo": syncrules.Text("[1,2]"), "status": syncrules.Text("CLAIMED")}, []string{`["stream","0",1,"foo"] {"result":"foo"}`, `["stream","0",2,"foo"] {"result":"foo"}`}}},
+			claims:  `{"sub":"user1","haystack_id":1}`,
+			params:  `{"project":"foo"}`,
+			lookup:  map[string][]string{`["stream","0",1,"foo"]`: {`{"result":"foo"}`}},
+			buckets: []string{`stream|0["foo"]`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, diags := syncrules.Parse([]byte("config:\n  edition: 2\nstreams:\n  stream:\n    query: '"+strings.ReplaceAll(tt.query, "'", "''")+"'\n"), syncrules.ParseOptions{DefaultSchema: "public"})
+			if c == nil {
+				t.Fatal(diags)
+			}
+			for _, rc := range tt.rows {
+				table := syncrules.TableRef{Schema: "public", Name: rc.table}
+				var got []string
+				rows, errs := c.EvaluateRow(table, rc.row)
+				entries, errs2 := c.EvaluateParameterRow(table, rc.row)
+				if len(errs)+len(errs2) > 0 {
+					t.Fatal(errs, errs2)
+				}
+				for _, r := range rows {
+					got = append(got, r.Bucket)
+				}
+				for _, e := range entries {
+					got = append(got, string(e.Key)+" "+string(e.Result))
+				}
+				if !slices.Equal(got, rc.want) {
+					t.Errorf("%s row %v: got %v, want %v", rc.table, rc.row, got, rc.want)
+				}
+			}
+			if tt.buckets == nil {
+				return
+			}
+			sub := syncrules.Subscription{Stream: "stream"}
+			if tt.params != "" {
+				sub.Parameters = []byte(tt.params)
+			}
+			q, err := c.NewQuerier(syncrules.Request{Claims: []byte(tt.claims), IncludeDefaults: true, Streams: []syncrules.Subscription{sub}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := q.Buckets(context.Background(), func(keys [][]byte) ([][][]byte, error) {
+				out := make([][][]byte, len(keys))
+				for i, k := range keys {
+					for _, r := range tt.lookup[string(k)] {
+						out[i] = append(out[i], []byte(r))
+					}
+				}
+				return out, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, x := range b {
+				got = append(got, x.Bucket)
+			}
+			for _, s := range q.Streams() {
+				for _, e := range s.Errors {
+					got = append(got, "error: "+e.Message)
+				}
+			}
+			if !slices.Equal(got, tt.buckets) {
+				t.Errorf("buckets %v, want %v", got, tt.buckets)
+			}
+		})
 	}
 }

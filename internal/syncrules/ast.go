@@ -126,6 +126,8 @@ type InExpr struct {
 	Select  *Select
 	Right   Expr
 	HasList bool
+	// overlap marks "X && (SELECT ...)" rewritten by the alpha compiler.
+	overlap bool
 }
 
 // LikeExpr is "X [NOT] LIKE|ILIKE Pattern" (parsed only to be rejected).

@@ -483,6 +483,10 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 	}
 	switch e.Op {
 	case "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "||", "->", "->>":
+	case "&&":
+		if lc.kind != kindStream {
+			return lc.errorf(e.OpPos, "Operator not supported: %s", e.Op)
+		}
 	default:
 		return lc.errorf(e.OpPos, "Operator not supported: %s", e.Op)
 	}
@@ -493,6 +497,9 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 	r := lc.compile(e.R)
 	if r == nil {
 		return nil
+	}
+	if e.Op == "&&" {
+		return lc.overlapExpr(e, l, r)
 	}
 	if e.Op == "=" {
 		if l.cls == clsMatch || r.cls == clsMatch {
@@ -779,4 +786,39 @@ func EvalConstant(e Expr, fixedJSON bool) (Value, error) {
 		return Null, fmt.Errorf("expression is not constant")
 	}
 	return ce.value, nil
+}
+
+// overlapExpr compiles a && b (alpha streams): a row array against a
+// request array partitions rows by element; otherwise it is a plain
+// function of its operands.
+func (lc *legacyCompiler) overlapExpr(e *Binary, l, r *cexpr) *cexpr {
+	if l.cls == clsMatch || r.cls == clsMatch {
+		return lc.errorf(e.Span, "Parameter match clauses cannot be used here")
+	}
+	switch {
+	case l.cls == clsParam && r.cls == clsRow:
+		return lc.errorf(e.L.Pos(), "The left-hand side of an && operator must be derived from the row to sync.")
+	case l.cls == clsRow && r.cls == clsParam:
+		in := inputParam{key: r.key + "[*]", eval: r.eval, expanding: true, auth: r.auth}
+		rowEval := l.eval
+		m := &matchClause{inputs: []inputParam{in}, unbounded: true, expanding: true, auth: r.auth, eval: func(c *legacyCtx) ([][]Value, error) {
+			v, err := rowEval(c)
+			if err != nil || v.kind == KindNull {
+				return nil, err
+			}
+			elems, err := jsonElements(v)
+			if err != nil {
+				return nil, err
+			}
+			out := make([][]Value, 0, len(elems))
+			for _, el := range elems {
+				if el.kind != KindNull {
+					out = append(out, []Value{el})
+				}
+			}
+			return out, nil
+		}}
+		return &cexpr{cls: clsMatch, match: m, span: e.Span, subscription: r.subscription}
+	}
+	return lc.apply(e.Span, []*cexpr{l, r}, func(v []Value) (Value, error) { return overlap(v[0], v[1]) })
 }
