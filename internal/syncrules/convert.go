@@ -46,8 +46,8 @@ const maxSourceJSONDepth = 10
 // → REAL); floats → REAL; string → TEXT; []byte → BLOB; json.RawMessage →
 // its text; json.Number → INTEGER or REAL by its syntax; time.Time → TEXT
 // by f with microsecond source precision; maps, slices and arrays → JSON
-// TEXT with booleans as 1/0 and BLOBs left out (deeper than 10 levels →
-// ErrJSONDepth). Anything else is an error naming its type.
+// TEXT with booleans as 1/0, timestamps as text by f and BLOBs left out
+// (deeper than 10 levels → ErrJSONDepth). Anything else is an error naming its type.
 func FromGo(v any, f TimestampFormat) (Value, error) {
 	switch x := v.(type) {
 	case nil:
@@ -105,7 +105,7 @@ func FromGo(v any, f TimestampFormat) (Value, error) {
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Map, reflect.Slice, reflect.Array:
-		b, err := appendGoJSON(nil, rv, 0)
+		b, err := appendGoJSON(nil, rv, 0, f)
 		if err != nil {
 			return Null, err
 		}
@@ -128,7 +128,7 @@ func fromUint(u uint64) Value {
 
 // appendGoJSON writes a nested Go value as JSON the way the reference
 // stores nested source values: booleans as 1/0, BLOBs dropped.
-func appendGoJSON(dst []byte, rv reflect.Value, depth int) ([]byte, error) {
+func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([]byte, error) {
 	if depth > maxSourceJSONDepth {
 		return nil, ErrJSONDepth
 	}
@@ -137,6 +137,9 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int) ([]byte, error) {
 			return append(dst, "null"...), nil
 		}
 		rv = rv.Elem()
+	}
+	if t, ok := rv.Interface().(time.Time); ok {
+		return appendJSONString(dst, f.Format(t, 6, true)), nil
 	}
 	switch rv.Kind() {
 	case reflect.Bool:
@@ -168,7 +171,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = appendGoJSON(dst, rv.Index(i), depth+1); err != nil {
+			if dst, err = appendGoJSON(dst, rv.Index(i), depth+1, f); err != nil {
 				return nil, err
 			}
 		}
@@ -201,7 +204,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int) ([]byte, error) {
 			dst = appendJSONString(dst, names[i])
 			dst = append(dst, ':')
 			var err error
-			if dst, err = appendGoJSON(dst, val, depth+1); err != nil {
+			if dst, err = appendGoJSON(dst, val, depth+1, f); err != nil {
 				return nil, err
 			}
 		}

@@ -81,6 +81,8 @@ func TestFromGo(t *testing.T) {
 		{ts, syncrules.TimestampFormat{ISO8601: true, MaxDigits: 3}, "'2023-03-06T14:47:00.123Z'"},
 		{ts, syncrules.TimestampFormat{ISO8601: true, MaxDigits: 0}, "'2023-03-06T14:47:00Z'"},
 		{ts, syncrules.TimestampFormat{}, "'2023-03-06 14:47:00.123456789Z'"},
+		{[]any{"static value", time.Date(2025, 8, 19, 9, 21, 0, 0, time.UTC)}, syncrules.TimestampFormat{ISO8601: true, MaxDigits: 0}, `'["static value","2025-08-19T09:21:00Z"]'`},
+		{[]any{"static value", time.Date(2025, 8, 19, 9, 21, 0, 0, time.UTC)}, syncrules.TimestampFormat{}, `'["static value","2025-08-19 09:21:00Z"]'`},
 	}
 	for _, tt := range tests {
 		got, err := syncrules.FromGo(tt.in, tt.f)
