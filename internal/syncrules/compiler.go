@@ -80,9 +80,7 @@ type scopeItem struct {
 	name string // lower-case
 	src  int    // table / tvf source index, or -1 for a subquery/CTE
 	cols []namedExpr
-	// for subquery/CTE items: the table the columns come from (for *)
-	primary int
-	span    Span
+	span Span
 }
 
 type namedExpr struct {
@@ -243,7 +241,7 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 			}
 			idx := len(l.q.sources)
 			l.q.sources = append(l.q.sources, src)
-			l.addScope(sc, scopeItem{name: strings.ToLower(src.alias), src: idx, primary: idx, span: it.Span})
+			l.addScope(sc, scopeItem{name: strings.ToLower(src.alias), src: idx, span: it.Span})
 		}
 		if it.On != nil {
 			if c := l.lowerCond(it.On, sc); c != nil {
@@ -287,7 +285,7 @@ func (l *lowerer) lowerTVFItem(it *FromItem, sc *scope) {
 	}
 	idx := len(l.q.sources)
 	l.q.sources = append(l.q.sources, src)
-	l.addScope(sc, scopeItem{name: strings.ToLower(src.alias), src: idx, primary: -1, span: it.Span})
+	l.addScope(sc, scopeItem{name: strings.ToLower(src.alias), src: idx, span: it.Span})
 }
 
 // inlineSelect lowers a subquery used as a FROM item (or a CTE body) in a
@@ -305,7 +303,7 @@ func (l *lowerer) inlineSelect(sel *Select, colAliases []Ident, span Span, text 
 			l.q.conds = append(l.q.conds, c)
 		}
 	}
-	item := scopeItem{src: -1, primary: -1, span: span}
+	item := scopeItem{src: -1, span: span}
 	seen := map[string]bool{}
 	for i, si := range sel.Items {
 		if si.Star {
@@ -326,11 +324,6 @@ func (l *lowerer) inlineSelect(sel *Select, colAliases []Ident, span Span, text 
 		}
 		seen[name] = true
 		item.cols = append(item.cols, namedExpr{name: name, expr: e})
-		if item.primary < 0 {
-			if t := singleTable(e, l.q.sources); t >= 0 {
-				item.primary = t
-			}
-		}
 	}
 	if len(colAliases) > 0 && len(colAliases) != len(sel.Items) {
 		l.errorf(span, "Expected this subquery to have "+itoa(len(colAliases))+" columns, it actually has "+itoa(len(sel.Items)))
@@ -451,7 +444,7 @@ func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
 					at = n.span
 				}
 			})
-			l.errorf(requestCallSpan(e, at), "This attempts to sync a connection parameter. Only values from the source database can be synced.")
+			l.errorf(at, "This attempts to sync a connection parameter. Only values from the source database can be synced.")
 			continue
 		}
 		t := -1
@@ -486,18 +479,6 @@ func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
 	if q.primary < 0 {
 		l.errorf(sel.Span, "Must have a result column selecting from a table")
 	}
-}
-
-// requestCallSpan widens a request leaf's span to the whole call it came
-// from (the leaf of auth.parameter('x') is auth, the call is the parent).
-func requestCallSpan(e *sxExpr, leaf Span) Span {
-	best := leaf
-	e.walk(func(n *sxExpr) {
-		if n.kind == sxBin && (n.name == "->>" || n.name == "->") && len(n.args) == 2 && n.args[0].kind == sxReq && n.args[0].span == leaf {
-			best = n.span
-		}
-	})
-	return best
 }
 
 func dependsOnRequest(e *sxExpr) bool {

@@ -38,7 +38,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 		case "+":
 			return l.lowerExpr(x.X, sc)
 		}
-		a := l.lowerCondOrExpr(x.X, sc)
+		a := l.lowerExpr(x.X, sc)
 		if a == nil {
 			return nil
 		}
@@ -46,7 +46,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 	case *Binary:
 		switch x.Op {
 		case "AND", "OR":
-			a, b := l.lowerCondOrExpr(x.L, sc), l.lowerCondOrExpr(x.R, sc)
+			a, b := l.lowerExpr(x.L, sc), l.lowerExpr(x.R, sc)
 			if a == nil || b == nil {
 				return nil
 			}
@@ -159,7 +159,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			r.args = append(r.args, op)
 		}
 		for _, w := range x.Whens {
-			c, t := l.lowerCondOrExpr(w.Cond, sc), l.lowerExpr(w.Then, sc)
+			c, t := l.lowerExpr(w.Cond, sc), l.lowerExpr(w.Then, sc)
 			if c == nil || t == nil {
 				return nil
 			}
@@ -180,12 +180,6 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 	}
 	l.errorf(e.Pos(), "This expression is not supported by PowerSync")
 	return nil
-}
-
-// lowerCondOrExpr lowers a boolean operand nested inside an expression
-// (NOT, AND, OR, CASE WHEN), where subqueries are still not allowed.
-func (l *lowerer) lowerCondOrExpr(e Expr, sc *scope) *sxExpr {
-	return l.lowerExpr(e, sc)
 }
 
 // lowerRef resolves a column reference.

@@ -115,7 +115,6 @@ type tvfStage struct {
 
 // resolver turns one request into buckets of one stream (§8.8).
 type resolver struct {
-	stream     *stream3
 	bucket     *bucket3
 	reqFilters []evalFn
 	stages     []*tvfStage
@@ -432,9 +431,9 @@ func (rb *resolverBuild) valueFor(ou int, other *sxExpr) (valueSrc, bool) {
 		}
 	}
 	out := -1
-	k := other.key(rb.srcKeyLocal)
+	k := other.key(rb.srcKey)
 	for i, o := range node.outputs {
-		if o.key(rb.srcKeyLocal) == k {
+		if o.key(rb.srcKey) == k {
 			out = i
 		}
 	}
@@ -455,12 +454,6 @@ func (rb *resolverBuild) valueFor(ou int, other *sxExpr) (valueSrc, bool) {
 	}
 	return valueSrc{lookup: node.pos, out: out, auth: auth, span: warn, text: text,
 		key: "lookup(" + strconv.Itoa(node.pos) + "," + strconv.Itoa(out) + ")"}, true
-}
-
-// srcKeyLocal names sources inside one unit (the table is "t", attached
-// json_each sources by their argument).
-func (rb *resolverBuild) srcKeyLocal(i int) string {
-	return rb.srcKey(i)
 }
 
 // resolveUnit builds the lookup node of a table unit other than the
@@ -488,7 +481,7 @@ func (rb *resolverBuild) resolveUnit(u int) *lookupBuild {
 }
 
 // build resolves one conjunction into a resolver and its data source.
-func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, *dataSource) {
+func (p *planner) buildResolver(q *lquery, atoms conj) (*resolver, *dataSource) {
 	rb := &resolverBuild{p: p, q: q, units: map[int]*unitInfo{}, resolved: map[int]*lookupBuild{},
 		visiting: map[int]bool{}, stages: map[int]int{}, reportedTVF: map[int]bool{}}
 	rb.classify(atoms)
@@ -509,7 +502,7 @@ func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, 
 		if !ok {
 			continue
 		}
-		k := mine.key(rb.srcKeyLocal)
+		k := mine.key(rb.srcKey)
 		var pt *part
 		for _, x := range parts {
 			if x.key == k {
@@ -561,7 +554,7 @@ func (p *planner) buildResolver(st *stream3, q *lquery, atoms conj) (*resolver, 
 	if rb.failed {
 		return nil, nil
 	}
-	r := &resolver{stream: st}
+	r := &resolver{}
 	// Request filters (and constant filters).
 	var keyParts []string
 	reqB := binding{table: -1, tvf: map[int]int{}}

@@ -106,7 +106,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 			}
 			okQuery := true
 			for _, c := range disjuncts {
-				r, ds := p.buildResolver(st, q, c)
+				r, ds := p.buildResolver(q, c)
 				if r == nil {
 					okQuery = false
 					continue
