@@ -31,6 +31,14 @@ type batch struct {
 	// queued change of that row (for CurrentRow).
 	latest map[string]int
 
+	// fresh tracks tables of this version that had no current data when
+	// the batch first touched them (an initial snapshot): for those, only
+	// keys this batch wrote can exist, so the others need no lookup.
+	// Keys of an aborted transaction stay in the set, which only costs a
+	// lookup. A table leaves the map when its set grows too large.
+	fresh map[string]map[string]struct{}
+	seen  map[string]bool // tables checkFresh has decided
+
 	// What the uncommitted work changed (since the last Commit).
 	totals  map[string]*bucketDelta
 	lookups map[string]struct{}
@@ -66,7 +74,7 @@ func (s *Storage) newBatch(ctx context.Context, vid int64) (*batch, error) {
 		return nil, fmt.Errorf("new batch: version %d already has an open batch", vid)
 	}
 	s.openBatch[vid] = true
-	b := &batch{s: s, vid: vid}
+	b := &batch{s: s, vid: vid, fresh: map[string]map[string]struct{}{}}
 	b.reset()
 	return b, nil
 }
@@ -232,6 +240,7 @@ type flushState struct {
 	b       *batch
 	cache   map[string]*record // current-data key → record (nil: none)
 	dirty   map[string]bool
+	stored  map[string]bool   // keys with a row in current_data
 	tables  map[string]string // current-data key → table
 	keys    map[string][]byte // current-data key → source key
 	ops     [][]any
@@ -247,7 +256,7 @@ func (b *batch) flush(ctx context.Context) error {
 	if err := b.begin(ctx); err != nil {
 		return err
 	}
-	f := &flushState{b: b, cache: map[string]*record{}, dirty: map[string]bool{},
+	f := &flushState{b: b, cache: map[string]*record{}, dirty: map[string]bool{}, stored: map[string]bool{},
 		tables: map[string]string{}, keys: map[string][]byte{}}
 	if err := f.load(ctx); err != nil {
 		return err
@@ -301,14 +310,28 @@ func (f *flushState) load(ctx context.Context) error {
 	for k := range f.tables {
 		f.cache[k] = nil
 	}
+	if err := f.b.checkFresh(ctx, tables); err != nil {
+		return err
+	}
+	n := 0
+	for i := range tables {
+		if set, ok := f.b.fresh[tables[i]]; ok {
+			if _, written := set[string(keys[i])]; !written {
+				continue // cannot exist
+			}
+		}
+		tables[n], keys[n] = tables[i], keys[i]
+		n++
+	}
+	tables, keys = tables[:n], keys[:n]
 	if len(tables) == 0 {
 		return nil
 	}
 	rows, err := f.b.tx.Query(ctx, `
-		SELECT c.source_table, c.source_key, c.record
-		FROM powersync.current_data c
-		JOIN unnest($2::text[], $3::bytea[]) AS k(t, k) ON c.source_table = k.t AND c.source_key = k.k
-		WHERE c.version = $1`, f.b.vid, tables, keys)
+		SELECT k.t, k.k, c.record
+		FROM unnest($2::text[], $3::bytea[]) AS k(t, k)
+		CROSS JOIN LATERAL (SELECT record FROM powersync.current_data
+			WHERE version = $1 AND source_table = k.t AND source_key = k.k) c`, f.b.vid, tables, keys)
 	if err != nil {
 		return fmt.Errorf("read current data: %w", err)
 	}
@@ -323,9 +346,54 @@ func (f *flushState) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("current data of %s: %w", table, err)
 		}
-		f.cache[ckey(table, key)] = rec
+		k := ckey(table, key)
+		f.cache[k] = rec
+		f.stored[k] = true
 	}
 	return rows.Err()
+}
+
+// freshMax bounds the keys remembered per fresh table.
+const freshMax = 4 << 20
+
+// checkFresh decides, for tables this batch has not seen yet, whether the
+// version has any current data of them.
+func (b *batch) checkFresh(ctx context.Context, tables []string) error {
+	for _, t := range tables {
+		if _, ok := b.fresh[t]; ok {
+			continue
+		}
+		if b.seen == nil {
+			b.seen = map[string]bool{}
+		}
+		if b.seen[t] {
+			continue
+		}
+		b.seen[t] = true
+		var any bool
+		err := b.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM powersync.current_data
+			WHERE version = $1 AND source_table = $2)`, b.vid, t).Scan(&any)
+		if err != nil {
+			return fmt.Errorf("read current data: %w", err)
+		}
+		if !any {
+			b.fresh[t] = map[string]struct{}{}
+		}
+	}
+	return nil
+}
+
+// wrote records a key written to current data of a fresh table.
+func (b *batch) wrote(table string, key []byte) {
+	set, ok := b.fresh[table]
+	if !ok {
+		return
+	}
+	if len(set) >= freshMax {
+		delete(b.fresh, table) // look every key up from now on
+		return
+	}
+	set[string(key)] = struct{}{}
 }
 
 func (f *flushState) set(table string, key []byte, rec *record) {
@@ -534,10 +602,15 @@ func (f *flushState) truncate(ctx context.Context, table string) error {
 			return err
 		}
 		f.cache[ckey(table, r.key)] = nil
+		delete(f.stored, ckey(table, r.key))
+		delete(f.dirty, ckey(table, r.key))
 	}
 	if _, err := f.b.tx.Exec(ctx, `DELETE FROM powersync.current_data WHERE version = $1 AND source_table = $2`,
 		f.b.vid, table); err != nil {
 		return fmt.Errorf("truncate %s: %w", table, err)
+	}
+	if _, ok := f.b.fresh[table]; ok {
+		f.b.fresh[table] = map[string]struct{}{}
 	}
 	return f.write(ctx)
 }
@@ -574,27 +647,43 @@ func (f *flushState) write(ctx context.Context) error {
 	keys := make([][]byte, 0, len(dk))
 	var rows [][]any
 	for _, k := range dk {
-		tables = append(tables, f.tables[k])
-		keys = append(keys, f.keys[k])
+		if f.stored[k] {
+			tables = append(tables, f.tables[k])
+			keys = append(keys, f.keys[k])
+		}
 		if rec := f.cache[k]; rec != nil {
+			f.b.wrote(f.tables[k], f.keys[k])
 			f.buf = rec.encode(f.buf[:0])
 			rows = append(rows, []any{f.b.vid, f.tables[k], f.keys[k], bytes.Clone(f.buf)})
+			f.stored[k] = true
+		} else {
+			delete(f.stored, k)
 		}
 	}
-	_, err := tx.Exec(ctx, `
-		DELETE FROM powersync.current_data c USING unnest($2::text[], $3::bytea[]) AS k(t, k)
-		WHERE c.version = $1 AND c.source_table = k.t AND c.source_key = k.k`, f.b.vid, tables, keys)
-	if err != nil {
-		return fmt.Errorf("write current data: %w", err)
+	if len(keys) > 0 {
+		if err := f.deleteStored(ctx, tables, keys); err != nil {
+			return err
+		}
 	}
 	if len(rows) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"powersync", "current_data"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"powersync", "current_data"},
 			[]string{"version", "source_table", "source_key", "record"}, pgx.CopyFromRows(rows))
 		if err != nil {
 			return fmt.Errorf("write current data: %w", err)
 		}
 	}
 	f.dirty = map[string]bool{}
+	return nil
+}
+
+func (f *flushState) deleteStored(ctx context.Context, tables []string, keys [][]byte) error {
+	_, err := f.b.tx.Exec(ctx, `
+		DELETE FROM powersync.current_data c
+		WHERE (c.version, c.source_table, c.source_key) IN (
+			SELECT $1::bigint, k.t, k.k FROM unnest($2::text[], $3::bytea[]) AS k(t, k))`, f.b.vid, tables, keys)
+	if err != nil {
+		return fmt.Errorf("write current data: %w", err)
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func open(t *testing.T) (*pgstorage.Storage, *pgtest.Database) {
+func open(t testing.TB) (*pgstorage.Storage, *pgtest.Database) {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
 	s, err := pgstorage.Open(context.Background(), pgstorage.Options{ConnString: db.URL})

@@ -1,0 +1,52 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/storage"
+)
+
+var commitEvery = 1 << 30
+
+// BenchmarkBatchSave writes b.N rows of ≈350 bytes into one bucket per
+// owner in batches of 10,000 rows per commit, like a replicated snapshot.
+func BenchmarkBatchSave(b *testing.B) {
+	ctx := context.Background()
+	s, _ := open(b)
+	defer s.Close(ctx)
+	v, err := s.Deploy(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := s.Bucket(v.ID)
+	batch, err := bs.NewBatch(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer batch.Close()
+	pad := fmt.Sprintf("%0300d", 0)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprint(i)
+		owner := fmt.Sprintf("u%d", i%5)
+		err := batch.Save(ctx, storage.RowUpdate{Table: "public.todos", Key: []byte(id),
+			Buckets: []storage.BucketRow{{Bucket: "1#by_owner[\"" + owner + "\"]", Table: "todos", ID: id,
+				Data: []byte(`{"id":"` + id + `","owner_id":"` + owner + `","description":"` + pad + `"}`)}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i%commitEvery == commitEvery-1 {
+			if _, err := batch.Commit(ctx, storage.CommitOptions{Position: storage.Position(i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := batch.Commit(ctx, storage.CommitOptions{Position: storage.Position(b.N)}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+}
