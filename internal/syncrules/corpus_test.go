@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
@@ -239,9 +240,24 @@ func value(x any) (syncrules.Value, error) {
 	return syncrules.Text(string(b)), nil
 }
 
-func row(m map[string]any) (syncrules.Row, error) {
+// row converts a corpus row. A {$timestamp: "RFC 3339", $digits: n} value
+// is rendered the way a source would for this config (cfg), as a
+// timestamptz with n sub-second digits of source precision.
+func row(cfg *syncrules.Config, m map[string]any) (syncrules.Row, error) {
 	r := syncrules.Row{}
 	for k, x := range m {
+		if ts, ok := x.(map[string]any); ok && ts["$timestamp"] != nil {
+			t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(ts["$timestamp"]))
+			if err != nil {
+				return nil, fmt.Errorf("column %s: %w", k, err)
+			}
+			digits := 6
+			if d, ok := ts["$digits"]; ok {
+				digits, _ = strconv.Atoi(fmt.Sprint(d))
+			}
+			r[k] = syncrules.Text(cfg.TimestampFormat().Format(t, digits, true))
+			continue
+		}
 		v, err := value(x)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", k, err)
@@ -507,7 +523,7 @@ func matchDiags(text string, got syncrules.Diagnostics, want []diagExpect) []str
 }
 
 func checkRow(cfg *syncrules.Config, rc rowCase) []string {
-	r, err := row(rc.Row)
+	r, err := row(cfg, rc.Row)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -588,7 +604,7 @@ func normalizeNumbers(x any) any {
 }
 
 func checkParamRow(cfg *syncrules.Config, pc paramRowCase) []string {
-	r, err := row(pc.Row)
+	r, err := row(cfg, pc.Row)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -667,7 +683,7 @@ func checkRequest(cfg *syncrules.Config, rq requestCase) []string {
 	}
 	index := map[string][][]byte{}
 	for _, ir := range rq.Index {
-		r, err := row(ir.Row)
+		r, err := row(cfg, ir.Row)
 		if err != nil {
 			return []string{err.Error()}
 		}
@@ -758,7 +774,7 @@ func (e *exprCase) runEdition(ed int) []string {
 	for k, v := range e.With {
 		m[k] = v
 	}
-	r, err := row(m)
+	r, err := row(cfg, m)
 	if err != nil {
 		return []string{err.Error()}
 	}
