@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -194,11 +195,19 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 		if n < 2 {
 			return removed, nil
 		}
+		prevCleared, err := bs.clearedBefore(ctx, bucket, math.MaxInt64)
+		if err != nil {
+			return removed, err
+		}
 		wb := bs.s.db.NewBatch()
 		lastKey := bucketOpKey(spaceOp, bs.vid, bucket, last)
 		err = wb.DeleteRange(p, lastKey, nil)
 		if err == nil {
 			err = wb.Set(lastKey, appendBareOp(nil, last, opClear, sum, target), nil)
+		}
+		if err == nil {
+			// The count of ops removed so far, for Checksums' counts.
+			err = wb.Set(bucketOpKey(spaceCleared, bs.vid, bucket, last), appendU64(nil, uint64(prevCleared+int64(n-1))), nil)
 		}
 		if err == nil {
 			err = wb.Commit(pebble.NoSync)
@@ -212,6 +221,25 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 			return removed, nil
 		}
 	}
+}
+
+// clearedBefore returns how many ops of the bucket CLEARs with an op id
+// ≤ op have removed.
+func (bs *bucketStorage) clearedBefore(ctx context.Context, bucket string, op int64) (int64, error) {
+	p := bucketPrefix(spaceCleared, bs.vid, bucket)
+	upper := bucketEnd(p)
+	if op < math.MaxInt64 {
+		upper = bucketOpKey(spaceCleared, bs.vid, bucket, op+1)
+	}
+	it, err := bs.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	return int64(tailU64(it.Value())), nil
 }
 
 // leadingRun reads up to max ops of the bucket's leading non-PUT run.

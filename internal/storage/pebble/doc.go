@@ -85,8 +85,11 @@
 // checksum, no row, target = the newest op of the row) and folds the
 // bucket's leading run of MOVE/REMOVE/CLEAR ops into one CLEAR carrying
 // their summed checksum. Each rewrite is one atomic write, and bucket
-// checksums as of every checkpoint stay what they were; the stored counts
-// keep the number of ops written. Compacting the active version also drops
+// checksums as of every checkpoint stay what they were. Each CLEAR also
+// records how many ops CLEARs of the bucket have removed so far, keyed by
+// its op id, and Checksums subtracts it (a second seek), so counts as of
+// the compacted checkpoint or later are the number of ops a client
+// downloads. Compacting the active version also drops
 // write checkpoint entries that no position at or after its checkpoint can
 // return. The parameter lookup index is not pruned (reads stay two seeks
 // per source row however many old entries there are).

@@ -21,6 +21,7 @@ import (
 //	write ckpt  0x09 len user len client value              → position
 //	setting     0x0a name                                   → value
 //	lease       0x0b                                        → leaseRecord (JSON)
+//	cleared     0x0c vid len bucket opid                    → ops removed by CLEARs up to opid
 //
 // vid, opid, seq and value are 8-byte big-endian, so numeric order is key
 // order: a bucket's ops after X up to C are one contiguous key range.
@@ -38,6 +39,7 @@ const (
 	spaceWriteCp  byte = 0x09
 	spaceSetting  byte = 0x0a
 	spaceLease    byte = 0x0b
+	spaceCleared  byte = 0x0c
 )
 
 var (

@@ -485,7 +485,7 @@ func (s *Storage) Clear(ctx context.Context, versionID int64) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, space := range []byte{spaceOp, spaceTotals, spaceCurrent, spaceLookup, spaceUndo, spaceSnapshot, spaceVersion} {
+	for _, space := range []byte{spaceOp, spaceTotals, spaceCleared, spaceCurrent, spaceLookup, spaceUndo, spaceSnapshot, spaceVersion} {
 		p := versionPrefix(space, versionID)
 		if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
 			return err

@@ -136,3 +136,63 @@ func TestCompactPrunesWriteCheckpoints(t *testing.T) {
 		t.Fatalf("Create after pruning = %d, %v", got, err)
 	}
 }
+
+// TestCompactCounts: after compaction the count as of the checkpoint is the
+// number of ops a client downloads.
+func TestCompactCounts(t *testing.T) {
+	ctx := context.Background()
+	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	v, err := s.Deploy(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := s.Bucket(v.ID)
+	b, err := bs.NewBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var cp storage.Checkpoint
+	for round := range 3 {
+		for i := range 50 {
+			u := storage.RowUpdate{Table: "t", Key: []byte{byte(i)}, Buckets: []storage.BucketRow{{Bucket: "b", Table: "t", ID: string(rune('a' + i%26)), Data: []byte{byte('0' + round)}}}}
+			if round == 2 && i < 40 {
+				u.Buckets = nil // leaves the bucket: REMOVE
+			}
+			if err := b.Save(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cp, err = b.Commit(ctx, storage.CommitOptions{Position: storage.Position(round + 1), Checkpoint: true, SnapshotDone: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	countOps := func() int64 {
+		var n int64
+		err := bs.ReadData(ctx, cp, []storage.BucketPosition{{Bucket: "b"}}, storage.Limits{Ops: 7}, func(c storage.Chunk) error {
+			n += int64(len(c.Ops))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before, _ := bs.Checksums(ctx, cp, []string{"b"})
+	if before[0].Count != 150 || countOps() != 150 {
+		t.Fatalf("before compaction: count %d, ops %d", before[0].Count, countOps())
+	}
+	for range 2 { // a second run folds the first CLEAR again
+		if _, err := bs.Compact(ctx, storage.CompactOptions{MoveBatch: 9}); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := bs.Checksums(ctx, cp, []string{"b"})
+		if n := countOps(); after[0].Count != n || after[0].Checksum != before[0].Checksum || n >= 150 {
+			t.Fatalf("after compaction: %+v, %d ops read (before %+v)", after[0], n, before[0])
+		}
+	}
+}
