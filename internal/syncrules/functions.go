@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -50,10 +49,10 @@ var scalarFunctions = map[string]scalarFunc{
 func CallFunction(name string, args []Value, fixedJSON bool) (Value, error) {
 	f, ok := scalarFunctions[name]
 	if !ok {
-		return Null, fmt.Errorf("Function '%s' is not defined", name)
+		return Null, sqlErrorf("Function '%s' is not defined", name)
 	}
 	if len(args) < f.minArgs || (f.maxArgs >= 0 && len(args) > f.maxArgs) {
-		return Null, fmt.Errorf("Function '%s' takes %s arguments", name, arityText(f))
+		return Null, sqlErrorf("Function '%s' takes %s arguments", name, arityText(f))
 	}
 	return f.call(evalOptions{fixedJSON: fixedJSON}, args)
 }
@@ -191,7 +190,7 @@ func fnUUIDBlob(_ evalOptions, a []Value) (Value, error) {
 	s = strings.ReplaceAll(s, "-", "")
 	b, ok := decodeHex(s)
 	if !ok || len(b) != 16 {
-		return Null, errors.New("Cannot call uuid_blob on a non UUID value")
+		return Null, sqlError("Cannot call uuid_blob on a non UUID value")
 	}
 	return Blob(b), nil
 }
@@ -220,7 +219,7 @@ func fnJSONExtract(o evalOptions, a []Value) (Value, error) {
 	}
 	path := a[1].AsText()
 	if !strings.HasPrefix(path, "$") {
-		return Null, errors.New("JSON path must start with $.")
+		return Null, sqlError("JSON path must start with $.")
 	}
 	return jsonArrow2(a[0], a[1], o)
 }
@@ -263,7 +262,7 @@ func fnJSONKeys(_ evalOptions, a []Value) (Value, error) {
 		return Null, err
 	}
 	if j.kind != jsonObject {
-		return Null, errors.New("Object.keys called on non-object")
+		return Null, sqlError("Object.keys called on non-object")
 	}
 	// JavaScript orders integer-like keys first, ascending.
 	var ints []string

@@ -39,7 +39,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, tp := range c.SourceTables() {
-			table := syncrules.TableRef{Schema: tp.Schema, Name: tp.Name}
+			table := syncrules.TableRef(tp)
 			c.EvaluateRow(table, row)
 			c.EvaluateParameterRow(table, row)
 		}

@@ -2,6 +2,7 @@ package syncrules
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -19,7 +20,17 @@ type evalOptions struct {
 	fixedJSON bool
 }
 
-var errDivZero = errors.New("division by zero") // never surfaced; gives NULL
+// sqlError is an evaluation or compile error whose text is shown to users
+// as the reference words it (capitalized, sometimes with a final period),
+// so it is not built with errors.New.
+type sqlError string
+
+func (e sqlError) Error() string { return string(e) }
+
+// sqlErrorf formats a sqlError.
+func sqlErrorf(format string, args ...any) error {
+	return sqlError(fmt.Sprintf(format, args...))
+}
 
 // compareOp evaluates = != < <= > >= (NULL if either side is NULL).
 func compareOp(op string, a, b Value) (Value, error) {

@@ -360,7 +360,7 @@ func (eq *eachParamQuery) rows(ctx *legacyCtx, fixed bool) ([][2]Value, error) {
 	}
 	j, err := parseJSON(v.str)
 	if err != nil {
-		return nil, fmt.Errorf("Expected JSON string")
+		return nil, sqlError("Expected JSON string")
 	}
 	conv := func(e jsonValue) Value {
 		e = jsNumbers(e)

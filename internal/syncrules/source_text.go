@@ -394,7 +394,6 @@ func decodeBlock(src string, start int, header string) (string, []int) {
 			lines = append(lines, line{start: i + baseIndent, end: i + len(text), more: sp > baseIndent || text[baseIndent] == '\t'})
 		}
 		if end < 0 {
-			i = len(src)
 			break
 		}
 		i = lineEnd + 1

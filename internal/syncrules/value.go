@@ -2,7 +2,6 @@ package syncrules
 
 import (
 	"encoding/hex"
-	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -177,7 +176,7 @@ func isJSSpace(c byte) bool {
 
 // ErrCompareBlobs is returned when two BLOBs are compared (the reference
 // does not support it).
-var ErrCompareBlobs = errors.New("Comparing blobs is not supported currently")
+var ErrCompareBlobs error = sqlError("Comparing blobs is not supported currently")
 
 func classRank(k Kind) int {
 	switch k {
