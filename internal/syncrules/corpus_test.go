@@ -167,10 +167,22 @@ type requestCase struct {
 	Expect []struct {
 		Bucket   string `yaml:"bucket"`
 		Priority int    `yaml:"priority"`
+		// Default and Subs, when given, are the inclusion reasons:
+		// indexes into the checkpoint's streams / the subscriptions.
+		Default *[]int `yaml:"default"`
+		Subs    *[]int `yaml:"subs"`
 	} `yaml:"expect"`
-	Dynamic     *bool  `yaml:"dynamic"`
-	ExpectError string `yaml:"expect_error"`
-	Note        string `yaml:"note"`
+	// Streams, when given, are the checkpoint's stream descriptions as
+	// "name" or "name (default)".
+	Streams *[]string `yaml:"streams"`
+	// StreamErrors are expected subscription errors, as
+	// "stream/subscription: message substring".
+	StreamErrors []string `yaml:"stream_errors"`
+	Dynamic      *bool    `yaml:"dynamic"`
+	MaxBuckets   int      `yaml:"max_buckets"`
+	MaxLookups   int      `yaml:"max_lookup_results"`
+	ExpectError  string   `yaml:"expect_error"`
+	Note         string   `yaml:"note"`
 }
 
 type exprCase struct {
@@ -664,7 +676,7 @@ func checkRequest(cfg *syncrules.Config, rq requestCase) []string {
 	if claims == nil {
 		claims = []byte("{}")
 	}
-	req := syncrules.Request{Claims: claims, IncludeDefaults: true}
+	req := syncrules.Request{Claims: claims, IncludeDefaults: true, MaxBuckets: rq.MaxBuckets, MaxLookupResults: rq.MaxLookups}
 	if sub, ok := rq.Token["sub"].(string); ok {
 		req.UserID = sub
 	}
@@ -708,12 +720,37 @@ func checkRequest(cfg *syncrules.Config, rq requestCase) []string {
 		if rq.Dynamic != nil && q.Dynamic() != *rq.Dynamic {
 			failures = append(failures, fmt.Sprintf("Dynamic() = %v, want %v", q.Dynamic(), *rq.Dynamic))
 		}
+		buckets, err = q.Buckets(context.Background(), lookup)
+		var gotStreams []string
+		matched := make([]bool, len(rq.StreamErrors))
 		for _, s := range q.Streams() {
+			name := s.Name
+			if s.IsDefault {
+				name += " (default)"
+			}
+			gotStreams = append(gotStreams, name)
 			for _, e := range s.Errors {
-				failures = append(failures, fmt.Sprintf("stream %s error: %s", s.Name, e.Message))
+				found := false
+				for i, w := range rq.StreamErrors {
+					prefix, msg, _ := strings.Cut(w, ": ")
+					if !matched[i] && prefix == fmt.Sprintf("%s/%v", s.Name, e.Subscription) && strings.Contains(e.Message, msg) {
+						matched[i], found = true, true
+						break
+					}
+				}
+				if !found {
+					failures = append(failures, fmt.Sprintf("stream %s error for %v: %s", s.Name, e.Subscription, e.Message))
+				}
 			}
 		}
-		buckets, err = q.Buckets(context.Background(), lookup)
+		for i, ok := range matched {
+			if !ok {
+				failures = append(failures, "missing stream error "+rq.StreamErrors[i])
+			}
+		}
+		if rq.Streams != nil && !slices.Equal(gotStreams, *rq.Streams) {
+			failures = append(failures, fmt.Sprintf("streams: got %q, want %q", gotStreams, *rq.Streams))
+		}
 	}
 	if rq.ExpectError != "" {
 		if err == nil || !strings.Contains(err.Error(), rq.ExpectError) {
@@ -730,6 +767,17 @@ func checkRequest(cfg *syncrules.Config, rq requestCase) []string {
 	}
 	for _, e := range rq.Expect {
 		want = append(want, fmt.Sprintf("%s@%d", e.Bucket, e.Priority))
+		for _, b := range buckets {
+			if b.Bucket != e.Bucket {
+				continue
+			}
+			if e.Default != nil && !sameInts(b.Default, *e.Default) {
+				failures = append(failures, fmt.Sprintf("%s: default reasons %v, want %v", b.Bucket, b.Default, *e.Default))
+			}
+			if e.Subs != nil && !sameInts(b.Subs, *e.Subs) {
+				failures = append(failures, fmt.Sprintf("%s: subscription reasons %v, want %v", b.Bucket, b.Subs, *e.Subs))
+			}
+		}
 	}
 	sort.Strings(got)
 	sort.Strings(want)
@@ -737,6 +785,14 @@ func checkRequest(cfg *syncrules.Config, rq requestCase) []string {
 		failures = append(failures, fmt.Sprintf("buckets:\n got  %q\n want %q", got, want))
 	}
 	return failures
+}
+
+// sameInts compares two index sets regardless of order.
+func sameInts(a, b []int) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func (e *exprCase) run() (failures []string) {
