@@ -57,7 +57,7 @@ func compileRules(content string, version int64) (replication.Rules, error) {
 
 // pipeline is a source database replicated into bucket storage.
 type pipeline struct {
-	t     *testing.T
+	t     testing.TB
 	srcDB *pgtest.Database
 	stDB  *pgtest.Database // Postgres storage only
 	conn  *pgx.Conn
@@ -67,7 +67,7 @@ type pipeline struct {
 	stop  func()
 }
 
-func newPipeline(t *testing.T, kind string, opts pgsource.Options, setup string) *pipeline {
+func newPipeline(t testing.TB, kind string, opts pgsource.Options, setup string) *pipeline {
 	t.Helper()
 	ctx := context.Background()
 	p := &pipeline{t: t, kind: kind, srcDB: pgtest.NewDatabase(t)}

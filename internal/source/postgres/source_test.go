@@ -29,7 +29,7 @@ type env struct {
 	src  *pgsource.Source
 }
 
-func newEnv(t *testing.T, opts pgsource.Options, setup string) *env {
+func newEnv(t testing.TB, opts pgsource.Options, setup string) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
@@ -52,7 +52,7 @@ func newEnv(t *testing.T, opts pgsource.Options, setup string) *env {
 	return &env{db: db, conn: conn, src: src}
 }
 
-func (e *env) exec(t *testing.T, sql string, args ...any) {
+func (e *env) exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	if _, err := e.conn.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -106,7 +106,7 @@ func (r *recorder) wake() {
 }
 
 // waitChanges waits until n changes have been committed and returns them.
-func (r *recorder) waitChanges(t *testing.T, n int) []source.Change {
+func (r *recorder) waitChanges(t testing.TB, n int) []source.Change {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -128,7 +128,7 @@ func (r *recorder) waitChanges(t *testing.T, n int) []source.Change {
 }
 
 // stream runs Stream in the background until the test ends.
-func (e *env) stream(t *testing.T, slot string, from storage.Position, tables []*source.Table, h source.Handler) {
+func (e *env) stream(t testing.TB, slot string, from storage.Position, tables []*source.Table, h source.Handler) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
