@@ -564,6 +564,9 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 		size += len(col.Name) + 4 + len(col.Value.str) + 24
 	}
 	data := AppendRowJSON(make([]byte, 0, size), cols)
+	if len(data) > MaxRowDataSize {
+		return out, fmt.Errorf("%s: row data of %d bytes exceeds the limit of %d bytes; row not synced", q.prefix, len(data), MaxRowDataSize)
+	}
 	id := ""
 	for _, col := range cols {
 		if col.Name == "id" {
@@ -602,6 +605,11 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 	}
 	return out, nil
 }
+
+// MaxRowDataSize is the largest output row (JSON text) the engine emits;
+// larger rows are reported as an error and not synced, as the reference
+// does.
+const MaxRowDataSize = 15 << 20
 
 // idText is the object id of an output row (§4.7).
 func idText(v Value) string {

@@ -571,3 +571,12 @@ func TestConfigConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestRowDataSizeLimit(t *testing.T) {
+	c := mustParse(t, "bucket_definitions:\n  b:\n    data: ['SELECT * FROM t']\n")
+	big := strings.Repeat("x", syncrules.MaxRowDataSize)
+	rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "t"}, syncrules.Row{"id": syncrules.Text("1"), "v": syncrules.Text(big)})
+	if len(rows) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "exceeds the limit") {
+		t.Errorf("rows %d, errs %v", len(rows), errs)
+	}
+}
