@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -607,20 +608,19 @@ func (b *batch) writeTotals() error {
 	}
 	defer it.Close()
 	for bucket, d := range b.totals {
-		p := bucketPrefix(spaceTotals, b.vid, bucket)
-		it.SetBounds(p, bucketEnd(p))
 		var sum uint32
 		var count int64
-		if it.Last() {
-			sum, count, err = decodeTotals(it.Value())
-			if err != nil {
-				return err
-			}
-		} else if err := it.Error(); err != nil {
+		v, ok, err := recordAsOf(it, spaceTotals, b.vid, bucket, math.MaxInt64)
+		if err != nil {
 			return err
 		}
+		if ok {
+			if sum, count, err = decodeTotals(v); err != nil {
+				return err
+			}
+		}
 		val := encodeTotals(sum+d.checksum, count+d.count)
-		if err := b.b.Set(appendU64(p, uint64(d.maxOp)), val, nil); err != nil {
+		if err := b.b.Set(recordKey(spaceTotals, b.vid, bucket, d.maxOp), val, nil); err != nil {
 			return err
 		}
 	}

@@ -84,31 +84,28 @@ func (bs *bucketStorage) Checksums(ctx context.Context, cp storage.Checkpoint, b
 	}
 	defer it.Close()
 	out := make([]storage.BucketChecksum, len(buckets))
-	cp0 := cp.OpID
 	for i, b := range buckets {
 		out[i].Bucket = b
 		if cp.OpID <= 0 {
 			continue
 		}
-		p := bucketPrefix(spaceTotals, bs.vid, b)
-		it.SetBounds(p, bucketOpKey(spaceTotals, bs.vid, b, cp.OpID+1))
-		if !it.Last() {
-			if err := it.Error(); err != nil {
-				return nil, err
-			}
+		v, ok, err := recordAsOf(it, spaceTotals, bs.vid, b, cp.OpID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
-		out[i].Checksum, out[i].Count, err = decodeTotals(it.Value())
-		if err != nil {
+		if out[i].Checksum, out[i].Count, err = decodeTotals(v); err != nil {
 			return nil, fmt.Errorf("checksum of bucket %q: %w", b, err)
 		}
 		// Ops folded into CLEARs at or before cp no longer count.
-		cp := bucketPrefix(spaceCleared, bs.vid, b)
-		it.SetBounds(cp, bucketOpKey(spaceCleared, bs.vid, b, cp0+1))
-		if it.Last() {
-			out[i].Count -= int64(tailU64(it.Value()))
-		} else if err := it.Error(); err != nil {
+		v, ok, err = recordAsOf(it, spaceCleared, bs.vid, b, cp.OpID)
+		if err != nil {
 			return nil, err
+		}
+		if ok && len(v) == 8 {
+			out[i].Count -= int64(tailU64(v))
 		}
 	}
 	return out, nil

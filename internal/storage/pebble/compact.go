@@ -195,7 +195,7 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 		if n < 2 {
 			return removed, nil
 		}
-		prevCleared, err := bs.clearedBefore(ctx, bucket, math.MaxInt64)
+		prevCleared, err := bs.clearedSoFar(ctx, bucket)
 		if err != nil {
 			return removed, err
 		}
@@ -207,7 +207,7 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 		}
 		if err == nil {
 			// The count of ops removed so far, for Checksums' counts.
-			err = wb.Set(bucketOpKey(spaceCleared, bs.vid, bucket, last), appendU64(nil, uint64(prevCleared+int64(n-1))), nil)
+			err = wb.Set(recordKey(spaceCleared, bs.vid, bucket, last), appendU64(nil, uint64(prevCleared+int64(n-1))), nil)
 		}
 		if err == nil {
 			err = wb.Commit(pebble.NoSync)
@@ -223,23 +223,18 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 	}
 }
 
-// clearedBefore returns how many ops of the bucket CLEARs with an op id
-// ≤ op have removed.
-func (bs *bucketStorage) clearedBefore(ctx context.Context, bucket string, op int64) (int64, error) {
-	p := bucketPrefix(spaceCleared, bs.vid, bucket)
-	upper := bucketEnd(p)
-	if op < math.MaxInt64 {
-		upper = bucketOpKey(spaceCleared, bs.vid, bucket, op+1)
-	}
-	it, err := bs.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: upper})
+// clearedSoFar returns how many ops of the bucket CLEARs have removed.
+func (bs *bucketStorage) clearedSoFar(ctx context.Context, bucket string) (int64, error) {
+	it, err := bs.s.db.NewIterWithContext(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
-	if !it.Last() {
-		return 0, it.Error()
+	v, ok, err := recordAsOf(it, spaceCleared, bs.vid, bucket, math.MaxInt64)
+	if err != nil || !ok || len(v) != 8 {
+		return 0, err
 	}
-	return int64(tailU64(it.Value())), nil
+	return int64(tailU64(v)), nil
 }
 
 // leadingRun reads up to max ops of the bucket's leading non-PUT run.

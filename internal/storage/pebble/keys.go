@@ -1,9 +1,12 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Key spaces. Every key starts with one of these bytes. Variable-length
@@ -13,7 +16,7 @@ import (
 //	meta        0x01 name                                   → value
 //	version     0x02 vid                                    → versionRecord (JSON)
 //	op          0x03 vid len bucket opid                    → op header + wire JSON
-//	totals      0x04 vid len bucket opid                    → cumulative checksum, count
+//	totals      0x04 vid len bucket ^opid                   → cumulative checksum, count
 //	current     0x05 vid len table key                      → currentRecord
 //	lookup      0x06 vid len lookupKey len sourceRow ^opid  → result ("" = tombstone)
 //	undo        0x07 vid seq                                → undo entry of an open batch
@@ -21,12 +24,12 @@ import (
 //	write ckpt  0x09 len user len client value              → position
 //	setting     0x0a name                                   → value
 //	lease       0x0b                                        → leaseRecord (JSON)
-//	cleared     0x0c vid len bucket opid                    → ops removed by CLEARs up to opid
+//	cleared     0x0c vid len bucket ^opid                   → ops removed by CLEARs up to opid
 //
 // vid, opid, seq and value are 8-byte big-endian, so numeric order is key
 // order: a bucket's ops after X up to C are one contiguous key range.
-// Lookup entries store the complement of the op id, newest first, so the
-// entry of a source row as of C is one seek.
+// Lookup entries, totals and cleared records store the complement of the
+// op id, newest first, so "the newest record at or before C" is one SeekGE.
 const (
 	spaceMeta     byte = 0x01
 	spaceVersion  byte = 0x02
@@ -158,6 +161,26 @@ func writeCpPrefix(user, client string) []byte {
 
 func settingKey(name string) []byte {
 	return append([]byte{spaceSetting}, name...)
+}
+
+// recordKey is the key of a per-bucket record (totals, cleared) at op.
+func recordKey(space byte, vid int64, bucket string, op int64) []byte {
+	return appendU64(bucketPrefix(space, vid, bucket), ^uint64(op))
+}
+
+// recordAsOf returns the value of the newest per-bucket record at or before
+// op (math.MaxInt64: the newest), using an unbounded iterator.
+func recordAsOf(it *pebble.Iterator, space byte, vid int64, bucket string, op int64) ([]byte, bool, error) {
+	p := bucketPrefix(space, vid, bucket)
+	if !it.SeekGE(appendU64(p[:len(p):len(p)], ^uint64(op))) {
+		return nil, false, it.Error()
+	}
+	k := it.Key()
+	if len(k) != len(p)+8 || !bytes.HasPrefix(k, p) {
+		return nil, false, nil
+	}
+	v, err := it.ValueAndErr()
+	return v, err == nil, err
 }
 
 // tailU64 reads the 8-byte big-endian number at the end of k.
