@@ -217,9 +217,11 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 						l.failed, l.aborted = true, true
 						continue
 					}
-					saved := l.text
+					// CTE bodies cannot use other CTEs.
+					saved, savedCTEs := l.text, l.ctes
+					l.ctes = nil
 					item := l.inlineSelect(cte.sel, nil, it.Span, cte.text)
-					l.text = saved
+					l.text, l.ctes = saved, savedCTEs
 					if it.HasAlias {
 						item.name = strings.ToLower(name)
 					} else {
@@ -570,20 +572,22 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 			return nil
 		}
 		inner := &scope{parent: sc}
+		savedCTEs := l.ctes
 		if subText != saved {
-			inner.parent = nil // CTE bodies cannot see the query's tables
+			// CTE bodies see neither the query's tables nor other CTEs.
+			inner.parent, l.ctes = nil, nil
 		}
 		l.lowerFrom(sub, inner, false)
 		var where *sxExpr
 		if sub.Where != nil {
 			where = l.lowerCond(sub.Where, inner)
 			if where == nil {
-				l.text = saved
+				l.text, l.ctes = saved, savedCTEs
 				return nil
 			}
 		}
 		right := l.lowerExpr(sub.Items[0].Expr, inner)
-		l.text = saved
+		l.text, l.ctes = saved, savedCTEs
 		if right == nil {
 			return nil
 		}
