@@ -20,7 +20,12 @@ import (
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childSourceEnv) != "" {
+		os.Exit(runChildReplicator())
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // env is a source database with a connection and a Source.
 type env struct {
