@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Chunking", testChunking},
 		{"CompactionKeepsChecksums", testCompaction},
 		{"CompactionTargetOp", testCompactionTarget},
+		{"ConcurrentReadsAndWrites", testConcurrent},
 		{"BatchClosedWithoutCommit", testDiscardedBatch},
 		{"LargeBatch", testLargeBatch},
 		{"CheckpointRules", testCheckpointRules},
@@ -754,6 +755,75 @@ func testCompactionTarget(t *testing.T, s storage.Storage) {
 		t.Fatalf("chunk as of cp2: target %d above the checkpoint %d", chunks[0].TargetOp, cp2.OpID)
 	}
 	verify(t, bs, cp2, "x")
+}
+
+// testConcurrent reads each new checkpoint while the writer commits the
+// next ones: every read must be consistent with the checksum as of its
+// checkpoint.
+func testConcurrent(t *testing.T, s storage.Storage) {
+	bs := active(t, s)
+	ctx := context.Background()
+	const commits = 40
+	errc := make(chan error, 1)
+	go func() {
+		b, err := bs.NewBatch(ctx)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer b.Close()
+		for n := 1; n <= commits; n++ {
+			for i := range 20 {
+				k := fmt.Sprintf("r%d", (n*7+i)%60)
+				bucket := "a"
+				if (n+i)%3 == 0 {
+					bucket = "b"
+				}
+				if err := b.Save(ctx, put(k, fmt.Sprint(n), bucket)); err != nil {
+					errc <- err
+					return
+				}
+			}
+			if _, err := b.Commit(ctx, storage.CommitOptions{Position: storage.Position(10 + n), Checkpoint: true}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	var last storage.Checkpoint
+	for done := false; !done; {
+		cp, ch, err := s.Watch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.OpID < last.OpID || cp.Position < last.Position {
+			t.Fatalf("checkpoint went back: %+v after %+v", cp, last)
+		}
+		last = cp
+		for _, b := range []string{"a", "b"} {
+			verify(t, bs, cp, b)
+		}
+		if cp.Position == 10+commits {
+			done = true
+			continue
+		}
+		select {
+		case <-ch:
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc <- nil // let the loop read the final checkpoint
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	a, b := verify(t, bs, last, "a"), verify(t, bs, last, "b")
+	if len(a)+len(b) != 60 {
+		t.Fatalf("rows at the end: %d + %d, want 60", len(a), len(b))
+	}
 }
 
 func testDiscardedBatch(t *testing.T, s storage.Storage) {
