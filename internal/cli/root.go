@@ -81,5 +81,6 @@ func commands(e *env) []*cobra.Command {
 		newGenerateCmd(e),
 		newVerifyCmd(e),
 		newCompactCmd(e),
+		newTestClientCmd(e),
 	}
 }

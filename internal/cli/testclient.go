@@ -1,0 +1,636 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/powersync-go/powersync/client"
+	"github.com/powersync-go/powersync/internal/auth"
+	"github.com/powersync-go/powersync/internal/config"
+	"github.com/powersync-go/powersync/protocol"
+)
+
+func newTestClientCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "test-client",
+		Short: "Download a user's data, or load-test a service with many clients",
+	}
+	cmd.AddCommand(newFetchOperationsCmd(e), newConcurrentConnectionsCmd(e))
+	return cmd
+}
+
+// credFlags are how the test-client commands get a token and an endpoint:
+// --token (with --endpoint, or the token's http(s) audience), or a config
+// whose HMAC key signs tokens for --sub (or --sub-prefix<i>).
+type credFlags struct {
+	token, endpoint, sub string
+	cf                   *configFlags
+}
+
+func addCredFlags(cmd *cobra.Command) *credFlags {
+	f := &credFlags{}
+	fs := cmd.Flags()
+	fs.StringVarP(&f.token, "token", "t", "", "client token (JWT)")
+	fs.StringVarP(&f.endpoint, "endpoint", "e", "", "service URL; default: the token's aud when it is an http(s) URL, or http://127.0.0.1:<port of the config>")
+	fs.StringVarP(&f.sub, "sub", "u", "test-user", "user id of generated tokens (with -c)")
+	f.cf = addConfigFlags(cmd)
+	return f
+}
+
+// tokenSource signs a token per user id.
+type tokenSource func(sub string) (string, error)
+
+// resolve returns the endpoint and a token source. With --token every
+// user id gets that token.
+func (f *credFlags) resolve(e *env) (string, tokenSource, error) {
+	if f.token != "" {
+		ep := f.endpoint
+		if ep == "" {
+			ep = endpointFromToken(f.token)
+		}
+		if ep == "" {
+			return "", nil, errors.New("specify --endpoint, or use a token whose aud is the service URL")
+		}
+		tok := f.token
+		return ep, func(string) (string, error) { return tok, nil }, nil
+	}
+	if f.cf.path == "" && f.cf.base64 == "" && e.getenv(config.EnvConfigPath) == "" && e.getenv(config.EnvConfigBase64) == "" {
+		return "", nil, errors.New("specify --token, or -c service.yaml to sign tokens with its HS256 key")
+	}
+	cfg, err := f.cf.load(e, false)
+	if err != nil {
+		return "", nil, err
+	}
+	sign, err := hmacTokenSource(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	ep := f.endpoint
+	if ep == "" {
+		ep = fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
+	}
+	return ep, sign, nil
+}
+
+// hmacTokenSource signs one-hour tokens with the config's first HMAC key.
+func hmacTokenSource(cfg *config.Config) (tokenSource, error) {
+	var keys []*auth.Key
+	for i, m := range cfg.ClientAuth.JWKS.Keys {
+		k, err := auth.ParseJWK(m)
+		if err != nil {
+			return nil, fmt.Errorf("client_auth.jwks.keys[%d]: %w", i, err)
+		}
+		keys = append(keys, k)
+	}
+	sk, _, err := configSigner(&tokenFlags{}, cfg, keys)
+	if err != nil {
+		return nil, err
+	}
+	auds := cfg.ClientAuth.Audience
+	if len(auds) == 0 {
+		auds = []string{"powersync"}
+	}
+	life := min(time.Hour, maxLifetime(cfg))
+	return func(sub string) (string, error) {
+		return sk.Sign(auth.TokenClaims{Subject: sub, Audiences: auds[:1], Issuer: "powersync", IssuedAt: time.Now(), Lifetime: life}.Map())
+	}, nil
+}
+
+// endpointFromToken returns the first aud of tok that is an http(s) URL.
+func endpointFromToken(tok string) string {
+	_, p, err := auth.DecodeUnverified(tok)
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Aud any `json:"aud"`
+	}
+	if json.Unmarshal(p, &claims) != nil {
+		return ""
+	}
+	var auds []string
+	switch a := claims.Aud.(type) {
+	case string:
+		auds = []string{a}
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				auds = append(auds, s)
+			}
+		}
+	}
+	for _, a := range auds {
+		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+			return strings.TrimRight(a, "/")
+		}
+	}
+	return ""
+}
+
+// ---- fetch-operations ----
+
+func newFetchOperationsCmd(e *env) *cobra.Command {
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "fetch-operations (--token T [--endpoint URL] | -c service.yaml [--sub USER]) [--raw]",
+		Short: "Download a user's buckets once and print their operations",
+		Long: `fetch-operations opens one sync stream, reads it up to the first complete
+checkpoint and prints the operations of every bucket as JSON {bucket: [ops]}.
+
+By default each bucket is normalized: one CLEAR with op_id "0" whose checksum
+is the sum of every superseded operation, then the latest PUT of each row,
+ordered by op_id. --raw prints the operations as received.`,
+		Args: cobra.NoArgs,
+	}
+	cf := addCredFlags(cmd)
+	cmd.Flags().BoolVar(&raw, "raw", false, "print operations as received, not normalized")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ep, tokens, err := cf.resolve(e)
+		if err != nil {
+			return err
+		}
+		tok, err := tokens(cf.sub)
+		if err != nil {
+			return err
+		}
+		ops, err := fetchOperations(cmd.Context(), client.Credentials{Endpoint: ep, Token: tok})
+		if err != nil {
+			return err
+		}
+		if !raw {
+			for b, list := range ops {
+				ops[b] = normalizeOps(list)
+			}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ops)
+	}
+	return cmd
+}
+
+// fetchOperations reads one stream until its first checkpoint_complete and
+// returns the ops of each bucket, up to the checkpoint.
+func fetchOperations(ctx context.Context, creds client.Credentials) (map[string][]protocol.OplogEntry, error) {
+	req := &protocol.StreamingSyncRequest{RawData: true, IncludeChecksum: true, Parameters: json.RawMessage(`{}`)}
+	st, err := client.OpenStream(ctx, nil, creds, req)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ops := map[string][]protocol.OplogEntry{}
+	var last protocol.OpID
+	for {
+		raw, err := st.NextRaw()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("the stream ended before a complete checkpoint")
+			}
+			return nil, err
+		}
+		var line struct {
+			Checkpoint *struct {
+				LastOpID protocol.OpID `json:"last_op_id"`
+				Buckets  []struct {
+					Bucket string `json:"bucket"`
+				} `json:"buckets"`
+			} `json:"checkpoint"`
+			CheckpointDiff *struct {
+				LastOpID protocol.OpID `json:"last_op_id"`
+			} `json:"checkpoint_diff"`
+			Data *struct {
+				Bucket string        `json:"bucket"`
+				Data   []wireOplogOp `json:"data"`
+			} `json:"data"`
+			Complete *struct{} `json:"checkpoint_complete"`
+		}
+		if err := json.Unmarshal(raw, &line); err != nil {
+			return nil, fmt.Errorf("sync line: %w", err)
+		}
+		switch {
+		case line.Checkpoint != nil:
+			last = line.Checkpoint.LastOpID
+			for _, b := range line.Checkpoint.Buckets {
+				if ops[b.Bucket] == nil {
+					ops[b.Bucket] = []protocol.OplogEntry{}
+				}
+			}
+		case line.CheckpointDiff != nil:
+			last = line.CheckpointDiff.LastOpID
+		case line.Data != nil:
+			for _, op := range line.Data.Data {
+				if op.OpID <= last {
+					ops[line.Data.Bucket] = append(ops[line.Data.Bucket], op.entry())
+				}
+			}
+		case line.Complete != nil:
+			return ops, nil
+		}
+	}
+}
+
+// wireOplogOp decodes an op leniently (signed or unsigned checksums).
+type wireOplogOp struct {
+	OpID       protocol.OpID   `json:"op_id"`
+	Op         protocol.Op     `json:"op"`
+	ObjectType string          `json:"object_type"`
+	ObjectID   string          `json:"object_id"`
+	Subkey     string          `json:"subkey"`
+	Data       *string         `json:"data"`
+	Checksum   client.Checksum `json:"checksum"`
+}
+
+func (o wireOplogOp) entry() protocol.OplogEntry {
+	return protocol.OplogEntry{OpID: o.OpID, Op: o.Op, ObjectType: o.ObjectType, ObjectID: o.ObjectID, Subkey: o.Subkey,
+		Data: o.Data, Checksum: uint32(o.Checksum)}
+}
+
+// normalizeOps reduces a bucket to a CLEAR carrying the checksum of every
+// superseded op, then the latest PUT of each row in op id order.
+func normalizeOps(ops []protocol.OplogEntry) []protocol.OplogEntry {
+	latest := map[string]int{}
+	for i, op := range ops {
+		if op.Op == protocol.OpPut || op.Op == protocol.OpRemove {
+			latest[op.ObjectType+"/"+op.ObjectID+"/"+op.Subkey] = i
+		}
+	}
+	var clear uint32
+	var keep []protocol.OplogEntry
+	for i, op := range ops {
+		if op.Op == protocol.OpPut && latest[op.ObjectType+"/"+op.ObjectID+"/"+op.Subkey] == i {
+			keep = append(keep, op)
+			continue
+		}
+		clear += op.Checksum
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].OpID < keep[j].OpID })
+	return append([]protocol.OplogEntry{{OpID: 0, Op: protocol.OpClear, Checksum: clear}}, keep...)
+}
+
+// ---- concurrent-connections ----
+
+type loadFlags struct {
+	clients   int
+	duration  time.Duration
+	timeout   time.Duration
+	subPrefix string
+	json      bool
+}
+
+func newConcurrentConnectionsCmd(e *env) *cobra.Command {
+	lf := &loadFlags{}
+	cmd := &cobra.Command{
+		Use:   "concurrent-connections -n N (--token T | -c service.yaml [--sub-prefix P]) [--duration D] [--json]",
+		Short: "Load test: N clients syncing at once, with a summary",
+		Long: `concurrent-connections runs N sync clients at once against one service. Each
+streams like a real client (client_id load-test-<i>, resuming from its bucket
+positions when it reconnects after an error, 1–2 s later), counting ops and
+bytes but storing nothing.
+
+It prints a live progress line on stderr and, at the end, a summary: time to
+the first complete checkpoint (p50, p95, p99, max), ops/s and bytes/s over
+all clients, errors by code and reconnects. --json prints the summary as
+JSON instead.
+
+The run ends after --duration; with --duration 0 (the default) it ends as
+soon as every client has completed its first checkpoint, or at --timeout.
+With -c, each client gets a token for user <sub-prefix><i> when --sub-prefix
+is set, else for --sub.`,
+		Args: cobra.NoArgs,
+	}
+	cf := addCredFlags(cmd)
+	fs := cmd.Flags()
+	fs.IntVarP(&lf.clients, "num-clients", "n", 10, "number of concurrent clients")
+	fs.DurationVar(&lf.duration, "duration", 0, "how long to run; 0 = until every client completed its first checkpoint")
+	fs.DurationVar(&lf.timeout, "timeout", 5*time.Minute, "with --duration 0, give up after this long")
+	fs.StringVar(&lf.subPrefix, "sub-prefix", "", "with -c: user id prefix, one user per client (<prefix><i>)")
+	fs.BoolVar(&lf.json, "json", false, "print the summary as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if lf.clients <= 0 {
+			return fmt.Errorf("-n must be positive, got %d", lf.clients)
+		}
+		ep, tokens, err := cf.resolve(e)
+		if err != nil {
+			return err
+		}
+		creds := make([]client.Credentials, lf.clients)
+		for i := range creds {
+			sub := cf.sub
+			if lf.subPrefix != "" {
+				sub = fmt.Sprintf("%s%d", lf.subPrefix, i)
+			}
+			tok, err := tokens(sub)
+			if err != nil {
+				return err
+			}
+			creds[i] = client.Credentials{Endpoint: ep, Token: tok}
+		}
+		ctx, stop := signalContext(cmd.Context())
+		defer stop()
+		sum := runLoad(ctx, e, lf, creds)
+		if lf.json {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(sum)
+		}
+		sum.print(e.stdout)
+		return nil
+	}
+	return cmd
+}
+
+// loadSummary is the result of a load test.
+type loadSummary struct {
+	Endpoint        string           `json:"endpoint"`
+	Clients         int              `json:"clients"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	Completed       int              `json:"completed_first_checkpoint"`
+	FirstCheckpoint map[string]int64 `json:"first_checkpoint_ms"` // p50, p95, p99, max
+	Ops             int64            `json:"ops"`
+	OpsPerSecond    float64          `json:"ops_per_second"`
+	Bytes           int64            `json:"bytes"`
+	BytesPerSecond  float64          `json:"bytes_per_second"`
+	Reconnects      int64            `json:"reconnects"`
+	Errors          map[string]int64 `json:"errors"`
+}
+
+type loadState struct {
+	ops, bytes, reconnects, completed, connected atomic.Int64
+	mu                                           sync.Mutex
+	errors                                       map[string]int64
+	firsts                                       []time.Duration
+}
+
+func (s *loadState) fail(err error) {
+	s.mu.Lock()
+	s.errors[client.ErrorCode(err)]++
+	s.mu.Unlock()
+}
+
+func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credentials) *loadSummary {
+	st := &loadState{errors: map[string]int64{}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = len(creds)
+	hc := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+
+	limit := lf.duration
+	if limit <= 0 {
+		limit = lf.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	allDone := make(chan struct{})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range creds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loadClient(ctx, hc, i, c, st, start, lf.duration <= 0, len(creds), allDone)
+		}()
+	}
+	progress := make(chan struct{})
+	go func() {
+		defer close(progress)
+		showProgress(ctx, e.stderr, st, len(creds), start)
+	}()
+	if lf.duration <= 0 {
+		select {
+		case <-allDone:
+		case <-ctx.Done():
+		}
+		cancel()
+	}
+	wg.Wait()
+	cancel()
+	<-progress
+	elapsed := time.Since(start)
+
+	sum := &loadSummary{Endpoint: creds[0].Endpoint, Clients: len(creds), DurationSeconds: elapsed.Seconds(),
+		Ops: st.ops.Load(), Bytes: st.bytes.Load(), Reconnects: st.reconnects.Load(), Errors: st.errors,
+		FirstCheckpoint: map[string]int64{}}
+	sum.OpsPerSecond = float64(sum.Ops) / elapsed.Seconds()
+	sum.BytesPerSecond = float64(sum.Bytes) / elapsed.Seconds()
+	st.mu.Lock()
+	firsts := slices.Clone(st.firsts)
+	st.mu.Unlock()
+	slices.Sort(firsts)
+	sum.Completed = len(firsts)
+	if len(firsts) > 0 {
+		for _, p := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}, {"max", 1}} {
+			sum.FirstCheckpoint[p.name] = percentile(firsts, p.q).Milliseconds()
+		}
+	}
+	return sum
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(float64(len(sorted))*q+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// loadClient is one simulated client: it streams, tracks bucket positions
+// like a real client, and reconnects 1–2 s after any error.
+func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Credentials, st *loadState, start time.Time,
+	stopWhenAllDone bool, total int, allDone chan struct{}) {
+	positions := map[string]protocol.OpID{}
+	first := true
+	attempts := 0
+	for ctx.Err() == nil {
+		if attempts > 0 {
+			st.reconnects.Add(1)
+		}
+		attempts++
+		err := loadStream(ctx, hc, i, creds, st, positions, func() {
+			if !first {
+				return
+			}
+			first = false
+			st.mu.Lock()
+			st.firsts = append(st.firsts, time.Since(start))
+			st.mu.Unlock()
+			if st.completed.Add(1) == int64(total) && stopWhenAllDone {
+				close(allDone)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			st.fail(err)
+		}
+		t := time.NewTimer(time.Second + time.Duration(rand.Int64N(int64(time.Second))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func loadStream(ctx context.Context, hc *http.Client, i int, creds client.Credentials, st *loadState,
+	positions map[string]protocol.OpID, onComplete func()) error {
+	req := &protocol.StreamingSyncRequest{RawData: true, IncludeChecksum: true, ClientID: fmt.Sprintf("load-test-%d", i),
+		Parameters: json.RawMessage(`{}`)}
+	for b, p := range positions {
+		req.Buckets = append(req.Buckets, protocol.BucketRequest{Name: b, After: p})
+	}
+	s, err := client.OpenStream(ctx, hc, creds, req)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st.connected.Add(1)
+	defer st.connected.Add(-1)
+	var counted int64
+	defer func() { st.bytes.Add(s.Bytes() - counted) }()
+	var last protocol.OpID
+	for {
+		line, err := s.Next()
+		if n := s.Bytes(); n-counted > 64<<10 {
+			st.bytes.Add(n - counted)
+			counted = n
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		switch {
+		case line.Checkpoint != nil:
+			last = line.Checkpoint.LastOpID
+			keep := map[string]bool{}
+			for _, b := range line.Checkpoint.Buckets {
+				keep[b.Bucket] = true
+			}
+			for b := range positions {
+				if !keep[b] {
+					delete(positions, b)
+				}
+			}
+		case line.CheckpointDiff != nil:
+			last = line.CheckpointDiff.LastOpID
+			for _, b := range line.CheckpointDiff.RemovedBuckets {
+				delete(positions, b)
+			}
+		case line.Data != nil:
+			st.ops.Add(int64(len(line.Data.Data)))
+			if n := len(line.Data.Data); n > 0 {
+				positions[line.Data.Bucket] = line.Data.Data[n-1].OpID
+			}
+		case line.CheckpointComplete != nil:
+			for b := range positions {
+				positions[b] = max(positions[b], last)
+			}
+			onComplete()
+		}
+	}
+}
+
+// showProgress writes a live status line until ctx ends: rewritten in place
+// on a terminal, one line every 5 s otherwise.
+func showProgress(ctx context.Context, w io.Writer, st *loadState, total int, start time.Time) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	every := 5 * time.Second
+	if tty {
+		every = 250 * time.Millisecond
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	line := func() string {
+		el := time.Since(start)
+		st.mu.Lock()
+		var errs int64
+		for _, n := range st.errors {
+			errs += n
+		}
+		st.mu.Unlock()
+		return fmt.Sprintf("[%6.1fs] connected %d/%d  first checkpoint %d/%d  ops %d (%.0f/s)  %s (%s/s)  errors %d  reconnects %d",
+			el.Seconds(), st.connected.Load(), total, st.completed.Load(), total, st.ops.Load(),
+			float64(st.ops.Load())/el.Seconds(), humanBytes(float64(st.bytes.Load())), humanBytes(float64(st.bytes.Load())/el.Seconds()),
+			errs, st.reconnects.Load())
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintf(w, "\r%s\n", line())
+			} else {
+				fmt.Fprintln(w, line())
+			}
+			return
+		case <-tick.C:
+			if tty {
+				fmt.Fprintf(w, "\r%s", line())
+			} else {
+				fmt.Fprintln(w, line())
+			}
+		}
+	}
+}
+
+func humanBytes(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f kB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}
+
+func (s *loadSummary) print(w io.Writer) {
+	fmt.Fprintf(w, "\nConcurrent connections: %d clients against %s for %.1f s\n\n", s.Clients, s.Endpoint, s.DurationSeconds)
+	fmt.Fprintf(w, "  %-34s %d of %d\n", "clients with a complete checkpoint", s.Completed, s.Clients)
+	if s.Completed > 0 {
+		fc := s.FirstCheckpoint
+		fmt.Fprintf(w, "  %-34s p50 %s  p95 %s  p99 %s  max %s\n", "time to first complete checkpoint",
+			ms(fc["p50"]), ms(fc["p95"]), ms(fc["p99"]), ms(fc["max"]))
+	}
+	fmt.Fprintf(w, "  %-34s %d (%.0f ops/s)\n", "operations received", s.Ops, s.OpsPerSecond)
+	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes received (NDJSON)", humanBytes(float64(s.Bytes)), humanBytes(s.BytesPerSecond))
+	fmt.Fprintf(w, "  %-34s %d\n", "reconnects", s.Reconnects)
+	if len(s.Errors) == 0 {
+		fmt.Fprintf(w, "  %-34s none\n", "errors")
+		return
+	}
+	codes := make([]string, 0, len(s.Errors))
+	for c := range s.Errors {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	fmt.Fprintf(w, "  %-34s\n", "errors")
+	for _, c := range codes {
+		fmt.Fprintf(w, "    %-32s %d\n", c, s.Errors[c])
+	}
+}
+
+func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }

@@ -1,0 +1,215 @@
+package cli_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/cli"
+)
+
+// inProcessDev runs `powersync dev` in this process on a free port and
+// returns its folder and endpoint; it stops at the end of the test.
+func inProcessDev(t *testing.T) (dir, endpoint string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "dev")
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for endpoint == "" {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "Sync endpoint:"); ok {
+				endpoint = strings.TrimSpace(rest)
+			}
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("powersync dev exited with %d:\n%s", code, errOut)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("powersync dev printed no endpoint:\n%s", errOut)
+		}
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("powersync dev did not stop")
+		}
+	})
+	return dir, endpoint
+}
+
+func devTokenFor(t *testing.T, dir, sub string) string {
+	t.Helper()
+	code, out, errOut := runCLI(t, "generate", "token", "-c", filepath.Join(dir, "service.yaml"), "--subject", sub)
+	if code != 0 {
+		t.Fatalf("generate token: %d %s", code, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+type wireOp struct {
+	OpID       string  `json:"op_id"`
+	Op         string  `json:"op"`
+	ObjectType string  `json:"object_type"`
+	ObjectID   string  `json:"object_id"`
+	Data       *string `json:"data"`
+	Checksum   uint32  `json:"checksum"`
+}
+
+func TestFetchOperations(t *testing.T) {
+	clearConfigEnv(t)
+	dir, endpoint := inProcessDev(t)
+	tok := devTokenFor(t, dir, "test-user")
+	src, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "source.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	// Two versions of one row: the raw output has both PUTs, the
+	// normalized one the latest, with the first PUT's checksum in CLEAR.
+	if _, err := src.Exec(`UPDATE todos SET description = 'second version' WHERE id = 'test-user-list-1-todo-1'`); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(args ...string) map[string][]wireOp {
+		t.Helper()
+		var got map[string][]wireOp
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, out, errOut := runCLI(t, append([]string{"test-client", "fetch-operations", "--token", tok, "--endpoint", endpoint}, args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			// Wait until replication has the update (9 ops in by_user).
+			if n := len(got[bucketWith(got, "by_user")]); n == 9 || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	raw := fetch("--raw")
+	byUser := raw[bucketWith(raw, "by_user")]
+	if len(byUser) != 9 {
+		t.Fatalf("raw by_user ops: %d, want 9 (2 lists, 6 todos, 1 update): %+v", len(byUser), byUser)
+	}
+	norm := fetch()
+	nb := norm[bucketWith(norm, "by_user")]
+	if len(nb) != 9 || nb[0].Op != "CLEAR" || nb[0].OpID != "0" {
+		t.Fatalf("normalized by_user: %+v", nb)
+	}
+	var rawSum, normSum uint32
+	for _, op := range byUser {
+		rawSum += op.Checksum
+	}
+	for _, op := range nb {
+		normSum += op.Checksum
+	}
+	if rawSum != normSum || nb[0].Checksum == 0 {
+		t.Errorf("normalized checksums sum to %d, raw to %d (CLEAR %d)", normSum, rawSum, nb[0].Checksum)
+	}
+	seen := map[string]bool{}
+	for _, op := range nb[1:] {
+		if op.Op != "PUT" || seen[op.ObjectID] {
+			t.Errorf("normalized op %+v: want one PUT per row", op)
+		}
+		seen[op.ObjectID] = true
+		if op.ObjectID == "test-user-list-1-todo-1" && !strings.Contains(*op.Data, "second version") {
+			t.Errorf("normalized row is not the latest: %s", *op.Data)
+		}
+	}
+	if g := norm[bucketWith(norm, "global")]; len(g) != 2 {
+		t.Errorf("global bucket: %+v", g)
+	}
+
+	t.Run("endpoint from aud or an error", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "test-client", "fetch-operations", "--token", tok)
+		if code == 0 || !strings.Contains(errOut, "--endpoint") {
+			t.Errorf("without endpoint: %d %s", code, errOut)
+		}
+		code, out, errOut := runCLI(t, "test-client", "fetch-operations", "--token", "x.y.z", "--endpoint", endpoint)
+		if code == 0 || !strings.Contains(errOut, "401") || out != "" {
+			t.Errorf("bad token: %d %q %s", code, out, errOut)
+		}
+	})
+}
+
+func bucketWith(m map[string][]wireOp, part string) string {
+	for k := range m {
+		if strings.Contains(k, part) {
+			return k
+		}
+	}
+	return ""
+}
+
+func TestConcurrentConnections(t *testing.T) {
+	clearConfigEnv(t)
+	dir, endpoint := inProcessDev(t)
+	cfg := filepath.Join(dir, "service.yaml")
+
+	t.Run("one user per client from the config", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "20", "-c", cfg,
+			"--endpoint", endpoint, "--sub-prefix", "user-", "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var sum struct {
+			Clients   int              `json:"clients"`
+			Completed int              `json:"completed_first_checkpoint"`
+			First     map[string]int64 `json:"first_checkpoint_ms"`
+			Ops       int64            `json:"ops"`
+			Bytes     int64            `json:"bytes"`
+			Errors    map[string]int64 `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &sum); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		// user-2 and user-3 have 8 ops each, everyone the announcement.
+		if sum.Clients != 20 || sum.Completed != 20 || sum.Ops != 20+16 || sum.Bytes == 0 || len(sum.Errors) != 0 {
+			t.Errorf("summary %+v", sum)
+		}
+		for _, p := range []string{"p50", "p95", "p99", "max"} {
+			if _, ok := sum.First[p]; !ok {
+				t.Errorf("no %s in %v", p, sum.First)
+			}
+		}
+		if sum.First["p50"] > sum.First["max"] {
+			t.Errorf("p50 above max: %v", sum.First)
+		}
+		if !strings.Contains(errOut, "first checkpoint 20/20") {
+			t.Errorf("no final progress line on stderr: %q", errOut)
+		}
+	})
+
+	t.Run("shared token, table output, errors by code", func(t *testing.T) {
+		tok := devTokenFor(t, dir, "test-user")
+		code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "5", "--token", tok, "--endpoint", endpoint)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, want := range []string{"5 of 5", "time to first complete checkpoint", "p99", "operations received", "45 (", "errors", "none"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("summary lacks %q:\n%s", want, out)
+			}
+		}
+		code, out, _ = runCLI(t, "test-client", "concurrent-connections", "-n", "3", "--token", tok[:len(tok)-4]+"AAAA",
+			"--endpoint", endpoint, "--duration", "1500ms")
+		if code != 0 || !strings.Contains(out, "PSYNC_S2102") || !strings.Contains(out, "0 of 3") {
+			t.Errorf("bad token run: %d\n%s", code, out)
+		}
+	})
+}
