@@ -20,7 +20,9 @@ func inProcessDev(t *testing.T) (dir, endpoint string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut) }()
+	go func() {
+		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for endpoint == "" {
 		for _, l := range strings.Split(out.String(), "\n") {
