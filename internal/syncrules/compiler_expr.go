@@ -238,11 +238,33 @@ var forbiddenFunctions = map[string]bool{"random": true, "randomblob": true, "ch
 // engine function except json_valid, which the reference does not
 // whitelist (§13).
 func streamFunction(name string) (scalarFunc, bool) {
-	if name == "json_valid" {
+	switch name {
+	case "json_valid":
 		return scalarFunc{}, false
+	case "substring":
+		return scalarFunc{minArgs: 2, maxArgs: 3, call: streamSubstring}, true
 	}
 	f, ok := scalarFunctions[name]
 	return f, ok
+}
+
+// streamSubstring is substring() of edition-3 streams: positions count
+// code points, as in SQLite and the reference's edition-3 engine (legacy
+// Sync Rules count UTF-16 code units).
+func streamSubstring(o evalOptions, a []Value) (Value, error) {
+	if a[0].kind != KindText {
+		return fnSubstring(o, a)
+	}
+	if a[1].kind == KindNull || (len(a) == 3 && a[2].kind == KindNull) {
+		return Null, nil
+	}
+	var length int64
+	if len(a) == 3 {
+		length = castInteger(a[2]).Int64()
+	}
+	runes := []rune(a[0].str)
+	i, j := substrRange(len(runes), castInteger(a[1]).Int64(), length, len(a) == 3)
+	return Text(string(runes[i:j])), nil
 }
 
 // lowerCall lowers a function call: request functions, table metadata
