@@ -47,7 +47,9 @@ a development write endpoint, all in one folder (./powersync-dev by default)
 that is created on first use and reused afterwards. Edit its service.yaml and
 sync-config.yaml freely; they are read at every start.
 
-It prints the sync endpoint and a development token for "test-user".`,
+It prints the sync endpoint, a development token for "test-user", and the
+dashboard's address with an admin token to sign in with: there, Connect
+generates development tokens for any user (development tokens start on).`,
 		Example: `  powersync dev
   powersync dev --port 9090 --dir ./my-dev`,
 		Args: cobra.NoArgs,
@@ -72,6 +74,17 @@ func runDev(ctx context.Context, e *env, dir, host string, port int, portSet boo
 	if err != nil {
 		return err
 	}
+	// Development tokens are on in a dev instance, and the dashboard needs
+	// an admin token: folders created before either existed get one for
+	// this run.
+	cfg.ClientAuth.AllowTemporaryTokens = true
+	adminToken, adminEphemeral := "", false
+	if len(cfg.API.Tokens) > 0 {
+		adminToken = cfg.API.Tokens[0]
+	} else {
+		adminToken, adminEphemeral = "dev-admin-"+devRandomHex(12), true
+		cfg.API.Tokens = []string{adminToken}
+	}
 	log := newLogger(cfg.System.Logging, e.stderr)
 	svc, err := openService(ctx, cfg, serviceOptions{
 		role: roleUnified, log: log, host: host,
@@ -87,13 +100,22 @@ func runDev(ctx context.Context, e *env, dir, host string, port int, portSet boo
 	}
 	defer svc.close()
 
+	if err := svc.devKeys.SetEnabled(ctx, true); err != nil {
+		return err
+	}
 	token, tokenErr := devToken(cfg)
 	endpoint := "http://" + svc.ln.Addr().String()
-	printDevBanner(e.stdout, dir, endpoint, token, tokenErr, created)
+	printDevBanner(e.stdout, dir, endpoint, token, tokenErr, created, devAdmin{token: adminToken, ephemeral: adminEphemeral})
 	return svc.run(ctx)
 }
 
-func printDevBanner(w io.Writer, dir, endpoint, token string, tokenErr error, created bool) {
+// devAdmin is the admin token the banner prints for the dashboard.
+type devAdmin struct {
+	token     string
+	ephemeral bool // generated for this run (service.yaml has no api.tokens)
+}
+
+func printDevBanner(w io.Writer, dir, endpoint, token string, tokenErr error, created bool, admin devAdmin) {
 	state := "reused"
 	if created {
 		state = "created"
@@ -106,6 +128,11 @@ func printDevBanner(w io.Writer, dir, endpoint, token string, tokenErr error, cr
 		fmt.Fprintf(w, "  Development token:  %s\n", token)
 		fmt.Fprintf(w, "                      (user %q, valid %s)\n", devUser, devTokenLife)
 	}
+	fmt.Fprintf(w, "  Dashboard:          %s/dashboard/\n", endpoint)
+	fmt.Fprintf(w, "  Admin token:        %s\n", admin.token)
+	if admin.ephemeral {
+		fmt.Fprintf(w, "                      (for this run only: add it to api.tokens in %s to keep it)\n", filepath.Join(dir, devServiceFile))
+	}
 	fmt.Fprintf(w, "  Config:             %s, %s\n", filepath.Join(dir, devServiceFile), filepath.Join(dir, devSyncFile))
 	fmt.Fprintf(w, "  Source database:    %s (tables lists, todos, announcements)\n", filepath.Join(dir, devSourceFile))
 	fmt.Fprintf(w, `
@@ -114,7 +141,8 @@ Try next:
       curl -N -X POST %[1]s/sync/stream -H "Authorization: Token $TOKEN" -d '{}'
   - Change the source and watch the stream:
       sqlite3 %[2]s "UPDATE todos SET completed = 1 WHERE owner_id = 'test-user'"
-  - A token for another user:
+  - A token for another user: open the dashboard, sign in with the admin
+    token, Connect, enter the user ID, Generate Token. Or:
       go run ./cmd/powersync generate token -c %[3]s --subject=user-2
   - Point an official SDK at it: fetchCredentials() returns
       { endpoint: '%[1]s', token: '<the token above>' }
@@ -173,7 +201,8 @@ func ensureDevDir(ctx context.Context, dir string) (bool, error) {
 			k = f.Value
 		}
 	}
-	yaml := fmt.Sprintf(devServiceTemplate, devSourceFile, devStorageDir, config.DefaultPort, devSyncFile, devAudience, key.KID, k)
+	yaml := fmt.Sprintf(devServiceTemplate, devSourceFile, devStorageDir, config.DefaultPort, devSyncFile, devAudience, key.KID, k,
+		"dev-admin-"+devRandomHex(12))
 	// Written last: its presence marks a complete folder.
 	if err := devWriteFile(filepath.Join(dir, devServiceFile), []byte(yaml), 0o600); err != nil {
 		return false, err
@@ -213,6 +242,16 @@ client_auth:
         alg: HS256
         kid: %s
         k: %s
+  # Development tokens from the dashboard (/dashboard, Connect) or from
+  # "powersync generate token --api-url": signed with a key the instance
+  # keeps in its storage, accepted while this is on (the dashboard's
+  # "Development tokens" setting can switch it at runtime).
+  allow_temporary_tokens: true
+
+# Admin API (/api/admin/v1) and dashboard sign-in tokens.
+api:
+  tokens:
+    - %s
 
 system:
   logging:

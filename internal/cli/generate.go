@@ -199,6 +199,7 @@ func writePrivateFile(path string, data []byte) error {
 
 type tokenFlags struct {
 	subject, kid, privateKey, alg, apiURL, issuer, params string
+	adminToken                                            string
 	audiences                                             []string
 	expiresInSeconds                                      int64
 	expiresIn                                             time.Duration
@@ -222,7 +223,13 @@ The config is found as the service finds it (-c, $POWERSYNC_CONFIG_PATH,
 ./powersync/service.yaml, ./service.yaml). The audience is --api-url (as
 the reference CLI sets it) plus client_auth.audience plus any --audience.
 A lifetime above client_auth.token_max_expiration (default 24h) is refused,
-since the service would reject the token.`,
+since the service would reject the token.
+
+With --api-url and an admin token (--admin-token, or $PS_ADMIN_TOKEN when
+the config has no HMAC key to sign with), the running instance mints the
+token with its own development key instead: this works when the config
+holds only public keys. The instance's "Development tokens" setting must be
+on (the dashboard, or client_auth.allow_temporary_tokens).`,
 		Args: cobra.NoArgs,
 	}
 	cf := addConfigFlags(cmd)
@@ -238,6 +245,7 @@ since the service would reject the token.`,
 	fs.StringVar(&f.issuer, "issuer", "powersync", "the iss claim")
 	fs.StringVar(&f.params, "parameters", "", `JSON object for the "parameters" claim (token_parameters in sync rules)`)
 	fs.BoolVar(&f.json, "json", false, "print a JSON object with the token, header and claims")
+	fs.StringVar(&f.adminToken, "admin-token", "", "admin API token of the instance at --api-url (default $PS_ADMIN_TOKEN): ask it to mint the token")
 	cmd.MarkFlagsMutuallyExclusive("expires-in", "expires-in-seconds")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if f.subject == "" {
@@ -249,6 +257,15 @@ since the service would reject the token.`,
 		}
 		if lifetime <= 0 {
 			return fmt.Errorf("the lifetime must be positive, got %s", lifetime)
+		}
+		if remote, err := useInstanceMinter(e, cmd, f, cf); err != nil {
+			return err
+		} else if remote {
+			tok, err := mintRemote(cmd.Context(), e, tokenRequest{flags: f, lifetime: lifetime})
+			if err != nil {
+				return err
+			}
+			return printToken(e, f, tok)
 		}
 		cfg, err := loadOptionalConfig(e, cf)
 		if err != nil {

@@ -140,6 +140,7 @@ type service struct {
 	src      source.Source
 	repl     *replication.Replicator
 	verifier *auth.Verifier
+	devKeys  *auth.DevKeys
 	api      *server.Server
 	ln       net.Listener
 }
@@ -181,7 +182,12 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 	if o.role == roleSync {
 		return s, nil
 	}
-	if s.verifier, err = auth.NewVerifier(authOptions(cfg, o.log)); err != nil {
+	if s.devKeys, err = openDevKeys(ctx, cfg, s.store, o.log); err != nil {
+		return nil, err
+	}
+	ao := authOptions(cfg, o.log)
+	ao.Extra = s.devKeys
+	if s.verifier, err = auth.NewVerifier(ao); err != nil {
 		return nil, fmt.Errorf("client_auth: %w", err)
 	}
 	p := cfg.API.Parameters
@@ -221,6 +227,7 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 	if s.api, err = server.New(opts); err != nil {
 		return nil, err
 	}
+	s.api.EnableAdmin(adminOptions(cfg, s))
 	port := cfg.Port
 	if o.setPort {
 		port = o.port
@@ -237,6 +244,9 @@ func (s *service) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if s.verifier != nil {
 		s.verifier.Start(gctx)
+	}
+	if s.devKeys != nil {
+		s.devKeys.Start(gctx)
 	}
 	if s.repl != nil {
 		if err := s.repl.Start(gctx); err != nil {
@@ -277,6 +287,9 @@ func (s *service) close() {
 	}
 	if s.verifier != nil {
 		_ = s.verifier.Close()
+	}
+	if s.devKeys != nil {
+		_ = s.devKeys.Close()
 	}
 	if s.repl != nil {
 		if err := s.repl.Close(ctx); err != nil {

@@ -184,16 +184,20 @@ type tableInfo struct {
 }
 
 type syncConnection struct {
-	ID                     string      `json:"id"`
-	Tag                    string      `json:"tag"`
-	SlotName               string      `json:"slot_name"`
-	InitialReplicationDone bool        `json:"initial_replication_done"`
-	LastLSN                string      `json:"last_lsn,omitempty"`
-	LastCheckpointTS       string      `json:"last_checkpoint_ts,omitempty"`
-	ReplicationLagBytes    *int64      `json:"replication_lag_bytes,omitempty"`
-	ReplicationLagChanges  *int64      `json:"replication_lag_changes,omitempty"`
-	LastOpID               string      `json:"last_op_id"`
-	Tables                 []tableInfo `json:"tables"`
+	ID                     string `json:"id"`
+	Tag                    string `json:"tag"`
+	SlotName               string `json:"slot_name"`
+	InitialReplicationDone bool   `json:"initial_replication_done"`
+	LastLSN                string `json:"last_lsn,omitempty"`
+	LastCheckpointTS       string `json:"last_checkpoint_ts,omitempty"`
+	ReplicationLagBytes    *int64 `json:"replication_lag_bytes,omitempty"`
+	ReplicationLagChanges  *int64 `json:"replication_lag_changes,omitempty"`
+	// ReplicationLagMillis is how long replication took to reach the
+	// source's current position (asked for by this request); absent when
+	// it did not within the wait.
+	ReplicationLagMillis *int64      `json:"replication_lag_ms,omitempty"`
+	LastOpID             string      `json:"last_op_id"`
+	Tables               []tableInfo `json:"tables"`
 }
 
 type syncRulesStatus struct {
@@ -286,8 +290,38 @@ func (a *admin) diagnostics(ctx context.Context, withContent bool) (*diagnostics
 			}
 		}
 	}
+	var lagMillis *int64
+	if active != nil && headOK {
+		// Wait a moment for replication to reach the head: the time it
+		// takes is the replication lag, and the version's checkpoint is
+		// then current.
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, lagWait)
+		for {
+			cp, changed, err := a.s.opts.Storage.Watch(wctx)
+			if err != nil {
+				break
+			}
+			if cp.VersionID == active.ID && cp.Position >= head {
+				ms := time.Since(start).Milliseconds()
+				lagMillis = &ms
+				active.Checkpoint = cp
+				break
+			}
+			select {
+			case <-changed:
+				continue
+			case <-wctx.Done():
+			}
+			break
+		}
+		cancel()
+	}
 	if active != nil {
 		d.ActiveSyncRules = a.versionStatus(ctx, *active, withContent, head, headOK)
+		if c := d.ActiveSyncRules.Connections; len(c) > 0 {
+			c[0].ReplicationLagMillis = lagMillis
+		}
 	}
 	if deploying != nil {
 		d.DeployingSyncRules = a.versionStatus(ctx, *deploying, withContent, head, headOK)
@@ -398,6 +432,10 @@ func diagnosticErrors(diags syncrules.Diagnostics) []replicationError {
 	}
 	return out
 }
+
+// lagWait bounds how long diagnostics wait for replication to reach the
+// source's current position.
+const lagWait = 2 * time.Second
 
 // ---- validate ----
 

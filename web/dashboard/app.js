@@ -138,14 +138,19 @@
       text('stat-state', 'Initial replication');
       text('stat-state-sub', 'version ' + rules.version_id + ' is being snapshotted');
     }
-    if (conn && conn.replication_lag_bytes != null) {
-      text('stat-lag', conn.replication_lag_bytes + ' bytes');
+    const sub = [];
+    if (conn && conn.replication_lag_ms != null) {
+      text('stat-lag', conn.replication_lag_ms + ' ms');
+      sub.push('to reach the source\'s current position');
+    } else if (conn && conn.replication_lag_bytes != null) {
+      text('stat-lag', conn.replication_lag_bytes + ' bytes behind');
     } else if (conn && conn.replication_lag_changes != null) {
-      text('stat-lag', conn.replication_lag_changes + (conn.replication_lag_changes === 1 ? ' change' : ' changes'));
+      text('stat-lag', conn.replication_lag_changes + (conn.replication_lag_changes === 1 ? ' change' : ' changes') + ' behind');
     } else {
       text('stat-lag', '—');
     }
-    text('stat-lag-sub', conn && conn.last_checkpoint_ts ? 'last checkpoint ' + ago(conn.last_checkpoint_ts) : '');
+    if (conn && conn.last_checkpoint_ts) sub.push('last checkpoint ' + ago(conn.last_checkpoint_ts));
+    text('stat-lag-sub', sub.join('; '));
     text('stat-clients', d.api ? d.api.connected_clients : '—');
     const src = d.connections && d.connections[0];
     text('stat-source', src ? (src.connected ? 'Connected' : 'Disconnected') : '—');
