@@ -2,8 +2,10 @@ package pebble_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -104,6 +106,9 @@ func crashChild(dir, scenario string) error {
 		fmt.Println("started")
 		start := time.Now()
 		for i := 100; i < rows; i++ {
+			if i == 20000 { // well past the first 1 MiB spills
+				fmt.Println("spilled")
+			}
 			u := bigRow(i)
 			if i >= rows/2 { // the second half rewrites the first half: updates and membership changes
 				u = bigRow(i - rows/2)
@@ -176,7 +181,12 @@ func runAndKill(t *testing.T, dir, scenario string, rows int, ready string, maxD
 
 func reopen(t *testing.T, dir string) (*pebble.Storage, storage.BucketStorage, storage.Checkpoint) {
 	t.Helper()
-	s, err := pebble.Open(dir, pebble.Options{Logger: quiet()})
+	return reopenLogging(t, dir, quiet())
+}
+
+func reopenLogging(t *testing.T, dir string, log *slog.Logger) (*pebble.Storage, storage.BucketStorage, storage.Checkpoint) {
+	t.Helper()
+	s, err := pebble.Open(dir, pebble.Options{Logger: log})
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}
@@ -257,6 +267,9 @@ func TestCrashInLargeTransaction(t *testing.T) {
 		// Killed at a random moment of the 200,000-row transaction.
 		{"during-0", bigRows, "started", 2 * time.Second},
 		{"during-1", bigRows, "started", 2 * time.Second},
+		// Killed after the batch has certainly spilled: Open must roll
+		// the spilled part back.
+		{"after-spill", bigRows, "spilled", time.Second},
 		// Killed right after Commit returned: the whole transaction stays.
 		{"after-commit", 20000, "committed", 0},
 	}
@@ -265,7 +278,11 @@ func TestCrashInLargeTransaction(t *testing.T) {
 			dir := t.TempDir()
 			rows := r.rows
 			lines := runAndKill(t, dir, "big", rows, r.ready, r.delay)
-			_, bs, cp := reopen(t, dir)
+			var logs bytes.Buffer
+			_, bs, cp := reopenLogging(t, dir, slog.New(slog.NewTextHandler(&logs, nil)))
+			if r.ready == "spilled" && cp.Position == 1 && !strings.Contains(logs.String(), "rolled back an uncommitted batch") {
+				t.Fatalf("killed after spills, but Open rolled nothing back; log:\n%s", logs.String())
+			}
 			all := download(t, bs, cp, "all")
 			switch cp.Position {
 			case 1:
