@@ -119,9 +119,11 @@ type Batch interface {
 	// a lookup the row no longer produces).
 	Save(ctx context.Context, u RowUpdate) error
 	// Delete removes a source row: a REMOVE for every bucket it was in and
-	// tombstones for its lookups.
+	// tombstones for its lookups. Deleting a row storage does not know (a
+	// replayed delete) does nothing.
 	Delete(ctx context.Context, table string, key []byte) error
-	// Truncate deletes every row of a source table.
+	// Truncate deletes every row of a source table, including rows saved
+	// earlier in the same batch.
 	Truncate(ctx context.Context, table string) error
 	// CurrentRow returns the stored row data of a source row (to merge a
 	// partial update), and false when there is none.
