@@ -229,6 +229,7 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 					}
 					item.span = it.Span
 					l.addScope(sc, item)
+					l.lowerOn(it, sc)
 					continue
 				}
 			}
@@ -245,10 +246,15 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 			l.q.sources = append(l.q.sources, src)
 			l.addScope(sc, scopeItem{name: strings.ToLower(src.alias), src: idx, span: it.Span})
 		}
-		if it.On != nil {
-			if c := l.lowerCond(it.On, sc); c != nil {
-				l.q.conds = append(l.q.conds, c)
-			}
+		l.lowerOn(it, sc)
+	}
+}
+
+// lowerOn adds the ON condition of a joined FROM item to the query.
+func (l *lowerer) lowerOn(it *FromItem, sc *scope) {
+	if it.On != nil {
+		if c := l.lowerCond(it.On, sc); c != nil {
+			l.q.conds = append(l.q.conds, c)
 		}
 	}
 }
