@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 )
 
 // This file compiles legacy Sync Rules (bucket_definitions, §6) into plans:
@@ -563,9 +564,10 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 	for _, col := range cols {
 		size += len(col.Name) + 4 + len(col.Value.str) + 24
 	}
-	data := AppendRowJSON(make([]byte, 0, size), cols)
-	if len(data) > MaxRowDataSize {
-		return out, fmt.Errorf("%s: row data of %d bytes exceeds the limit of %d bytes; row not synced", q.prefix, len(data), MaxRowDataSize)
+	bucketSize := len(c.prefix) + len(q.prefix) + len(single.str) + 24
+	buf := AppendRowJSON(make([]byte, 0, size+bucketSize), cols)
+	if len(buf) > MaxRowDataSize {
+		return out, fmt.Errorf("%s: row data of %d bytes exceeds the limit of %d bytes; row not synced", q.prefix, len(buf), MaxRowDataSize)
 	}
 	id := ""
 	for _, col := range cols {
@@ -578,17 +580,19 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 		outTable = table.Name
 	}
 	if assigns == nil {
-		var sb strings.Builder
-		sb.Grow(len(c.prefix) + len(q.prefix) + len(single.str) + 24)
-		sb.WriteString(c.prefix)
-		sb.WriteString(q.prefix)
-		var tmp [64]byte
-		b := append(tmp[:0], '[')
-		b = appendBucketValue(b, single)
-		b = append(b, ']')
-		sb.Write(b)
-		return append(out, EvaluatedRow{Bucket: sb.String(), Table: outTable, ID: id, Data: data}), nil
+		// One allocation holds the data and the bucket id: the data slice
+		// is capped so appending to it cannot overwrite the id, and
+		// neither is modified after this point.
+		n := len(buf)
+		buf = append(buf, c.prefix...)
+		buf = append(buf, q.prefix...)
+		buf = append(buf, '[')
+		buf = appendBucketValue(buf, single)
+		buf = append(buf, ']')
+		bucket := unsafe.String(&buf[n], len(buf)-n)
+		return append(out, EvaluatedRow{Bucket: bucket, Table: outTable, ID: id, Data: buf[:n:n]}), nil
 	}
+	data := buf[:len(buf):len(buf)]
 	for _, a := range assigns {
 		b := make([]byte, 0, len(c.prefix)+len(q.prefix)+32)
 		b = append(b, c.prefix...)
