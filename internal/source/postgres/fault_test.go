@@ -142,3 +142,35 @@ func TestKillReplicatorMidStream(t *testing.T) {
 	p.start()
 	p.verify(p.caughtUp(2 * time.Minute))
 }
+
+// TestSlotDroppedByHand: an operator drops the replication slot while the
+// service runs; a fresh slot is created, every table is copied again, and
+// the buckets converge, including changes made while no slot existed.
+func TestSlotDroppedByHand(t *testing.T) {
+	forStorages(t, func(t *testing.T, kind string) {
+		ctx := context.Background()
+		p := newPipeline(t, kind, pgsource.Options{}, e2eSetup+`
+			INSERT INTO todos SELECT i, 'u' || (i % 5), 'todo ' || i, false, NULL FROM generate_series(1, 3000) i;`)
+		p.start()
+		p.caughtUp(time.Minute)
+		dropped := false
+		for i := 0; i < 100 && !dropped; i++ {
+			_, _ = p.conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+				WHERE slot_name LIKE 'powersync%' AND active_pid IS NOT NULL`)
+			var n int
+			err := p.conn.QueryRow(ctx, `SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots
+				WHERE slot_name LIKE 'powersync%' AND NOT active`).Scan(&n)
+			dropped = err == nil && n > 0
+			if !dropped {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if !dropped {
+			t.Fatal("could not drop the replication slot")
+		}
+		p.exec(`UPDATE todos SET owner_id = 'u5' WHERE id <= 100`)
+		p.exec(`DELETE FROM todos WHERE id > 2900`)
+		p.exec(`INSERT INTO todos SELECT i, 'u1', 'new ' || i, true, NULL FROM generate_series(5001, 5100) i`)
+		p.verify(p.caughtUp(2 * time.Minute))
+	})
+}

@@ -67,6 +67,12 @@ type Source struct {
 	// streaming that is not among them is a table created (or published)
 	// after the snapshot, which is copied inline.
 	known map[uint32]bool
+	// tables are the tables Tables resolved, by reference.
+	tables map[syncrules.TableRef]*source.Table
+	// resync lists slots Start had to recreate after replication had
+	// progressed: the changes in between are gone, so Stream first copies
+	// every table again (as one transaction) before following the new slot.
+	resync map[string]bool
 
 	closeOnce sync.Once
 }
@@ -100,12 +106,14 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		return nil, fmt.Errorf("postgres source: %w", err)
 	}
 	return &Source{
-		opts:  opts,
-		log:   opts.Logger.With("component", "source/postgres"),
-		pool:  pool,
-		types: newTypeRegistry(),
-		dec:   decoder{iso: opts.TimestampsISO8601},
-		known: make(map[uint32]bool),
+		opts:   opts,
+		log:    opts.Logger.With("component", "source/postgres"),
+		pool:   pool,
+		types:  newTypeRegistry(),
+		dec:    decoder{iso: opts.TimestampsISO8601},
+		known:  make(map[uint32]bool),
+		tables: make(map[syncrules.TableRef]*source.Table),
+		resync: make(map[string]bool),
 	}, nil
 }
 
@@ -212,14 +220,16 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 					Fix:     fmt.Sprintf("GRANT SELECT ON %s TO current_user_of_powersync;", qname),
 				}
 			}
-			s.mu.Lock()
-			s.known[f.oid] = true
-			s.mu.Unlock()
-			out = append(out, &source.Table{
+			t := &source.Table{
 				Ref:        syncrules.TableRef{Schema: f.schema, Name: f.name},
 				ID:         f.schema + "." + f.name,
 				KeyColumns: keys,
-			})
+			}
+			s.mu.Lock()
+			s.known[f.oid] = true
+			s.tables[t.Ref] = t
+			s.mu.Unlock()
+			out = append(out, t)
 		}
 	}
 	return out, nil
