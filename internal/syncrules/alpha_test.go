@@ -240,3 +240,21 @@ func TestAlphaStreamSemantics(t *testing.T) {
 		})
 	}
 }
+
+func TestAlphaDiagnosticsReportedOnce(t *testing.T) {
+	_, diags := syncrules.Parse([]byte("config: {edition: 2}\nstreams:\n  s:\n    query: SELECT Name FROM t WHERE a = auth.user_id() OR b = auth.user_id()\n"), syncrules.ParseOptions{})
+	var msgs []string
+	for _, d := range diags {
+		msgs = append(msgs, d.String())
+	}
+	want := []string{
+		"2:1: warning: This is using an alpha version of Sync Streams. We recommend upgrading `config.edition` to version 3 to support the latest features.",
+		`4:19: warning: Unquoted identifiers are converted to lower-case. Use "Name" instead.`,
+		`4:12: error: Query must return an "id" column`,
+	}
+	slices.Sort(msgs)
+	slices.Sort(want)
+	if !slices.Equal(msgs, want) {
+		t.Errorf("got %q\nwant %q", msgs, want)
+	}
+}

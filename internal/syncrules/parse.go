@@ -1,6 +1,9 @@
 package syncrules
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // Parse parses and compiles a sync config file. It collects every problem
 // as a Diagnostic with its line and column in the YAML text. The returned
@@ -64,6 +67,9 @@ func Parse(yaml []byte, opts ParseOptions) (*Config, Diagnostics) {
 		}
 		return a.Column < b.Column
 	})
+	// The same query compiled for several alpha-stream variants reports
+	// the same problem once.
+	d.list = slices.Compact(d.list)
 	if d.list.HasFatal() {
 		return nil, d.list
 	}
