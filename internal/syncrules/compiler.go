@@ -417,10 +417,20 @@ func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
 			if sawExpr {
 				l.warnf(si.Span, "A '*' column after aliased columns may give unexpected results: If the source row contains a column named 'id', '*' would overwrite it.")
 			}
+			// An unqualified * skips json_each sources when there are tables
+			// (SELECT * FROM t JOIN json_each(...)), but alone they are an error.
+			onlyTVFs := true
+			for _, it := range items {
+				if it.src < 0 || q.sources[it.src].kind != srcTVF {
+					onlyTVFs = false
+				}
+			}
 			for _, it := range items {
 				switch {
 				case it.src >= 0 && q.sources[it.src].kind == srcTVF:
-					l.errorf(si.Span, "Sync streams can only select from actual tables")
+					if onlyTVFs {
+						l.errorf(si.Span, "Sync streams can only select from actual tables")
+					}
 				case it.src >= 0:
 					if setPrimary(it.src, si.Span) {
 						q.columns = append(q.columns, outColumn{star: true, src: it.src})
