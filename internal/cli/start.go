@@ -201,7 +201,8 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 			}
 			return serverRules{c}, nil
 		},
-		Head: s.src.Head,
+		Head:               s.src.Head,
+		SyncConfigExpected: cfg.SyncConfig.Content != "",
 		Limits: server.Limits{
 			MaxConcurrentConnections: p.MaxConcurrentConnections,
 			MaxBucketsPerConnection:  p.MaxBucketsPerConnection,

@@ -236,3 +236,12 @@ func TestShutdownDrainsStreams(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+func TestWaitForExpectedSyncConfig(t *testing.T) {
+	h := newHarness(t, defaultRules, func(o *server.Options) { o.SyncConfigExpected = true })
+	l := h.stream("u1", `{}`)
+	time.Sleep(100 * time.Millisecond)
+	h.store.commit()
+	l.next(t)
+	l.expect(t, `{"checkpoint_complete":{"last_op_id":"0"}}`)
+}

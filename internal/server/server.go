@@ -35,10 +35,6 @@ type Identity struct {
 	Claims []byte
 	// ExpiresAt is the token's exp; the stream ends then.
 	ExpiresAt time.Time
-	// Revoked, when not nil, is closed when the token stops being
-	// acceptable before it expires (development tokens turned off); the
-	// stream ends then, and the client's reconnect is refused.
-	Revoked <-chan struct{}
 }
 
 // Authenticator verifies a client token. A failure is a *protocol.Error
@@ -115,6 +111,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxRequestBytes bounds request bodies (DefaultMaxRequestBytes).
 	MaxRequestBytes int64
+	// SyncConfigExpected says a sync config is configured and replication
+	// will deploy it: until then streams wait (with keepalives) instead of
+	// failing with PSYNC_S2302.
+	SyncConfigExpected bool
 	// DevCRUD, when set, enables POST /api/dev/crud (dev mode only).
 	DevCRUD DevCRUDFunc
 	// Metrics receives the API's metrics; nil creates a private set.

@@ -24,9 +24,6 @@ const (
 	// supersedeAfterOps: once this many ops were sent for a checkpoint, a
 	// newer checkpoint interrupts the download (positions are kept).
 	supersedeAfterOps = 1000
-	// idleBufferCap: a line buffer larger than this is dropped when the
-	// connection goes idle, so waiting connections stay small.
-	idleBufferCap = 64 << 10
 )
 
 var (
@@ -61,7 +58,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.conns.Add(-1)
-	if s.bc.current() == nil {
+	if s.bc.current() == nil && !s.opts.SyncConfigExpected {
 		vs, err := s.opts.Storage.Versions(r.Context())
 		if err == nil && len(vs) == 0 {
 			writeError(w, errNoSyncConfig)
@@ -198,12 +195,11 @@ func (c *conn) run(ctx context.Context) error {
 		// Take the wake channel before reading the write checkpoint, so a
 		// write checkpoint created meanwhile is never missed.
 		wake, _ := c.s.wc.state(c.key)
-		if err := c.checkpoint(ctx, n, ch); err != nil {
+		if err := c.inWorker(func() error { return c.checkpoint(ctx, n, ch) }); err != nil {
 			return err
 		}
-		if cap(c.buf) > idleBufferCap {
-			c.buf = nil
-		}
+		// Waiting connections keep no line buffer.
+		c.buf = nil
 		// Register for what this connection now depends on. When that set
 		// changed, a checkpoint published meanwhile may have touched a new
 		// key without waking us: catch up with a full check.
@@ -231,6 +227,16 @@ func (c *conn) run(ctx context.Context) error {
 		// The newest checkpoint and exactly what changed for us up to it.
 		n, ch = c.s.bc.take(sub)
 	}
+}
+
+// inWorker runs fn on a fresh goroutine and waits for it. The work of a
+// checkpoint (JSON, storage reads, writes) needs a deep stack; doing it on
+// a short-lived goroutine keeps the stack of the long-lived, mostly parked
+// connection goroutine small, which is most of an idle connection's memory.
+func (c *conn) inWorker(fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	return <-done
 }
 
 // watchKeys are the broadcaster keys of this connection's buckets and
