@@ -118,6 +118,19 @@ type lowerer struct {
 	// aborted is set when a broken CTE is used: its errors were reported
 	// already and what follows would only be their echoes.
 	aborted bool
+	// cteNames are the names of every CTE the query's stream can see; a
+	// CTE body (lowered with ctes nil) must not use them.
+	cteNames map[string]bool
+}
+
+// cteReference reports a CTE body naming another CTE.
+func (l *lowerer) cteReference(name string, span Span) bool {
+	if l.ctes == nil && l.cteNames[strings.ToLower(name)] {
+		l.errorf(span, "A common table expression cannot use another common table expression ('"+name+"'); use a subquery instead")
+		l.aborted = true
+		return true
+	}
+	return false
 }
 
 func (l *lowerer) errorf(span Span, msg string) {
@@ -210,6 +223,9 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 		case it.Func != nil:
 			l.lowerTVFItem(it, sc)
 		default:
+			if it.Schema.Name == "" && l.cteReference(it.Table.Name, it.Span) {
+				continue
+			}
 			if it.Schema.Name == "" {
 				if cte, ok := l.ctes[strings.ToLower(it.Table.Name)]; ok {
 					cte.used = true
@@ -565,6 +581,9 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 	if x.Select != nil {
 		sub = x.Select
 	} else if ref, ok := x.Right.(*ColumnRef); ok && ref.Table.Name == "" {
+		if l.cteReference(ref.Column.Name, ref.Span) {
+			return nil
+		}
 		if cte, ok := l.ctes[strings.ToLower(ref.Column.Name)]; ok {
 			cte.used = true
 			if cte.bad {

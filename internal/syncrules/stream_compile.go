@@ -22,7 +22,18 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 	plan := &streams3{opts: evalOptions{fixedJSON: compat.FixedJSONExtract}}
 	p := &planner{report: report, opts: plan.opts, defaultS: opts.DefaultSchema, plan: plan}
 
+	globalNames := map[string]bool{}
+	for _, c := range s.with {
+		globalNames[strings.ToLower(c.Name)] = true
+	}
 	defineCTEs := func(specs []*cteSpec) map[string]*cteDef {
+		names := map[string]bool{}
+		for k := range globalNames {
+			names[k] = true
+		}
+		for _, c := range specs {
+			names[strings.ToLower(c.Name)] = true
+		}
 		out := map[string]*cteDef{}
 		for _, c := range specs {
 			if c.SQL == nil {
@@ -37,7 +48,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 				def.sel = sel
 				// Check the body on its own, so problems are reported once
 				// even when the CTE is used several times (or never).
-				l := &lowerer{texts: texts, report: report, quiet: map[int]bool{}}
+				l := &lowerer{texts: texts, report: report, quiet: map[int]bool{}, cteNames: names}
 				l.q = &lquery{primary: -1, text: def.text}
 				l.text = def.text
 				l.inlineSelect(sel, nil, sel.Span, def.text)
@@ -90,7 +101,11 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 				report(text, err.Span, SeverityFatal, syntaxMessage(err))
 				continue
 			}
-			l := &lowerer{texts: texts, report: report, ctes: visible, quiet: quiet}
+			names := map[string]bool{}
+			for k := range visible {
+				names[k] = true
+			}
+			l := &lowerer{texts: texts, report: report, ctes: visible, quiet: quiet, cteNames: names}
 			q := l.lowerQuery(text, sel)
 			if l.failed {
 				continue
