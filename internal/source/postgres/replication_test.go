@@ -99,6 +99,13 @@ func (p *pipeline) openStorage() storage.Storage {
 			p.t.Fatal(err)
 		}
 		return st
+	case "postgres-same-db":
+		p.stDB = p.srcDB
+		st, err := pgstorage.Open(context.Background(), pgstorage.Options{ConnString: p.stDB.URL})
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		return st
 	case "postgres":
 		if p.stDB == nil {
 			p.stDB = pgtest.NewDatabase(p.t)
@@ -373,4 +380,30 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	cp := p.caughtUp(2 * time.Minute)
 	t.Logf("caught up at %+v", cp)
 	p.verify(cp)
+}
+
+// TestStorageInSourceDatabase: bucket storage in the source database itself,
+// with a publication of all tables (so the storage's own writes are in
+// the change stream): replication converges and goes quiet when idle
+// instead of feeding its own writes back.
+func TestStorageInSourceDatabase(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, "postgres-same-db", pgsource.Options{}, e2eSetup+`
+		INSERT INTO todos SELECT i, 'u' || (i % 5), 'todo ' || i, false, NULL FROM generate_series(1, 500) i;`)
+	p.start()
+	p.caughtUp(time.Minute)
+	p.exec(`UPDATE todos SET done = true WHERE id < 100`)
+	p.verify(p.caughtUp(time.Minute))
+	count := func() (n int64) {
+		if err := p.conn.QueryRow(ctx, `SELECT count(*) FROM powersync.checkpoint_changes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	time.Sleep(300 * time.Millisecond)
+	before := count()
+	time.Sleep(1500 * time.Millisecond)
+	if after := count(); after != before {
+		t.Fatalf("idle replication kept committing checkpoints: %d, then %d", before, after)
+	}
 }

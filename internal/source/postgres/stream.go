@@ -367,10 +367,6 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 	if err != nil {
 		return fmt.Errorf("postgres source: decode pgoutput message: %w", err)
 	}
-	switch m.(type) {
-	case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage, *pglogrepl.TruncateMessage:
-		st.txChanges++
-	}
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
 		return st.relation(ctx, m)
@@ -379,6 +375,17 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 		st.txChanges = 0
 	case *pglogrepl.CommitMessage:
 		st.inTx = false
+		if st.txChanges == 0 {
+			// Nothing synced changed (for example the bucket storage's own
+			// writes when it shares the database): no storage commit, which
+			// would only write more WAL.
+			if st.groupTxs > 0 {
+				st.groupPos = m.TransactionEndLSN
+			} else if m.TransactionEndLSN > st.acked {
+				st.acked = m.TransactionEndLSN
+			}
+			return nil
+		}
 		if st.groupTxs == 0 {
 			st.groupStart = time.Now()
 		}
@@ -394,6 +401,7 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 			return err
 		}
 		row, unchanged := st.row(rel, m.Tuple)
+		st.txChanges++
 		return st.h.Change(ctx, source.Change{Kind: source.Insert, Table: rel.table,
 			Key: st.key(rel, row), Row: row, Unchanged: unchanged})
 	case *pglogrepl.UpdateMessage:
@@ -422,6 +430,7 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 				c.OldKey = oldKey
 			}
 		}
+		st.txChanges++
 		return st.h.Change(ctx, c)
 	case *pglogrepl.DeleteMessage:
 		rel, err := st.rel(m.RelationID)
@@ -432,6 +441,7 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 			return nil
 		}
 		old, _ := st.row(rel, m.OldTuple)
+		st.txChanges++
 		return st.h.Change(ctx, source.Change{Kind: source.Delete, Table: rel.table, Key: st.key(rel, old)})
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
@@ -442,6 +452,7 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 			if rel.table == nil {
 				continue
 			}
+			st.txChanges++
 			if err := st.h.Change(ctx, source.Change{Kind: source.Truncate, Table: rel.table}); err != nil {
 				return err
 			}
