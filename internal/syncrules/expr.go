@@ -149,9 +149,18 @@ func (lc *legacyCompiler) warnf(sp Span, format string, args ...any) {
 	lc.diags.atSQL(lc.sql, sp, SeverityWarning, fmt.Sprintf(format, args...))
 }
 
+// text returns the SQL source of a span (the span's offsets when the
+// compiler has no source text, as for EvalConstant).
+func (lc *legacyCompiler) text(sp Span) string {
+	if sp.Start >= 0 && sp.End <= len(lc.sql.SQL) && sp.Start <= sp.End {
+		return lc.sql.SQL[sp.Start:sp.End]
+	}
+	return fmt.Sprintf("expr@%d-%d", sp.Start, sp.End)
+}
+
 func (lc *legacyCompiler) checkCase(id Ident) {
 	if id.Upper {
-		lc.warnf(id.Span, `Unquoted identifiers are converted to lower-case. Use "%s" instead.`, lc.sql.SQL[id.Span.Start:id.Span.End])
+		lc.warnf(id.Span, `Unquoted identifiers are converted to lower-case. Use "%s" instead.`, lc.text(id.Span))
 	}
 }
 
@@ -424,7 +433,7 @@ func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]Value) (Value,
 		}
 		return staticExpr(v, sp)
 	}
-	out := &cexpr{cls: cls, span: sp, auth: auth, key: lc.sql.SQL[sp.Start:sp.End], subscription: sub}
+	out := &cexpr{cls: cls, span: sp, auth: auth, key: lc.text(sp), subscription: sub}
 	switch len(args) {
 	case 1:
 		a := args[0].eval

@@ -77,3 +77,25 @@ func FuzzParseSelect(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEvalConstant evaluates arbitrary constant expressions: operators and
+// functions must return a value or an error, never panic.
+func FuzzEvalConstant(f *testing.F) {
+	for _, s := range []string{
+		"substring('abcde', -9223372036854775807, 9223372036854775807)", "datetime(1e300, 'unixepoch')",
+		"unixepoch('2023-06-28T14:12:00.123+02:00', 'subsec')", "json_extract('{\"a\":[1,{\"b\":2}]}', '$.a.1.b')",
+		"st_astext(x'0107000000020000000101000000000000000000F03F0000000000000040010200000000000000')",
+		"CAST('1e400' AS real) * 2", "9223372036854775807 * -1 - 2", "'[1,2]' IN '[[1,2]]'", "json_keys('{\"1\":1}')",
+		"hex(uuid_blob('0011223344556677889900aabbccddeeff'))", "iif(NULL, 1, 2) || length(x'00ff')",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		e, serr := syncrules.ParseExpr(expr)
+		if serr != nil {
+			return
+		}
+		syncrules.EvalConstant(e, false)
+		syncrules.EvalConstant(e, true)
+	})
+}

@@ -174,3 +174,15 @@ func evalStatic(expr string) (syncrules.Value, error) {
 	}
 	return syncrules.EvalConstant(e, true)
 }
+
+func TestEvalConstantRejectsNonConstant(t *testing.T) {
+	for _, expr := range []string{"request.user_id() || 'x'", "upper(col)", "token_parameters.a + 1", "bucket.x"} {
+		e, serr := syncrules.ParseExpr(expr)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if _, err := syncrules.EvalConstant(e, false); err == nil {
+			t.Errorf("EvalConstant(%s): no error", expr)
+		}
+	}
+}
