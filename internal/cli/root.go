@@ -82,5 +82,6 @@ func commands(e *env) []*cobra.Command {
 		newVerifyCmd(e),
 		newCompactCmd(e),
 		newTestClientCmd(e),
+		newDiagnoseCmd(e),
 	}
 }
