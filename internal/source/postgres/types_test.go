@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -138,5 +139,62 @@ func TestTypeMapping(t *testing.T) {
 			}
 			checkTypes(t, "stream", changes[0].Row, iso)
 		})
+	}
+}
+
+// TestTypesSyncedJSON: every mapped type, through the sync rules engine,
+// becomes the expected value in the synced row JSON (BLOBs left out).
+func TestTypesSyncedJSON(t *testing.T) {
+	ctx := context.Background()
+	setup, insert := typesSetup()
+	e := newEnv(t, pgsource.Options{}, setup)
+	e.exec(t, insert)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "types"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := syncrules.Parse([]byte("bucket_definitions:\n  global:\n    data:\n      - SELECT * FROM types\n"),
+		syncrules.ParseOptions{DefaultSchema: "public"})
+	if cfg == nil || diags.HasFatal() {
+		t.Fatalf("parse: %v", diags)
+	}
+	var row syncrules.Row
+	if err := e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
+		row = p.Rows[0]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, errs := cfg.EvaluateRow(tables[0].Ref, row)
+	if len(errs) > 0 || len(out) != 1 {
+		t.Fatalf("evaluate: %v %v", out, errs)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out[0].Data, &got); err != nil {
+		t.Fatalf("synced data %s: %v", out[0].Data, err)
+	}
+	for _, c := range typeCases {
+		kind, text, _ := strings.Cut(c.legacy, ":")
+		raw, present := got[c.col]
+		switch kind {
+		case "blob":
+			if present {
+				t.Errorf("%s: BLOB synced as %s, want it left out", c.col, raw)
+			}
+			continue
+		case "null":
+			if string(raw) != "null" {
+				t.Errorf("%s = %s, want null", c.col, raw)
+			}
+		case "integer", "real":
+			if string(raw) != text {
+				t.Errorf("%s (%s) = %s, want %s", c.col, c.typ, raw, text)
+			}
+		case "text":
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil || s != text {
+				t.Errorf("%s (%s) = %s, want the string %q", c.col, c.typ, raw, text)
+			}
+		}
 	}
 }
