@@ -133,7 +133,9 @@ func EndpointFromToken(tok string) string {
 
 type fixedConnector struct{ creds client.Credentials }
 
-func (c fixedConnector) FetchCredentials(context.Context) (client.Credentials, error) { return c.creds, nil }
+func (c fixedConnector) FetchCredentials(context.Context) (client.Credentials, error) {
+	return c.creds, nil
+}
 
 func (fixedConnector) UploadData(context.Context, *client.DB) error {
 	return errors.New("the diagnostics client does not upload local writes")

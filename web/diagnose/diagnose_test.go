@@ -47,7 +47,9 @@ func startDev(t *testing.T) (endpoint, token string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut) }()
+	go func() {
+		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
