@@ -798,14 +798,17 @@ func (p *planner) finishStream(st *stream3) string {
 		}
 		sort.Strings(keys)
 		setKey := strings.Join(keys, "\x00")
+		// Buckets are shared within a stream only: two streams selecting
+		// the same data still have their own buckets (each stream's bucket
+		// count is what its users see).
 		var bk *bucket3
 		for _, x := range p.plan.buckets {
-			if x.key == setKey {
+			if x.key == setKey && x.stream == st.name {
 				bk = x
 			}
 		}
 		if bk == nil {
-			bk = &bucket3{name: st.name + "|" + strconv.Itoa(n), key: setKey, sources: sources}
+			bk = &bucket3{name: st.name + "|" + strconv.Itoa(n), stream: st.name, key: setKey, sources: sources}
 			n++
 			p.plan.buckets = append(p.plan.buckets, bk)
 			for _, s := range sources {

@@ -34,6 +34,7 @@ type stream3 struct {
 // holds.
 type bucket3 struct {
 	name    string
+	stream  string
 	key     string
 	sources []*dataSource
 }
