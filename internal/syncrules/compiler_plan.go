@@ -115,6 +115,7 @@ type tvfStage struct {
 
 // resolver turns one request into buckets of one stream (§8.8).
 type resolver struct {
+	query      int // index of the query in its stream
 	bucket     *bucket3
 	reqFilters []evalFn
 	stages     []*tvfStage
@@ -763,12 +764,32 @@ func (p *planner) finishStream(st *stream3) string {
 		r       *resolver
 		members []*resolver
 	}
+	// Resolvers merge when they have the same instantiation, come from
+	// different queries (the disjuncts of one query stay separate buckets,
+	// as the reference counts them) and do not sync the same table in two
+	// different ways (a row must not reach one bucket twice).
+	canJoin := func(g *group, r *resolver) bool {
+		for _, m := range g.members {
+			if m.query == r.query {
+				return false
+			}
+			for _, a := range m.sources {
+				for _, b := range r.sources {
+					if a != b && a.table == b.table {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
 	var groups []*group
 	for _, r := range st.resolvers {
 		var g *group
 		for _, x := range groups {
-			if x.r.instKey == r.instKey {
+			if x.r.instKey == r.instKey && canJoin(x, r) {
 				g = x
+				break
 			}
 		}
 		if g == nil {

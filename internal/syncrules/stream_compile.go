@@ -91,7 +91,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 			quiet[c.text] = true
 		}
 		warned := map[[3]int]bool{}
-		for _, qt := range queries {
+		for qi, qt := range queries {
 			if qt == nil {
 				continue
 			}
@@ -127,6 +127,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 					continue
 				}
 				r.sources = []*dataSource{p.finishDataSource(q, ds)}
+				r.query = qi
 				st.resolvers = append(st.resolvers, r)
 				if !spec.AcceptDangerous {
 					if text, span, bad := r.dangerous(q.text); bad {
