@@ -240,12 +240,28 @@ func (ds *dataSource) evaluate(prefix string, env *evalEnv, out []EvaluatedRow) 
 	if len(ds.tvfArgs) == 0 {
 		return ds.emit(prefix, env, out)
 	}
+	start := len(out)
 	err := forEachJoined(env, ds.tvfArgs, func() error {
 		var err error
 		out, err = ds.emit(prefix, env, out)
 		return err
 	})
-	return out, err
+	// Repeated array elements would put the row into a bucket twice; the
+	// output data does not depend on the element, so keep one.
+	kept := out[:start]
+	for i := start; i < len(out); i++ {
+		dup := false
+		for _, k := range kept[start:] {
+			if k.Bucket == out[i].Bucket {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept, err
 }
 
 // emit adds the bucket rows of one joined row, if it passes the filters
