@@ -128,6 +128,19 @@ func isEmptyNode(n ast.Node) bool {
 	return ok && len(seq.Values) == 0
 }
 
+// scalarKey reports whether a mapping key is a scalar (names must be).
+func scalarKey(mv *ast.MappingValueNode) bool {
+	k := unwrapNode(mv.Key)
+	if mk, ok := k.(*ast.MappingKeyNode); ok {
+		k = unwrapNode(mk.Value)
+	}
+	switch k.(type) {
+	case *ast.SequenceNode, *ast.MappingNode, *ast.MappingValueNode:
+		return false
+	}
+	return true
+}
+
 // keyName returns a mapping key's text.
 func keyName(mv *ast.MappingValueNode) string {
 	k := unwrapNode(mv.Key)
@@ -241,6 +254,10 @@ func parseFileSpec(text []byte, d *diagList) *fileSpec {
 	}
 	s.root = root
 	for _, mv := range root.Values {
+		if !scalarKey(mv) {
+			d.atNode(mv.Key, SeverityFatal, "Unexpected additional key.")
+			continue
+		}
 		key := keyName(mv)
 		switch key {
 		case "config":
@@ -358,6 +375,10 @@ func (s *fileSpec) parseBuckets(n ast.Node, d *diagList) {
 		return
 	}
 	for _, mv := range m.Values {
+		if !scalarKey(mv) {
+			d.atNode(mv.Key, SeverityFatal, "Expected a scalar here.")
+			continue
+		}
 		b := &bucketSpec{Name: keyName(mv), NameNode: mv.Key, Node: mv.Value}
 		def, ok := mappingOf(mv.Value)
 		if !ok {
@@ -397,7 +418,11 @@ func (s *fileSpec) parseBuckets(n ast.Node, d *diagList) {
 			}
 		}
 		if !hasData {
-			d.atNode(mv.Key, SeverityFatal, "Missing required keys: data")
+			at := ast.Node(mv.Key)
+			if len(def.Values) > 0 {
+				at = def.Values[0].Key
+			}
+			d.atNode(at, SeverityFatal, "Missing required keys: data")
 		}
 		s.buckets = append(s.buckets, b)
 	}
@@ -413,6 +438,10 @@ func (s *fileSpec) parseStreams(n ast.Node, d *diagList) {
 		return
 	}
 	for _, mv := range m.Values {
+		if !scalarKey(mv) {
+			d.atNode(mv.Key, SeverityFatal, "Expected a scalar here.")
+			continue
+		}
 		st := &streamSpec{Name: keyName(mv), NameNode: mv.Key, Node: mv.Value, Priority: 3}
 		def, ok := mappingOf(mv.Value)
 		if !ok {
@@ -463,6 +492,10 @@ func (s *fileSpec) parseCTEs(n ast.Node, d *diagList) []*cteSpec {
 	}
 	var out []*cteSpec
 	for _, mv := range m.Values {
+		if !scalarKey(mv) {
+			d.atNode(mv.Key, SeverityFatal, "Expected a scalar here.")
+			continue
+		}
 		c := &cteSpec{Name: keyName(mv), NameNode: mv.Key}
 		if t, ok := s.scalarSQL(mv.Value, d); ok {
 			c.SQL = t
@@ -482,6 +515,10 @@ func (s *fileSpec) parseEvents(n ast.Node, d *diagList) {
 		return
 	}
 	for _, mv := range m.Values {
+		if !scalarKey(mv) {
+			d.atNode(mv.Key, SeverityFatal, "Expected a scalar here.")
+			continue
+		}
 		e := &eventSpec{Name: keyName(mv), NameNode: mv.Key}
 		def, ok := mappingOf(mv.Value)
 		if !ok {

@@ -177,3 +177,40 @@ func TestConfigBlockDiagnostics(t *testing.T) {
 		}
 	}
 }
+
+// TestYAMLStructureErrors follows the reference's YAML validation cases:
+// each message on the line where the reference reports it.
+func TestYAMLStructureErrors(t *testing.T) {
+	tests := []struct {
+		yaml string
+		line int
+		msg  string
+	}{
+		{"config:\n  edition: 'invalid'\nbucket_definitions:\n  foo:\n    data: ['SELECT * FROM users']\n", 2, "must be numeric"},
+		{"config:\n  unknown_options: true\nbucket_definitions:\n  foo:\n    data: ['SELECT * FROM users']\n", 2, "Unknown key 'unknown_options'."},
+		{"foo: bar\nbucket_definitions:\n  foo:\n    data: ['SELECT * FROM users']\n", 1, "Unknown key 'foo'."},
+		{"config:\n  timestamp_max_precision: 3\nbucket_definitions:\n  foo:\n    data: ['SELECT * FROM users']\n", 2, "must be a string"},
+		{"bucket_definitions:\n  foo:\n    parameters: SELECT token_parameters.user_id AS user_id\n", 3, "Missing required keys: data"},
+		{"config:\n  edition: 2\nstreams:\n  foo:\n    query: [SELECT * FROM users]\n", 5, "Expected a scalar here."},
+		{"config:\n  edition: 2\nstreams:\n  foo:\n    queries: SELECT * FROM users\n", 5, "Expected a sequence here."},
+		// The YAML parser itself rejects sequence keys (the reference reports
+		// "Expected a scalar here." / "Unexpected additional key." there).
+		{"config:\n  edition: 2\nstreams:\n  [a, b]:\n    query: SELECT * FROM users\n", 4, "Invalid YAML: found an invalid key for this map"},
+		{"config:\n  edition: 2\nstreams:\n  a:\n    query: SELECT * FROM users\n    illegal_option: foo\n", 6, "Unknown key 'illegal_option'."},
+		{"config:\n  edition: 2\nstreams:\n  a:\n    query: SELECT * FROM users\n[a, b]: true\n", 6, "Invalid YAML: found an invalid key for this map"},
+		{"config:\n  edition: 2\nstreams:\n  foo:\n    priority: sync fast please\n    query: SELECT * FROM users\n", 5, "Invalid priority, expected a number between 0 and 3 (inclusive)."},
+		{"config:\n  edition: 2\nstreams:\n  foo:\n    auto_subscribe: 1\n    query: SELECT * FROM users\n", 5, "must be a boolean"},
+	}
+	for _, tt := range tests {
+		_, diags := syncrules.Parse([]byte(tt.yaml), syncrules.ParseOptions{})
+		found := false
+		for _, d := range diags {
+			if d.Severity == syncrules.SeverityFatal && d.Line == tt.line && d.Message == tt.msg {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%q: want %d: %s, got %v", tt.yaml, tt.line, tt.msg, diags)
+		}
+	}
+}

@@ -447,7 +447,7 @@ func TestParseDiagnostics(t *testing.T) {
 		want       []string // "line:col: severity: message"
 	}{
 		{"unknown key", "bucket_definitions: {}\nfoo: 1\n", []string{"2:1: error: Unknown key 'foo'."}},
-		{"missing data", "bucket_definitions:\n  b:\n    parameters: SELECT\n", []string{"2:3: error: Missing required keys: data"}},
+		{"missing data", "bucket_definitions:\n  b:\n    parameters: SELECT\n", []string{"3:5: error: Missing required keys: data"}},
 		{"bad priority", "bucket_definitions:\n  b:\n    priority: 5\n    data: []\n", []string{"3:15: error: Invalid priority, expected a number between 0 and 3 (inclusive)."}},
 		{"sql error in plain scalar", "bucket_definitions:\n  b:\n    data:\n      - SELECT * FROM assets WHERE x = bucket.y\n",
 			[]string{`4:36: error: Query must cover all bucket parameters. Expected: [] Got: ["bucket.y"]`}},
