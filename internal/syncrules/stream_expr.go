@@ -98,7 +98,8 @@ func (x *sxExpr) walk(f func(*sxExpr)) {
 	}
 }
 
-// usesRequest reports the request kinds the expression reads.
+// requestKinds reports whether the expression reads authenticated (auth)
+// and unauthenticated (connection, subscription) request data.
 func (x *sxExpr) requestKinds() (auth, unauth bool) {
 	x.walk(func(n *sxExpr) {
 		if n.kind == sxReq {
