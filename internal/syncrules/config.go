@@ -3,6 +3,7 @@ package syncrules
 import (
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // ParseOptions tune Parse.
@@ -168,14 +169,28 @@ func (c *Config) IsParameterTable(table TableRef) bool {
 			return true
 		}
 	}
-	if c.streams3 != nil {
-		for _, p := range c.streams3.sourceTables() {
-			if (tablePattern{schema: p.Schema, name: p.Name}).matches(table) {
-				return true
-			}
+	if c.streams3 == nil {
+		return false
+	}
+	if p, ok := c.streams3.(interface{ isParameterTable(TableRef) bool }); ok {
+		return p.isParameterTable(table)
+	}
+	// Without an exact answer from the stream compiler: any table it reads
+	// may feed a parameter lookup.
+	for _, p := range c.streams3.sourceTables() {
+		if patternOf(p).matches(table) {
+			return true
 		}
 	}
 	return false
+}
+
+// patternOf converts a TablePattern ("%" suffix = wildcard).
+func patternOf(p TablePattern) tablePattern {
+	if strings.HasSuffix(p.Name, "%") {
+		return tablePattern{schema: p.Schema, name: strings.TrimSuffix(p.Name, "%"), wildcard: true}
+	}
+	return tablePattern{schema: p.Schema, name: p.Name}
 }
 
 // tablePattern is a resolved FROM table: exact name or prefix wildcard.
