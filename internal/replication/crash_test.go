@@ -63,7 +63,7 @@ func childReplicate() int {
 	}
 	rep, err := replication.New(replication.Options{
 		Source: src, Storage: st, SyncConfig: ownerConfig, Compile: compileRules, Logger: log,
-		LeaseTTL: time.Second, StandbyInterval: 20 * time.Millisecond, RetryDelay: 50 * time.Millisecond,
+		LeaseTTL: 500 * time.Millisecond, StandbyInterval: 20 * time.Millisecond, RetryDelay: 50 * time.Millisecond,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -171,10 +171,30 @@ func head(t *testing.T, src *sqlite.Source) storage.Position {
 	return h
 }
 
-// waitAcked waits until the replicating child committed position p.
-func waitAcked(t *testing.T, db *sql.DB, p storage.Position, c *child) {
+// waitCommitted waits until the replicating child has committed
+// everything the source holds now. A new slot starts at the position of
+// its creation, so the head marker is appended only once the child's slot
+// exists: reaching it then takes a storage commit.
+func waitCommitted(t *testing.T, db *sql.DB, src *sqlite.Source, c *child) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		var n int
+		_ = db.QueryRow("SELECT count(*) FROM _powersync_slots").Scan(&n)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replicating child created no slot")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitAcked(t, db, head(t, src), c, deadline)
+}
+
+// waitAcked waits until the replicating child committed position p.
+func waitAcked(t *testing.T, db *sql.DB, p storage.Position, c *child, deadline time.Time) {
+	t.Helper()
 	for ackedPosition(t, db) < p {
 		select {
 		case err := <-c.done:
@@ -215,7 +235,7 @@ func TestCrashInLargeTransaction(t *testing.T) {
 	defer src.Close()
 
 	c := startChild(t, "replicate", env...)
-	waitAcked(t, db, head(t, src), c)
+	waitCommitted(t, db, src, c)
 
 	// One 200,000-row transaction; kill the replicating process once its
 	// storage has grown by a few MB of spilled batch, before the commit.
@@ -234,7 +254,7 @@ func TestCrashInLargeTransaction(t *testing.T) {
 
 	// Restart: the transaction is replayed in full.
 	c = startChild(t, "replicate", env...)
-	waitAcked(t, db, head(t, src), c)
+	waitCommitted(t, db, src, c)
 	c.kill()
 	n := verifyStore(t, store, db)
 	if n < 200001 {
@@ -254,7 +274,9 @@ func TestCrashInSmallTransactions(t *testing.T) {
 	defer src.Close()
 
 	// The application writes a stream of small transactions while the
-	// replicating process is killed and restarted several times.
+	// replicating process is killed and restarted several times. A killed
+	// process keeps its lease until the TTL (500ms) runs out, so each
+	// process lives longer than that.
 	writer := make(chan error, 1)
 	go func() { writer <- writeSmall(db, rand.New(rand.NewPCG(3, 4)), 3000) }()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -267,13 +289,13 @@ func TestCrashInSmallTransactions(t *testing.T) {
 				t.Fatal(err)
 			}
 			running = false
-		case <-time.After(time.Duration(100+rng.IntN(300)) * time.Millisecond):
+		case <-time.After(time.Duration(400+rng.IntN(800)) * time.Millisecond):
 		}
 		c.kill()
 		kills++
 	}
 	c := startChild(t, "replicate", env...)
-	waitAcked(t, db, head(t, src), c)
+	waitCommitted(t, db, src, c)
 	c.kill()
 	verifyStore(t, store, db)
 	t.Logf("%d kills", kills)
