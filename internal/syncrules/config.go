@@ -230,3 +230,24 @@ func (p tablePattern) suffix(t TableRef) string {
 	}
 	return t.Name[len(p.name):]
 }
+
+// EventDefinition is one entry of event_definitions: a name and its payload
+// queries (SQL text). The service does not emit events yet; the
+// definitions are parsed, checked and kept.
+type EventDefinition struct {
+	Name     string
+	Payloads []string
+}
+
+// EventDefinitions returns the config's event_definitions in file order.
+func (c *Config) EventDefinitions() []EventDefinition {
+	out := make([]EventDefinition, 0, len(c.events))
+	for _, e := range c.events {
+		d := EventDefinition{Name: e.Name}
+		for _, p := range e.Payloads {
+			d.Payloads = append(d.Payloads, p.SQL)
+		}
+		out = append(out, d)
+	}
+	return out
+}

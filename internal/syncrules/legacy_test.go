@@ -580,3 +580,11 @@ func TestRowDataSizeLimit(t *testing.T) {
 		t.Errorf("rows %d, errs %v", len(rows), errs)
 	}
 }
+
+func TestEventDefinitionsKept(t *testing.T) {
+	c := mustParse(t, "bucket_definitions:\n  b:\n    data: []\nevent_definitions:\n  write_checkpoints:\n    payloads:\n      - SELECT user_id, checkpoint, client_id FROM checkpoints\n")
+	ev := c.EventDefinitions()
+	if len(ev) != 1 || ev[0].Name != "write_checkpoints" || len(ev[0].Payloads) != 1 || ev[0].Payloads[0] != "SELECT user_id, checkpoint, client_id FROM checkpoints" {
+		t.Errorf("EventDefinitions = %+v", ev)
+	}
+}
