@@ -150,6 +150,12 @@ type RowUpdate struct {
 	Key []byte
 	// OldKey is set when the replica identity changed (its old value).
 	OldKey []byte
+	// New tells storage that the row is certainly not stored for this
+	// version (a row of a table's initial snapshot, copied once), so it
+	// skips looking up the row's previous state. Set it only when that
+	// holds: a stored row saved as New keeps its old bucket memberships
+	// and lookups without REMOVEs and tombstones.
+	New bool
 	// Row is the source row (as the source encodes it), kept in current
 	// data when the source may send partial updates; may be nil.
 	Row []byte

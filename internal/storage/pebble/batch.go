@@ -30,6 +30,10 @@ type batch struct {
 	b   *pebble.Batch
 
 	pending map[string]*currentRecord // current-data key → record (nil: deleted)
+	// orig holds the stored record of each current-data key read since the
+	// last spill (nil: not stored), so a spill writes its undo entry
+	// without reading the key again.
+	orig map[string]*currentRecord
 
 	// Spill bookkeeping, reset by Commit.
 	spilled        bool
@@ -83,6 +87,7 @@ func (s *Storage) newBatch(vid int64) (*batch, error) {
 
 func (b *batch) reset() {
 	b.pending = map[string]*currentRecord{}
+	b.orig = map[string]*currentRecord{}
 	b.spilled = false
 	b.undoSeq = 0
 	b.spilledBuckets = map[string]struct{}{}
@@ -106,13 +111,19 @@ func (b *batch) current(key []byte) (*currentRecord, error) {
 	}
 	v, closer, err := b.s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
+		b.orig[string(key)] = nil
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer closer.Close()
-	return decodeCurrent(v)
+	rec, err := decodeCurrent(v)
+	if err != nil {
+		return nil, err
+	}
+	b.orig[string(key)] = rec
+	return rec, nil
 }
 
 func (b *batch) nextOp() int64 {
@@ -203,9 +214,19 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		}
 	}
 	ck := currentKey(b.vid, u.Table, u.Key)
-	prev, err := b.current(ck)
-	if err != nil {
-		return fmt.Errorf("save row of %s: %w", u.Table, err)
+	var prev *currentRecord
+	if u.New && u.OldKey == nil {
+		// Known not to be stored: only this batch can have seen it.
+		if r, ok := b.pending[string(ck)]; ok {
+			prev = r
+		} else {
+			b.orig[string(ck)] = nil
+		}
+	} else {
+		var err error
+		if prev, err = b.current(ck); err != nil {
+			return fmt.Errorf("save row of %s: %w", u.Table, err)
+		}
 	}
 	subkey := subkeyOf(u.Table, u.Key)
 	rec := &currentRecord{row: u.Row, hasRow: u.Row != nil}
@@ -344,6 +365,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 			return fmt.Errorf("truncate %s: %w", table, err)
 		}
 		k := bytes.Clone(it.Key())
+		b.orig[string(k)] = rec
 		if err := b.forget(rec, table, k[len(p):]); err != nil {
 			return err
 		}
@@ -419,6 +441,7 @@ func (b *batch) writePending(withUndo bool) error {
 		}
 	}
 	b.pending = map[string]*currentRecord{}
+	b.orig = map[string]*currentRecord{}
 	return nil
 }
 
@@ -432,6 +455,12 @@ func (b *batch) addUndo(kind byte, key, val []byte) error {
 }
 
 func (b *batch) undoForKey(key []byte) error {
+	if rec, ok := b.orig[string(key)]; ok {
+		if rec == nil {
+			return b.addUndo(undoDelete, key, nil)
+		}
+		return b.addUndo(undoRestore, key, rec.encode(nil))
+	}
 	v, closer, err := b.s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return b.addUndo(undoDelete, key, nil)

@@ -53,6 +53,12 @@ func rowData(id string, size int) []byte {
 // bucket, committing every txRows rows.
 func writeRows(b *testing.B, bs storage.BucketStorage, n, size, txRows int, bucket func(int) string, pos *storage.Position) {
 	b.Helper()
+	writeRowsNew(b, bs, n, size, txRows, bucket, pos, false)
+}
+
+// writeRowsNew is writeRows with RowUpdate.New set to fresh.
+func writeRowsNew(b *testing.B, bs storage.BucketStorage, n, size, txRows int, bucket func(int) string, pos *storage.Position, fresh bool) {
+	b.Helper()
 	ctx := context.Background()
 	bt, err := bs.NewBatch(ctx)
 	if err != nil {
@@ -61,7 +67,7 @@ func writeRows(b *testing.B, bs storage.BucketStorage, n, size, txRows int, buck
 	defer bt.Close()
 	for i := range n {
 		id := "row" + strconv.Itoa(i)
-		u := storage.RowUpdate{Table: "todos", Key: []byte(id), Buckets: []storage.BucketRow{{
+		u := storage.RowUpdate{Table: "todos", Key: []byte(id), New: fresh, Buckets: []storage.BucketRow{{
 			Bucket: bucket(i), Table: "todos", ID: id, Data: rowData(id, size),
 		}}}
 		if err := bt.Save(ctx, u); err != nil {
@@ -185,11 +191,17 @@ func BenchmarkChecksumAsOf(b *testing.B) {
 
 // BenchmarkWriteSmallRows: ≈100-byte rows into 1,000 per-user buckets,
 // 10,000 rows per commit (the replication benchmark's data shape).
-func BenchmarkWriteSmallRows(b *testing.B) {
+func BenchmarkWriteSmallRows(b *testing.B) { benchSmallRows(b, false) }
+
+// BenchmarkWriteSnapshotRows: as WriteSmallRows, rows flagged New (an
+// initial snapshot: no current-data lookup).
+func BenchmarkWriteSnapshotRows(b *testing.B) { benchSmallRows(b, true) }
+
+func benchSmallRows(b *testing.B, fresh bool) {
 	s, bs := benchStorage(b)
 	pos := storage.Position(1)
 	b.ResetTimer()
-	writeRows(b, bs, b.N, 100, 10000, func(i int) string { return fmt.Sprintf(`1#by_user["u%d"]`, i%1000) }, &pos)
+	writeRowsNew(b, bs, b.N, 100, 10000, func(i int) string { return fmt.Sprintf(`1#by_user["u%d"]`, i%1000) }, &pos, fresh)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	if err := s.Flush(); err != nil {

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"KeyChange", testKeyChange},
 		{"Truncate", testTruncate},
 		{"CurrentRow", testCurrentRow},
+		{"NewRows", testNewRows},
 		{"LookupsAsOfCheckpoint", testLookups},
 		{"Chunking", testChunking},
 		{"CompactionKeepsChecksums", testCompaction},
@@ -515,6 +516,55 @@ func testCurrentRow(t *testing.T, s storage.Storage) {
 	defer b2.Close()
 	if row, ok, _ := b2.CurrentRow(ctx, "items", []byte("n")); !ok || string(row) != "only-row" {
 		t.Fatalf("CurrentRow of a row in no bucket = %q %v", row, ok)
+	}
+}
+
+// testNewRows saves rows flagged New (an initial snapshot): the result is
+// the same as without the flag, also when the batch changes them again and
+// when it is discarded.
+func testNewRows(t *testing.T, s storage.Storage) {
+	bs := active(t, s)
+	ctx := context.Background()
+	fresh := func(k, v string, buckets ...string) storage.RowUpdate {
+		u := put(k, v, buckets...)
+		u.New = true
+		u.Row = []byte("row-" + v)
+		return u
+	}
+	// Discarded first: leaves nothing behind.
+	b := newBatch(t, bs)
+	for i := range 500 {
+		save(t, b, fresh(fmt.Sprintf("d%d", i), strings.Repeat("q", 100), "x"))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = newBatch(t, bs)
+	defer b.Close()
+	for i := range 500 {
+		save(t, b, fresh(fmt.Sprintf("n%d", i), "1", "x", "y"))
+	}
+	save(t, b, put("n7", "2", "y")) // changed again in the same batch: leaves x
+	cp := commit(t, b, 10)
+	b.Close()
+	x, y := verify(t, bs, cp, "x"), verify(t, bs, cp, "y")
+	if len(x) != 499 || len(y) != 500 {
+		t.Fatalf("rows: x %d, y %d; want 499, 500", len(x), len(y))
+	}
+	b2 := newBatch(t, bs)
+	defer b2.Close()
+	if row, ok, err := b2.CurrentRow(ctx, "items", []byte("n3")); err != nil || !ok || string(row) != "row-1" {
+		t.Fatalf("CurrentRow of a New row = %q %v %v", row, ok, err)
+	}
+	if _, ok, _ := b2.CurrentRow(ctx, "items", []byte("d3")); ok {
+		t.Fatal("a discarded New row is in current data")
+	}
+	if err := b2.Delete(ctx, "items", []byte("n3")); err != nil {
+		t.Fatal(err)
+	}
+	cp2 := commit(t, b2, 20)
+	if got := ops(read(t, bs, cp2, "x", cp.OpID)) + "|" + ops(read(t, bs, cp2, "y", cp.OpID)); got != "REMOVE n3|REMOVE n3" {
+		t.Fatalf("delete of a New row = %s", got)
 	}
 }
 
