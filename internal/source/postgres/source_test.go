@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childSourceEnv) != "" {
 		os.Exit(runChildReplicator())
 	}
+	if args := os.Getenv(childCLIEnv); args != "" {
+		os.Exit(runChildCLI(args))
+	}
 	os.Exit(pgtest.Main(m))
 }
 
