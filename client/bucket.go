@@ -352,81 +352,55 @@ func canApply(ctx context.Context, tx *sql.Tx, prio *int) (bool, error) {
 // last apply (of buckets in scope): the newest op across all buckets wins;
 // a row no bucket has any more is deleted.
 func (db *DB) applyRows(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *int) error {
-	q := `SELECT row_type, row_id FROM ps_updated_rows`
-	var args []any
+	// Set-based, one pair of statements per row type, so SQLite does the
+	// work without a round trip per row.
+	scope, args := "", []any{}
 	if prio != nil {
-		q += ` WHERE priority <= ?`
+		scope = " AND priority <= ?"
 		args = append(args, *prio)
 	}
-	rows, err := tx.QueryContext(ctx, q+` GROUP BY row_type, row_id`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT row_type FROM ps_updated_rows WHERE 1`+scope, args...)
 	if err != nil {
 		return err
 	}
-	type rowKey struct{ typ, id string }
-	var keys []rowKey
+	var types []string
 	for rows.Next() {
-		var k rowKey
-		if err := rows.Scan(&k.typ, &k.id); err != nil {
+		var typ string
+		if err := rows.Scan(&typ); err != nil {
 			rows.Close()
 			return err
 		}
-		keys = append(keys, k)
+		types = append(types, typ)
 	}
 	rows.Close()
-	latest, err := tx.PrepareContext(ctx, `SELECT data FROM ps_oplog WHERE row_type = ? AND row_id = ? ORDER BY op_id DESC LIMIT 1`)
-	if err != nil {
-		return err
+	const touched = `SELECT DISTINCT row_id FROM ps_updated_rows WHERE row_type = ?1`
+	const latest = `(SELECT o.data FROM ps_oplog o WHERE o.row_type = ?1 AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1)`
+	const gone = `NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = ?1 AND o.row_id = u.row_id)`
+	pscope := ""
+	if prio != nil {
+		pscope = " AND priority <= ?2"
 	}
-	defer latest.Close()
-	type tableStmts struct{ put, del *sql.Stmt }
-	stmts := map[string]tableStmts{}
-	defer func() {
-		for _, s := range stmts {
-			s.put.Close()
-			s.del.Close()
-		}
-	}()
-	stmtsFor := func(typ string) (tableStmts, error) {
-		if s, ok := stmts[typ]; ok {
-			return s, nil
+	for _, typ := range types {
+		targs := []any{typ}
+		if prio != nil {
+			targs = append(targs, *prio)
 		}
 		var put, del string
 		if t, ok := db.schema.table(typ); ok && !t.LocalOnly && !t.InsertOnly {
-			put = fmt.Sprintf(`INSERT OR REPLACE INTO %s (id, data) VALUES (?2, ?3)`, quoteIdent(dataTable(typ)))
-			del = fmt.Sprintf(`DELETE FROM %s WHERE id = ?2 AND ?1 IS NOT NULL`, quoteIdent(dataTable(typ)))
+			data := quoteIdent(dataTable(typ))
+			put = fmt.Sprintf(`INSERT OR REPLACE INTO %s (id, data) SELECT u.row_id, %s FROM (%s%s) u WHERE NOT %s`, data, latest, touched, pscope, gone)
+			del = fmt.Sprintf(`DELETE FROM %s WHERE id IN (SELECT u.row_id FROM (%s%s) u WHERE %s)`, data, touched, pscope, gone)
+		} else if !ok {
+			put = fmt.Sprintf(`INSERT OR REPLACE INTO ps_untyped (type, id, data) SELECT ?1, u.row_id, %s FROM (%s%s) u WHERE NOT %s`, latest, touched, pscope, gone)
+			del = fmt.Sprintf(`DELETE FROM ps_untyped WHERE type = ?1 AND id IN (SELECT u.row_id FROM (%s%s) u WHERE %s)`, touched, pscope, gone)
 		} else {
-			put = `INSERT OR REPLACE INTO ps_untyped (type, id, data) VALUES (?1, ?2, ?3)`
-			del = `DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2`
+			continue // local-only and insert-only tables keep no synced rows
 		}
-		var s tableStmts
-		var err error
-		if s.put, err = tx.PrepareContext(ctx, put); err != nil {
-			return s, err
+		if _, err := tx.ExecContext(ctx, put, targs...); err != nil {
+			return fmt.Errorf("apply %s: %w", typ, err)
 		}
-		if s.del, err = tx.PrepareContext(ctx, del); err != nil {
-			s.put.Close()
-			return s, err
-		}
-		stmts[typ] = s
-		return s, nil
-	}
-	for _, k := range keys {
-		s, err := stmtsFor(k.typ)
-		if err != nil {
-			return err
-		}
-		var data sql.NullString
-		switch err := latest.QueryRowContext(ctx, k.typ, k.id).Scan(&data); {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := s.del.ExecContext(ctx, k.typ, k.id); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		default:
-			if _, err := s.put.ExecContext(ctx, k.typ, k.id, data.String); err != nil {
-				return err
-			}
+		if _, err := tx.ExecContext(ctx, del, targs...); err != nil {
+			return fmt.Errorf("apply %s: %w", typ, err)
 		}
 	}
 	if prio == nil {

@@ -45,7 +45,9 @@ type devService struct {
 	stderr        *syncBuffer
 }
 
-func startDev(t *testing.T) *devService {
+func startDev(t *testing.T) *devService { return startDevB(t) }
+
+func startDevB(t testing.TB) *devService {
 	t.Helper()
 	d := &devService{dir: filepath.Join(t.TempDir(), "dev"), stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +101,7 @@ func (d *devService) token(t testing.TB, subject string, seconds int) string {
 	return strings.TrimSpace(out.String())
 }
 
-func (d *devService) exec(t *testing.T, q string, args ...any) {
+func (d *devService) exec(t testing.TB, q string, args ...any) {
 	t.Helper()
 	if _, err := d.source.Exec(q, args...); err != nil {
 		t.Fatalf("source: %s: %v", q, err)

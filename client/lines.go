@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 
@@ -123,41 +124,54 @@ func (l *Line) Kind() string {
 // object with exactly one key; unknown keys give a Line of kind "unknown",
 // which callers ignore for forward compatibility.
 func ParseLine(b []byte) (*Line, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	// One pass: '{', the key, the value straight into its struct, '}'.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("sync line %s: not a JSON object", truncate(b, 60))
+	}
+	keyTok, err := dec.Token()
+	if err != nil {
 		return nil, fmt.Errorf("sync line %s: %w", truncate(b, 60), err)
 	}
-	if len(m) != 1 {
-		return nil, fmt.Errorf("sync line %s: want exactly one key, got %d", truncate(b, 60), len(m))
+	k, ok := keyTok.(string)
+	if !ok {
+		return nil, fmt.Errorf("sync line %s: want exactly one key, got 0", truncate(b, 60))
 	}
 	l := &Line{Raw: b}
-	for k, v := range m {
-		var err error
-		switch k {
-		case "checkpoint":
-			l.Checkpoint = new(checkpointLine)
-			err = json.Unmarshal(v, l.Checkpoint)
-		case "checkpoint_diff":
-			l.CheckpointDiff = new(checkpointDiffLine)
-			err = json.Unmarshal(v, l.CheckpointDiff)
-		case "data":
-			l.Data = new(dataLine)
-			err = json.Unmarshal(v, l.Data)
-		case "checkpoint_complete":
-			l.CheckpointComplete = new(completeLine)
-			err = json.Unmarshal(v, l.CheckpointComplete)
-		case "partial_checkpoint_complete":
-			l.PartialCheckpointComplete = new(completeLine)
-			if err = json.Unmarshal(v, l.PartialCheckpointComplete); err == nil && l.PartialCheckpointComplete.Priority == nil {
-				err = fmt.Errorf("no priority")
-			}
-		case "token_expires_in":
-			l.TokenExpiresIn = new(int64)
-			err = json.Unmarshal(v, l.TokenExpiresIn)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sync line %q: %w", k, err)
-		}
+	var target any
+	switch k {
+	case "checkpoint":
+		l.Checkpoint = new(checkpointLine)
+		target = l.Checkpoint
+	case "checkpoint_diff":
+		l.CheckpointDiff = new(checkpointDiffLine)
+		target = l.CheckpointDiff
+	case "data":
+		l.Data = new(dataLine)
+		target = l.Data
+	case "checkpoint_complete":
+		l.CheckpointComplete = new(completeLine)
+		target = l.CheckpointComplete
+	case "partial_checkpoint_complete":
+		l.PartialCheckpointComplete = new(completeLine)
+		target = l.PartialCheckpointComplete
+	case "token_expires_in":
+		l.TokenExpiresIn = new(int64)
+		target = l.TokenExpiresIn
+	default:
+		target = new(json.RawMessage)
+	}
+	if err := dec.Decode(target); err != nil {
+		return nil, fmt.Errorf("sync line %q: %w", k, err)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, fmt.Errorf("sync line %s: want exactly one key", truncate(b, 60))
+	}
+	if l.PartialCheckpointComplete != nil && l.PartialCheckpointComplete.Priority == nil {
+		return nil, fmt.Errorf("sync line %q: no priority", k)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("sync line %s: text after the object", truncate(b, 60))
 	}
 	return l, nil
 }

@@ -25,7 +25,8 @@ func TestParseLine(t *testing.T) {
 		{`{"checkpoint_complete":{"last_op_id":"x"}}`, "", "base-10"},
 		{`{"partial_checkpoint_complete":{"last_op_id":"6"}}`, "", "no priority"},
 		{`{"token_expires_in":1,"checkpoint_complete":{}}`, "", "exactly one key"},
-		{`not json`, "", "invalid character"},
+		{`not json`, "", "not a JSON object"},
+		{`{"checkpoint_complete":{"last_op_id":"6"}} x`, "", "text after the object"},
 	}
 	for _, tt := range tests {
 		l, err := client.ParseLine([]byte(tt.line))
