@@ -540,6 +540,9 @@ func loadStream(ctx context.Context, hc *http.Client, i int, creds client.Creden
 				positions[line.Data.Bucket] = line.Data.Data[n-1].OpID
 			}
 		case line.CheckpointComplete != nil:
+			n := s.Bytes()
+			st.bytes.Add(n - counted)
+			counted = n
 			for b := range positions {
 				positions[b] = max(positions[b], last)
 			}
