@@ -1,0 +1,157 @@
+package compat_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/cli"
+)
+
+// lockedWriter is a writer safe for a command's goroutines and the test.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// startAdminDev runs `powersync dev` in this process and returns its
+// endpoint and admin token (from the banner).
+func startAdminDev(t *testing.T) (endpoint, adminToken string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &lockedWriter{}, &lockedWriter{}
+	done := make(chan int, 1)
+	dir := filepath.Join(t.TempDir(), "dev")
+	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("powersync dev did not stop")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for endpoint == "" || adminToken == "" {
+		for _, l := range strings.Split(out.String(), "\n") {
+			l = strings.TrimSpace(l)
+			if rest, ok := strings.CutPrefix(l, "Sync endpoint:"); ok {
+				endpoint = strings.TrimSpace(rest)
+			}
+			if rest, ok := strings.CutPrefix(l, "Admin token:"); ok {
+				adminToken = strings.TrimSpace(rest)
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("powersync dev exited with %d:\n%s", code, errOut)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("powersync dev printed no endpoint/admin token:\n%s", errOut)
+		}
+	}
+	return endpoint, adminToken
+}
+
+// TestOfficialCLIStatus: the official CLI's `powersync status --api-url`
+// (0.10.0) reads our admin API's diagnostics, and is refused with a wrong
+// admin token.
+func TestOfficialCLIStatus(t *testing.T) {
+	bin := nodeModule(t, ".bin/powersync")
+	for _, k := range []string{"POWERSYNC_CONFIG_PATH", "POWERSYNC_CONFIG_B64", "PS_ADMIN_TOKEN"} {
+		t.Setenv(k, "")
+	}
+	endpoint, adminToken := startAdminDev(t)
+	dir := t.TempDir()
+	home, proj := filepath.Join(dir, "home"), filepath.Join(dir, "proj")
+	for _, d := range []string{home, proj} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(token string, args ...string) (string, string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = proj
+		cmd.Env = cleanEnv("HOME="+home, "NO_COLOR=1", "PS_ADMIN_TOKEN="+token)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	// The CLI wants a project folder, even for --api-url.
+	if out, errOut, err := run(adminToken, "init", "self-hosted"); err != nil {
+		t.Fatalf("powersync init self-hosted: %v\n%s\n%s", err, out, errOut)
+	}
+
+	out, errOut, err := run(adminToken, "status", "--api-url", endpoint)
+	if err != nil {
+		t.Fatalf("powersync status: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	for _, want := range []string{
+		"═══ Connections ═══", "• default", "Status: connected",
+		"═══ Active Sync Config ═══", "Initial replication done: true", "Last checkpoint:",
+		"lists (replication_id: id)", "used_for_replication: yes",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("powersync status output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, errOut, err = run(adminToken, "status", "--api-url", endpoint, "--output", "json")
+	if err != nil {
+		t.Fatalf("powersync status --output json: %v\n%s", err, errOut)
+	}
+	var diag struct {
+		Connections []struct {
+			ID        string `json:"id"`
+			Connected bool   `json:"connected"`
+		} `json:"connections"`
+		ActiveSyncRules struct {
+			Connections []struct {
+				SlotName               string `json:"slot_name"`
+				InitialReplicationDone bool   `json:"initial_replication_done"`
+				Tables                 []struct {
+					Name string `json:"name"`
+				} `json:"tables"`
+			} `json:"connections"`
+			Errors []any `json:"errors"`
+		} `json:"active_sync_rules"`
+	}
+	if err := json.Unmarshal([]byte(out), &diag); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, out)
+	}
+	if len(diag.Connections) != 1 || !diag.Connections[0].Connected || len(diag.ActiveSyncRules.Connections) != 1 ||
+		diag.ActiveSyncRules.Connections[0].SlotName == "" || len(diag.ActiveSyncRules.Connections[0].Tables) != 3 ||
+		len(diag.ActiveSyncRules.Errors) != 0 {
+		t.Errorf("status JSON: %s", out)
+	}
+
+	// A wrong admin token is refused.
+	out, errOut, err = run("not-the-admin-token", "status", "--api-url", endpoint)
+	if err == nil || !strings.Contains(out+errOut, "Failed to fetch instance diagnostics") {
+		t.Errorf("status with a wrong admin token: err %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+}
