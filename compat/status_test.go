@@ -41,7 +41,9 @@ func startAdminDev(t *testing.T) (endpoint, adminToken string) {
 	out, errOut := &lockedWriter{}, &lockedWriter{}
 	done := make(chan int, 1)
 	dir := filepath.Join(t.TempDir(), "dev")
-	go func() { done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut) }()
+	go func() {
+		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
