@@ -133,10 +133,13 @@ func (t Table) schemaSQL() []string {
 		entry += ")"
 		// The row is recomputed from synced data at the next full apply,
 		// so a write the backend rejected does not linger.
-		return fmt.Sprintf(`INSERT INTO ps_crud (data) VALUES (%s);
+		// For an insert, <row>.id is rewritten to read the new row's id
+		// through last_insert_rowid(); ps_updated_rows is WITHOUT ROWID, so
+		// inserting into it leaves that value alone for the ps_crud insert.
+		return fmt.Sprintf(`INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority) VALUES (%s, %s.id, %d);
+  INSERT INTO ps_crud (data) VALUES (%s);
   INSERT OR REPLACE INTO ps_kv (key, value) VALUES ('target_op', %d);
-  INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority) VALUES (%s, %s.id, %d);
-`, entry, maxOpID, quoteString(t.Name), row, DefaultPriority)
+`, quoteString(t.Name), row, DefaultPriority, entry, maxOpID)
 	}
 	newID := "COALESCE(NEW.id, " + uuidSQL + ")"
 	stmts := []string{
