@@ -30,6 +30,9 @@ type batch struct {
 	b   *pebble.Batch
 
 	pending map[string]*currentRecord // current-data key → record (nil: deleted)
+	// pendingBytes estimates pending's size; it counts toward SpillBytes
+	// (rows in no bucket produce no ops but may carry large row data).
+	pendingBytes int
 	// orig holds the stored record of each current-data key read since the
 	// last spill (nil: not stored), so a spill writes its undo entry
 	// without reading the key again.
@@ -87,6 +90,7 @@ func (s *Storage) newBatch(vid int64) (*batch, error) {
 
 func (b *batch) reset() {
 	b.pending = map[string]*currentRecord{}
+	b.pendingBytes = 0
 	b.orig = map[string]*currentRecord{}
 	b.spilled = false
 	b.undoSeq = 0
@@ -124,6 +128,17 @@ func (b *batch) current(key []byte) (*currentRecord, error) {
 	}
 	b.orig[string(key)] = rec
 	return rec, nil
+}
+
+func (b *batch) setPending(key string, rec *currentRecord) {
+	b.pending[key] = rec
+	b.pendingBytes += len(key) + 16
+	if rec != nil {
+		b.pendingBytes += len(rec.row) + 48*len(rec.buckets)
+		for _, l := range rec.lookups {
+			b.pendingBytes += len(l)
+		}
+	}
 }
 
 func (b *batch) nextOp() int64 {
@@ -210,7 +225,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 			if err := b.forget(old, u.Table, u.OldKey); err != nil {
 				return err
 			}
-			b.pending[string(ok)] = nil
+			b.setPending(string(ok), nil)
 		}
 	}
 	ck := currentKey(b.vid, u.Table, u.Key)
@@ -274,13 +289,13 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 	}
 	if rec.empty() {
 		if prev != nil {
-			b.pending[string(ck)] = nil
+			b.setPending(string(ck), nil)
 		}
 	} else {
 		if rec.hasRow {
 			rec.row = bytes.Clone(rec.row)
 		}
-		b.pending[string(ck)] = rec
+		b.setPending(string(ck), rec)
 	}
 	return b.maybeSpill()
 }
@@ -325,7 +340,7 @@ func (b *batch) Delete(ctx context.Context, table string, key []byte) error {
 	if err := b.forget(prev, table, key); err != nil {
 		return err
 	}
-	b.pending[string(ck)] = nil
+	b.setPending(string(ck), nil)
 	return b.maybeSpill()
 }
 
@@ -369,7 +384,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 		if err := b.forget(rec, table, k[len(p):]); err != nil {
 			return err
 		}
-		b.pending[string(k)] = nil
+		b.setPending(string(k), nil)
 		if err := b.maybeSpill(); err != nil {
 			return err
 		}
@@ -388,7 +403,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 				return err
 			}
 		}
-		b.pending[k] = nil
+		b.setPending(k, nil)
 	}
 	return b.maybeSpill()
 }
@@ -441,6 +456,7 @@ func (b *batch) writePending(withUndo bool) error {
 		}
 	}
 	b.pending = map[string]*currentRecord{}
+	b.pendingBytes = 0
 	b.orig = map[string]*currentRecord{}
 	return nil
 }
@@ -473,7 +489,7 @@ func (b *batch) undoForKey(key []byte) error {
 }
 
 func (b *batch) maybeSpill() error {
-	if int(b.b.Len()) < b.s.opts.SpillBytes {
+	if int(b.b.Len())+b.pendingBytes < b.s.opts.SpillBytes {
 		return nil
 	}
 	return b.spill()
