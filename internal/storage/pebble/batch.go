@@ -176,7 +176,9 @@ func (b *batch) remove(m membership, subkey string) error {
 
 func (b *batch) setLookup(key, row []byte, op int64, result []byte) error {
 	k := lookupEntryKey(b.vid, key, row, op)
-	b.lookups[string(key)] = struct{}{}
+	if len(b.lookups) <= changeSetMax { // past it, Changes says All anyway
+		b.lookups[string(key)] = struct{}{}
+	}
 	b.newLookupKeys = append(b.newLookupKeys, k)
 	return b.b.Set(k, result, nil)
 }

@@ -35,6 +35,11 @@ func (c *changeLog) add(buckets map[string]*bucketDelta, lookups map[string]stru
 	if c.pendingAll {
 		return
 	}
+	if len(buckets) > changeSetMax || len(lookups) > changeSetMax {
+		c.pendingAll = true
+		c.pendingBuckets, c.pendingLookups = nil, nil
+		return
+	}
 	if c.pendingBuckets == nil {
 		c.pendingBuckets = map[string]struct{}{}
 		c.pendingLookups = map[string]struct{}{}
@@ -45,7 +50,8 @@ func (c *changeLog) add(buckets map[string]*bucketDelta, lookups map[string]stru
 	for l := range lookups {
 		c.pendingLookups[l] = struct{}{}
 	}
-	if len(c.pendingBuckets)+len(c.pendingLookups) > changeSetMax {
+	if len(buckets) > changeSetMax || len(lookups) > changeSetMax ||
+		len(c.pendingBuckets)+len(c.pendingLookups) > changeSetMax {
 		c.pendingAll = true
 		c.pendingBuckets, c.pendingLookups = nil, nil
 	}
