@@ -139,6 +139,8 @@ func printDevBanner(w io.Writer, dir, endpoint, token string, tokenErr error, cr
 Try next:
   - Stream test-user's data:
       curl -N -X POST %[1]s/sync/stream -H "Authorization: Token $TOKEN" -d '{}'
+  - Browse test-user's synced data, buckets and checksums in a local web page:
+      go run ./cmd/powersync diagnose --endpoint %[1]s --token "$TOKEN"
   - Change the source and watch the stream:
       sqlite3 %[2]s "UPDATE todos SET completed = 1 WHERE owner_id = 'test-user'"
   - A token for another user: open the dashboard, sign in with the admin
