@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,9 @@ type Source struct {
 	// progressed: the changes in between are gone, so Stream first copies
 	// every table again (as one transaction) before following the new slot.
 	resync map[string]bool
+	// patterns are every table pattern Tables was asked for: a table that
+	// appears in the change stream and matches one is picked up.
+	patterns []syncrules.TablePattern
 
 	closeOnce sync.Once
 }
@@ -148,6 +152,13 @@ func SlotName(prefix string, versionID int64, random string) string {
 func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) ([]*source.Table, error) {
 	var out []*source.Table
 	seen := make(map[uint32]bool)
+	s.mu.Lock()
+	for _, p := range patterns {
+		if !slices.Contains(s.patterns, p) {
+			s.patterns = append(s.patterns, p)
+		}
+	}
+	s.mu.Unlock()
 	for _, p := range patterns {
 		schema := p.Schema
 		if schema == "" {
@@ -233,6 +244,42 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 		}
 	}
 	return out, nil
+}
+
+// newTable resolves a table seen in the change stream that Tables did not
+// return: when it matches a pattern the sync config reads (and is published
+// and has a replica identity), it is returned for an inline copy.
+func (s *Source) newTable(ctx context.Context, ref syncrules.TableRef) (*source.Table, error) {
+	s.mu.Lock()
+	_, known := s.tables[ref]
+	var match bool
+	for _, p := range s.patterns {
+		schema := p.Schema
+		if schema == "" {
+			schema = "public"
+		}
+		if schema != ref.Schema {
+			continue
+		}
+		if prefix, ok := strings.CutSuffix(p.Name, "%"); ok && strings.HasPrefix(ref.Name, prefix) || p.Name == ref.Name {
+			match = true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if known || !match {
+		return nil, nil
+	}
+	ts, err := s.Tables(ctx, []syncrules.TablePattern{{Schema: ref.Schema, Name: ref.Name}})
+	if err != nil {
+		return nil, fmt.Errorf("postgres source: new table %s.%s: %w", ref.Schema, ref.Name, err)
+	}
+	for _, t := range ts {
+		if t.Ref == ref {
+			return t, nil
+		}
+	}
+	return nil, nil
 }
 
 func likePrefix(s string) string {

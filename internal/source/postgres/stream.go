@@ -130,7 +130,9 @@ type streamState struct {
 	h      source.Handler
 	tables func(syncrules.TableRef) *source.Table
 	rels   map[uint32]*relation
-	inTx   bool
+	// extra are tables picked up while streaming (see copyNewTable).
+	extra map[syncrules.TableRef]*source.Table
+	inTx  bool
 	// A group of committed transactions not yet handed to Handler.Commit:
 	// small transactions arriving back to back are committed to storage
 	// together (one storage commit per transaction caps throughput at the
@@ -210,6 +212,7 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	}()
 
 	st := &streamState{s: s, slot: slot, h: h, tables: tables, rels: make(map[uint32]*relation),
+		extra: make(map[syncrules.TableRef]*source.Table),
 		acked: pglogrepl.LSN(from), received: pglogrepl.LSN(from)}
 	return st.run(ctx, conn)
 }
@@ -514,6 +517,20 @@ func (st *streamState) rel(id uint32) (*relation, error) {
 func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
 	ref := syncrules.TableRef{Schema: m.Namespace, Name: m.RelationName}
 	r := &relation{ref: ref, table: st.tables(ref)}
+	copyNow := false
+	if r.table == nil {
+		r.table = st.extra[ref]
+	}
+	if r.table == nil {
+		t, err := st.s.newTable(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if t != nil {
+			r.table, copyNow = t, true
+			st.extra[ref] = t
+		}
+	}
 	oids := make([]uint32, 0, len(m.Columns))
 	for _, c := range m.Columns {
 		oids = append(oids, c.DataType)
@@ -546,7 +563,31 @@ func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessag
 		}
 	}
 	st.rels[m.RelationID] = r
+	if copyNow {
+		return st.copyNewTable(ctx, r.table)
+	}
 	return nil
+}
+
+// copyNewTable copies the current rows of a table that appeared while
+// streaming (created, or added to the publication, after the snapshot) as
+// part of the transaction that first changed it; its own changes follow and
+// converge as after the initial snapshot.
+func (st *streamState) copyNewTable(ctx context.Context, t *source.Table) error {
+	st.s.log.Info("copying a table that appeared in the change stream", "table", t.ID)
+	if err := st.h.Change(ctx, source.Change{Kind: source.Truncate, Table: t}); err != nil {
+		return err
+	}
+	st.txChanges++
+	return st.s.Snapshot(ctx, t, nil, func(page source.SnapshotPage) error {
+		for i, row := range page.Rows {
+			st.txChanges++
+			if err := st.h.Change(ctx, source.Change{Kind: source.Insert, Table: t, Key: page.Keys[i], Row: row}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // row decodes a tuple; columns the server did not send (unchanged TOAST

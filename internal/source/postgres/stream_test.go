@@ -282,3 +282,82 @@ func TestStreamFullIdentityFillsToast(t *testing.T) {
 		t.Fatalf("update: unchanged %v, body %d bytes, title %q", u.Unchanged, len(u.Row["body"].Str()), u.Row["title"].Str())
 	}
 }
+
+// TestNewTablesPickedUp: a table created after the start that matches a
+// pattern of the sync config, and an existing table added to the
+// publication later, are copied inline and then followed.
+func TestNewTablesPickedUp(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, `
+		CREATE TABLE todos (id text primary key, title text);
+		CREATE TABLE extra_old (id int primary key, v text);
+		INSERT INTO extra_old SELECT i, 'old ' || i FROM generate_series(1, 5) i;
+		CREATE PUBLICATION powersync FOR TABLE todos;`)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}, {Name: "extra_%"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 1 {
+		t.Fatalf("tables at start: %d, want only todos (extra_old is not published)", len(tables))
+	}
+	pos, _, err := e.src.Start(ctx, "powersync_7_aaaa", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.stream(t, "powersync_7_aaaa", pos, tables, rec)
+
+	e.exec(t, `CREATE TABLE extra_new (id int primary key, v text); ALTER PUBLICATION powersync ADD TABLE extra_new`)
+	e.exec(t, `INSERT INTO extra_new VALUES (1, 'a'), (2, 'b')`)
+	e.exec(t, `ALTER PUBLICATION powersync ADD TABLE extra_old`)
+	e.exec(t, `UPDATE extra_old SET v = 'changed' WHERE id = 3`)
+	e.exec(t, `INSERT INTO extra_new VALUES (3, 'c')`)
+	e.exec(t, `CREATE TABLE unrelated (id int primary key); ALTER PUBLICATION powersync ADD TABLE unrelated; INSERT INTO unrelated VALUES (1)`)
+	e.exec(t, `INSERT INTO todos VALUES ('last', 'done')`)
+
+	// Replay the changes into a map per table, as replication would.
+	state := map[string]map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		state = map[string]map[string]string{}
+		rec.mu.Lock()
+		for _, tx := range rec.txs {
+			for _, c := range tx {
+				m := state[c.Table.ID]
+				if m == nil {
+					m = map[string]string{}
+					state[c.Table.ID] = m
+				}
+				switch c.Kind {
+				case source.Truncate:
+					clear(m)
+				case source.Delete:
+					delete(m, string(c.Key))
+				default:
+					m[string(c.Key)] = rowString(c.Row)
+				}
+			}
+		}
+		rec.mu.Unlock()
+		if len(state["public.todos"]) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(state["public.extra_new"]); n != 3 {
+		t.Errorf("extra_new has %d rows, want 3: %v", n, state["public.extra_new"])
+	}
+	if n := len(state["public.extra_old"]); n != 5 {
+		t.Errorf("extra_old has %d rows, want 5: %v", n, state["public.extra_old"])
+	}
+	found := false
+	for _, r := range state["public.extra_old"] {
+		found = found || strings.Contains(r, "v=text:changed")
+	}
+	if !found {
+		t.Errorf("extra_old lacks the update: %v", state["public.extra_old"])
+	}
+	if _, ok := state["public.unrelated"]; ok {
+		t.Errorf("a table no pattern matches was replicated")
+	}
+}
