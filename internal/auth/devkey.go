@@ -51,6 +51,9 @@ const (
 // ErrDevTokensDisabled is returned by Mint while the switch is off.
 var ErrDevTokensDisabled = errors.New("development tokens are disabled for this instance")
 
+// errBadSetting marks a stored switch that does not decode.
+var errBadSetting = errors.New("the stored development tokens setting is not valid JSON")
+
 // errDevDisabled is the client-facing rejection of a development token.
 var errDevDisabled = &protocol.Error{
 	Name: protocol.NameAuthorizationError, Code: protocol.CodeAuthGeneric, Status: http.StatusUnauthorized,
@@ -108,7 +111,11 @@ type DevKeys struct {
 
 var _ KeySource = (*DevKeys)(nil)
 
-// OpenDevKeys reads the switch and the key (if one exists) from storage.
+// OpenDevKeys reads the switch and the key from storage, creating the key
+// when there is none yet: every process sharing the storage then knows it
+// before any token is minted. When storage cannot be read (for example
+// before another process has migrated it) the switch starts as
+// o.Default and Start's polling picks up the stored state later.
 func OpenDevKeys(ctx context.Context, o DevKeyOptions) (*DevKeys, error) {
 	if o.Settings == nil {
 		return nil, errors.New("development tokens: Settings is required")
@@ -126,11 +133,15 @@ func OpenDevKeys(ctx context.Context, o DevKeyOptions) (*DevKeys, error) {
 		d.now = time.Now
 	}
 	st, found, err := d.readSetting(ctx)
-	if err != nil {
+	var unreadable bool
+	if err != nil && !errors.Is(err, errBadSetting) {
+		d.log.Warn("development tokens: storage not readable yet, starting from client_auth.allow_temporary_tokens", "error", err)
+		unreadable = true
+	} else if err != nil {
 		return nil, err
 	}
 	switch {
-	case !found:
+	case unreadable, !found:
 		d.enabled = d.def
 	case st.Config != d.def:
 		// client_auth.allow_temporary_tokens changed since the switch was
@@ -146,7 +157,10 @@ func OpenDevKeys(ctx context.Context, o DevKeyOptions) (*DevKeys, error) {
 	if !d.enabled {
 		close(d.off)
 	}
-	if _, err := d.loadKey(ctx); err != nil {
+	if unreadable {
+		return d, nil
+	}
+	if _, err := d.key(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -162,7 +176,7 @@ func (d *DevKeys) readSetting(ctx context.Context) (devSetting, bool, error) {
 		return st, false, fmt.Errorf("read the development tokens setting: %w", err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, false, fmt.Errorf("the stored development tokens setting is not valid JSON: %w", err)
+		return st, false, fmt.Errorf("%w: %v", errBadSetting, err)
 	}
 	return st, true, nil
 }
@@ -420,7 +434,12 @@ func (d *DevKeys) Refresh(ctx context.Context) error {
 	if found {
 		d.apply(st.Enabled)
 	}
-	_, err = d.loadKey(ctx)
+	// The stored key wins (another process may have stored one at the
+	// same moment as this one); the first key is created if there is none.
+	if sk, err := d.loadKey(ctx); err != nil || sk != nil {
+		return err
+	}
+	_, err = d.key(ctx)
 	return err
 }
 

@@ -2,9 +2,11 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,8 +202,54 @@ func TestDevTokenMintErrors(t *testing.T) {
 			t.Errorf("Mint(%+v) succeeded", r)
 		}
 	}
-	if d.KeyID() != "" {
-		t.Error("no key should be created by failed requests")
+	if !strings.HasPrefix(d.KeyID(), "powersync-dev-") {
+		t.Errorf("the key is created when the instance opens, got kid %q", d.KeyID())
+	}
+}
+
+// flakySettings fails every call until ready.
+type flakySettings struct {
+	memSettings
+	ready atomic.Bool
+}
+
+func (s *flakySettings) Get(ctx context.Context, key string) ([]byte, error) {
+	if !s.ready.Load() {
+		return nil, errors.New("relation \"settings\" does not exist")
+	}
+	return s.memSettings.Get(ctx, key)
+}
+
+func (s *flakySettings) Put(ctx context.Context, key string, value []byte) error {
+	if !s.ready.Load() {
+		return errors.New("relation \"settings\" does not exist")
+	}
+	return s.memSettings.Put(ctx, key, value)
+}
+
+// Storage that is not readable yet (an api process started before the
+// storage was migrated) does not stop the instance; the stored state is
+// picked up once it is.
+func TestDevKeysStorageNotReadyYet(t *testing.T) {
+	ctx := context.Background()
+	st := &flakySettings{}
+	d := openDev(t, st, true)
+	if !d.Enabled() || d.KeyID() != "" {
+		t.Fatalf("enabled %v kid %q", d.Enabled(), d.KeyID())
+	}
+	if _, err := d.Mint(ctx, auth.DevTokenRequest{Subject: "u"}); err == nil {
+		t.Fatal("minting without storage succeeded")
+	}
+	st.ready.Store(true)
+	other := openDev(t, st, true)
+	if err := other.SetEnabled(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d.Enabled() || d.KeyID() != other.KeyID() {
+		t.Fatalf("after refresh: enabled %v kid %q, want false %q", d.Enabled(), d.KeyID(), other.KeyID())
 	}
 }
 
