@@ -402,7 +402,7 @@ func openServiceSource(ctx context.Context, cfg *config.Config, log *slog.Logger
 	case config.TypeSQLite:
 		return sqlitesource.Open(ctx, c.Path, sqlitesource.Options{Logger: log})
 	case config.TypePostgres:
-		return pgsource.New(ctx, pgsource.Options{ConnString: c.PostgresURI(), Logger: log})
+		return pgsource.New(ctx, pgSourceOptions(cfg, c, log))
 	default:
 		return nil, fmt.Errorf("unsupported source type %q", c.Type)
 	}

@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/powersync-go/powersync/internal/config"
+	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/syncrules"
+)
+
+// pgSourceOptions are the Postgres source options of a connection: the
+// timestamp format follows the sync config's compatibility
+// (timestamps_iso8601, on from edition 2), the heartbeat the connection's
+// heartbeat_interval_seconds.
+func pgSourceOptions(cfg *config.Config, c config.Connection, log *slog.Logger) pgsource.Options {
+	o := pgsource.Options{ConnString: c.PostgresURI(), Logger: log}
+	if c.HeartbeatIntervalSeconds > 0 {
+		o.HeartbeatInterval = time.Duration(c.HeartbeatIntervalSeconds) * time.Second
+	}
+	if cfg.SyncConfig.Content != "" {
+		if sc, _ := syncrules.Parse([]byte(cfg.SyncConfig.Content), syncrules.ParseOptions{DefaultSchema: "public"}); sc != nil {
+			o.TimestampsISO8601 = sc.Compatibility().TimestampsISO8601
+		}
+	}
+	return o
+}
