@@ -182,6 +182,10 @@ func (c *connection) invalidateCredentials() {
 
 func (c *connection) syncLoop(ctx context.Context) {
 	db := c.db
+	defer db.status.update(func(s *SyncStatus) {
+		s.Connected, s.Connecting, s.Downloading = false, false, false
+		s.Progress = nil
+	})
 	attempt := 0
 	for ctx.Err() == nil {
 		progressed, err := c.iteration(ctx)

@@ -167,9 +167,8 @@ const params = new URLSearchParams(location.search);
 if (params.get('token')) {
   $('login-token').value = params.get('token');
   $('login-endpoint').value = params.get('endpoint') || '';
-  api('/api/status').then((st) => {
-    if (!st.configured) $('login-form').requestSubmit();
-  });
+  // Connecting again with the token the server already uses changes nothing.
+  $('login-form').requestSubmit();
 }
 
 refresh();

@@ -155,9 +155,14 @@ func (s *Server) connect(ctx context.Context, endpoint, token string) error {
 	if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
 		return fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
 	}
+	endpoint = strings.TrimRight(endpoint, "/")
 	s.mu.Lock()
-	s.endpoint, s.token = strings.TrimRight(endpoint, "/"), token
+	same := s.endpoint == endpoint && s.token == token
+	s.endpoint, s.token = endpoint, token
 	s.mu.Unlock()
+	if same && s.db.Status().Connected {
+		return nil // the page was opened again with the same ?token=
+	}
 	return s.db.Connect(context.WithoutCancel(ctx), fixedConnector{client.Credentials{Endpoint: endpoint, Token: token}},
 		client.ConnectOptions{HTTPClient: s.opts.HTTPClient, RetryDelay: s.opts.RetryDelay})
 }

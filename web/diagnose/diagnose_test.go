@@ -75,11 +75,12 @@ func startDev(t *testing.T) (endpoint, token string) {
 
 // recorder counts sync requests that hold no buckets (fresh downloads).
 type recorder struct {
-	fresh atomic.Int64
+	fresh, all atomic.Int64
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Path == "/sync/stream" && req.Body != nil {
+		r.all.Add(1)
 		b, _ := io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(b))
 		var body struct {
@@ -193,6 +194,15 @@ func TestAPI(t *testing.T) {
 	}
 	if len(st.Buckets) != 2 {
 		t.Fatalf("buckets: %+v", st.Buckets)
+	}
+	// Opening the page again with the same ?token= keeps the connection.
+	streams := rec.all.Load()
+	if code, m := postJSON(t, hs.URL+"/api/connect", map[string]string{"token": token, "endpoint": endpoint + "/"}); code != 200 {
+		t.Fatalf("connect again: %d %v", code, m)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := rec.all.Load(); n != streams {
+		t.Errorf("connecting again with the same token opened %d new streams", n-streams)
 	}
 	for _, b := range st.Buckets {
 		if b.Checksum != b.Expected || b.Ops == 0 || b.Priority != 3 {
