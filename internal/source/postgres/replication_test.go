@@ -316,6 +316,21 @@ func TestReplicateIntoStorage(t *testing.T) {
 	})
 }
 
+// TestToastDefaultIdentity: with REPLICA IDENTITY DEFAULT an update that
+// leaves a TOASTed value alone does not carry it; the synced row still has
+// it.
+func TestToastDefaultIdentity(t *testing.T) {
+	p := newPipeline(t, "postgres", pgsource.Options{}, e2eSetup)
+	p.start()
+	p.caughtUp(time.Minute)
+	big := strings.Repeat("large body ", 30000)
+	p.exec(`INSERT INTO todos VALUES (1, 'u1', 'first', false, $1), (2, 'u1', 'second', false, $1)`, big)
+	p.exec(`UPDATE todos SET title = 'renamed', done = true`)
+	p.exec(`UPDATE todos SET owner_id = 'u2' WHERE id = 2`)
+	p.exec(`BEGIN; UPDATE todos SET title = 'gone' WHERE id = 1; DELETE FROM todos WHERE id = 1; COMMIT`)
+	p.verify(p.caughtUp(time.Minute))
+}
+
 // TestLargeTransaction replicates one transaction of 200,000 rows into
 // Postgres storage (one storage transaction of many flushes; the Pebble
 // backend's spilling of large batches is covered by its own tests).

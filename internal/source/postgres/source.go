@@ -51,6 +51,11 @@ type Options struct {
 	// SnapshotPageRows is the number of rows per snapshot page (default
 	// 10,000).
 	SnapshotPageRows int
+	// ReportUnchanged leaves TOASTed values an update did not send out of
+	// the row and lists them in Change.Unchanged (for a handler that merges
+	// them from current data). By default the source reads them from the
+	// table by key.
+	ReportUnchanged bool
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }

@@ -121,6 +121,8 @@ type relation struct {
 	table  *source.Table // nil: not synced
 	cols   []column
 	keyIdx []int
+	// typeNames are the SQL types by column, read when first needed.
+	typeNames map[string]string
 }
 
 // streamState is the state of one Stream call, owned by its goroutine.
@@ -433,6 +435,11 @@ func (st *streamState) handle(ctx context.Context, xld pglogrepl.XLogData) error
 				c.OldKey = oldKey
 			}
 		}
+		if len(c.Unchanged) > 0 && !st.s.opts.ReportUnchanged {
+			if err := st.fetchUnchanged(ctx, rel, m.NewTuple, &c); err != nil {
+				return err
+			}
+		}
 		st.txChanges++
 		return st.h.Change(ctx, c)
 	case *pglogrepl.DeleteMessage:
@@ -567,6 +574,76 @@ func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessag
 		return st.copyNewTable(ctx, r.table)
 	}
 	return nil
+}
+
+// fetchUnchanged reads the TOASTed values an update did not send from the
+// table itself, by key. The value read may be newer than the update; the
+// changes after it follow in the stream, so the row converges as after the
+// snapshot. A row deleted since keeps NULL in those columns until its
+// delete arrives.
+func (st *streamState) fetchUnchanged(ctx context.Context, rel *relation, tuple *pglogrepl.TupleData, c *source.Change) error {
+	if rel.typeNames == nil {
+		cols, err := st.s.columns(ctx, rel.ref)
+		if err != nil {
+			return err
+		}
+		rel.typeNames = map[string]string{}
+		for _, col := range cols {
+			rel.typeNames[col.name] = col.typeName
+		}
+	}
+	var sel, where []string
+	var args [][]byte
+	for _, name := range c.Unchanged {
+		sel = append(sel, pgx.Identifier{name}.Sanitize())
+	}
+	for i, k := range rel.keyIdx {
+		col := tuple.Columns[k]
+		if col.DataType != pglogrepl.TupleDataTypeText {
+			return fmt.Errorf("postgres source: table %s: key column %s not sent with the update", rel.table.ID, rel.cols[k].name)
+		}
+		where = append(where, fmt.Sprintf("%s = $%d::%s", pgx.Identifier{rel.cols[k].name}.Sanitize(), i+1, rel.typeNames[rel.cols[k].name]))
+		args = append(args, col.Data)
+	}
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(sel, ", "),
+		pgx.Identifier{rel.ref.Schema, rel.ref.Name}.Sanitize(), strings.Join(where, " AND "))
+	conn, err := st.s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres source: read unchanged values: %w", err)
+	}
+	defer conn.Release()
+	res := conn.Conn().PgConn().ExecParams(ctx, sql, args, nil, nil, nil)
+	found := false
+	for res.NextRow() {
+		found = true
+		for i, v := range res.Values() {
+			name := c.Unchanged[i]
+			if v == nil {
+				c.Row[name] = syncrules.Null
+			} else {
+				c.Row[name] = st.s.dec.decode(rel.colType(name), v)
+			}
+		}
+	}
+	if _, err := res.Close(); err != nil {
+		return fmt.Errorf("postgres source: read unchanged values of %s: %w", rel.table.ID, err)
+	}
+	if !found {
+		for _, name := range c.Unchanged {
+			c.Row[name] = syncrules.Null
+		}
+	}
+	c.Unchanged = nil
+	return nil
+}
+
+func (r *relation) colType(name string) *typeInfo {
+	for i := range r.cols {
+		if r.cols[i].name == name {
+			return r.cols[i].typ
+		}
+	}
+	return &typeInfo{kind: kText}
 }
 
 // copyNewTable copies the current rows of a table that appeared while

@@ -22,7 +22,7 @@ const streamSetup = `
 
 func TestStreamChanges(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, pgsource.Options{}, streamSetup)
+	e := newEnv(t, pgsource.Options{ReportUnchanged: true}, streamSetup)
 	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}, {Name: "pairs"}})
 	if err != nil {
 		t.Fatal(err)
