@@ -316,7 +316,7 @@ func TestNewTablesPickedUp(t *testing.T) {
 	e.exec(t, `INSERT INTO todos VALUES ('last', 'done')`)
 
 	// Replay the changes into a map per table, as replication would.
-	state := map[string]map[string]string{}
+	var state map[string]map[string]string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		state = map[string]map[string]string{}

@@ -91,6 +91,7 @@ func TestWatchAcrossProcesses(t *testing.T) {
 	if cp2.OpID <= got.OpID {
 		t.Fatalf("second checkpoint %+v not after %+v", cp2, got)
 	}
+	waitFired(t, ch, "checkpoint after the LISTEN connection was killed")
 	waitCheckpoint(t, reader, cp2)
 }
 
