@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -365,5 +366,26 @@ func TestLocalWritesQueue(t *testing.T) {
 	}
 	if _, err := db.Execute(ctx, `UPDATE todos SET id = 'other' WHERE id = 'k'`); err == nil {
 		t.Error("changing an id was accepted")
+	}
+}
+
+func TestIdleStreamReconnects(t *testing.T) {
+	s := newScripted(t)
+	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	opts := fastRetry
+	opts.IdleTimeout = 200 * time.Millisecond
+	if err := db.Connect(context.Background(), &staticConnector{endpoint: s.URL}, opts); err != nil {
+		t.Fatal(err)
+	}
+	s.request(t)
+	// The service says nothing: the client gives up on the stream and
+	// opens a new one.
+	s.request(t)
+	if st := db.Status(); st.DownloadError == nil || !strings.Contains(st.DownloadError.Error(), "nothing received") {
+		t.Errorf("status after idle stream: %+v", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/powersync-go/powersync/protocol"
@@ -42,6 +43,9 @@ type ConnectOptions struct {
 	MaxRetryDelay time.Duration
 	// HTTPClient is used for every request; default http.DefaultClient.
 	HTTPClient *http.Client
+	// IdleTimeout ends a stream that sent nothing for this long (services
+	// send a keepalive about every 20 s); default 60 s.
+	IdleTimeout time.Duration
 }
 
 // errReconnect ends a stream so the loop reconnects at once (new
@@ -87,6 +91,9 @@ func (db *DB) Connect(ctx context.Context, connector Connector, opts ConnectOpti
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 60 * time.Second
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &connection{db: db, connector: connector, opts: opts, cancel: cancel}
@@ -301,11 +308,21 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 		s.Reconnects = reconnects
 	})
 
+	var idle atomic.Bool
+	idleTimer := time.AfterFunc(c.opts.IdleTimeout, func() { idle.Store(true); cancel() })
+	defer idleTimer.Stop()
+
 	var cp *checkpoint
 	progress := map[string]*BucketProgress{}
 	for {
 		raw, err := st.NextRaw()
+		if err == nil {
+			idleTimer.Reset(c.opts.IdleTimeout)
+		}
 		if err != nil {
+			if idle.Load() {
+				return progressed, fmt.Errorf("read sync stream: nothing received for %s", c.opts.IdleTimeout)
+			}
 			if sctx.Err() != nil && ctx.Err() == nil {
 				return progressed, errReconnect
 			}
