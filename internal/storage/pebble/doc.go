@@ -51,7 +51,10 @@
 // range (bucket, ops above the version's committed op id) of every bucket it
 // wrote to. Spilled ops and lookup entries are invisible (their op ids are
 // above the checkpoint) and current data is read only by the writer, so a
-// spill changes nothing a reader can see.
+// spill changes nothing a reader can see. The previous value of a
+// current-data key is the one the batch read when it first touched the key
+// (so a spill does not read it again); for a row saved with RowUpdate.New
+// it is "absent", which is what New promises.
 //
 // The argument that a crash at any point loses or duplicates nothing:
 //
