@@ -873,15 +873,16 @@ func (b *batch) recordChanges(ctx context.Context, prev, cp storage.Checkpoint, 
 			ll = append(ll, []byte(k))
 		}
 	}
-	_, err := b.tx.Exec(ctx, `
+	var seq int64
+	err := b.tx.QueryRow(ctx, `
 		INSERT INTO powersync.checkpoint_changes (version, prev_op, prev_pos, op, pos, all_changed, buckets, lookups)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		b.vid, prev.OpID, int64(prev.Position), cp.OpID, int64(cp.Position), all, bl, ll)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+		b.vid, prev.OpID, int64(prev.Position), cp.OpID, int64(cp.Position), all, bl, ll).Scan(&seq)
 	if err != nil {
 		return fmt.Errorf("commit: record changes: %w", err)
 	}
-	// Keep the most recent entries only.
-	if cp.OpID%64 == 0 || len(bl) > 0 {
+	// Keep the most recent entries only (checked every 64 entries).
+	if seq%64 == 0 {
 		_, err = b.tx.Exec(ctx, `
 			DELETE FROM powersync.checkpoint_changes WHERE version = $1 AND seq < (
 				SELECT min(seq) FROM (SELECT seq FROM powersync.checkpoint_changes

@@ -50,3 +50,57 @@ func BenchmarkBatchSave(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
 }
+
+// BenchmarkReadData reads a bucket of 100,000 ops of ≈350 bytes as one
+// client's initial download does (chunks of 1,000 ops).
+func BenchmarkReadData(b *testing.B) {
+	ctx := context.Background()
+	s, _ := open(b)
+	defer s.Close(ctx)
+	v, err := s.Deploy(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := s.Bucket(v.ID)
+	batch, err := bs.NewBatch(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer batch.Close()
+	pad := fmt.Sprintf("%0300d", 0)
+	const n = 100000
+	for i := 0; i < n; i++ {
+		id := fmt.Sprint(i)
+		err := batch.Save(ctx, storage.RowUpdate{Table: "public.todos", Key: []byte(id),
+			Buckets: []storage.BucketRow{{Bucket: `1#by_owner["u1"]`, Table: "todos", ID: id,
+				Data: []byte(`{"id":"` + id + `","owner_id":"u1","description":"` + pad + `"}`)}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	cp, err := batch.Commit(ctx, storage.CommitOptions{Position: 1, Checkpoint: true, SnapshotDone: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var ops, bytes int64
+	for i := 0; i < b.N; i++ {
+		err := bs.ReadData(ctx, cp, []storage.BucketPosition{{Bucket: `1#by_owner["u1"]`}}, storage.Limits{}, func(c storage.Chunk) error {
+			ops += int64(len(c.Ops))
+			for _, op := range c.Ops {
+				bytes += int64(len(op))
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if ops != int64(b.N)*n {
+		b.Fatalf("read %d ops, want %d", ops, b.N*n)
+	}
+	el := time.Since(start).Seconds()
+	b.ReportMetric(float64(ops)/el, "ops/s")
+	b.ReportMetric(float64(bytes)/el/1e6, "MB/s")
+}
