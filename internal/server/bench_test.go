@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/powersync-go/powersync/internal/server"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
@@ -140,12 +142,32 @@ func (e *benchEnv) write(b *testing.B, owner string, n, txRows int) {
 type benchClient struct {
 	resp *http.Response
 	r    *bufio.Reader
+	wire *countingReader
 }
 
 func openStream(tb testing.TB, url, user string) *benchClient {
+	return openStreamEnc(tb, url, user, false)
+}
+
+// countingReader counts the bytes read through it (the compressed size).
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func openStreamEnc(tb testing.TB, url, user string, useGzip bool) *benchClient {
 	req, _ := http.NewRequest("POST", url+"/sync/stream", strings.NewReader(`{"raw_data":true}`))
 	req.Header.Set("Authorization", "Token "+user)
 	req.Header.Set("Accept-Encoding", "identity")
+	if useGzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -153,7 +175,17 @@ func openStream(tb testing.TB, url, user string) *benchClient {
 	if resp.StatusCode != 200 {
 		tb.Fatalf("status %d", resp.StatusCode)
 	}
-	return &benchClient{resp: resp, r: bufio.NewReaderSize(resp.Body, 1<<20)}
+	c := &benchClient{resp: resp, wire: &countingReader{r: resp.Body}}
+	var body io.Reader = c.wire
+	if useGzip {
+		zr, err := gzip.NewReader(c.wire)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		body = zr
+	}
+	c.r = bufio.NewReaderSize(body, 1<<20)
+	return c
 }
 
 // untilComplete reads lines up to the next checkpoint_complete and returns
@@ -186,25 +218,33 @@ func BenchmarkInitialSync(b *testing.B) {
 	n := envInt("POWERSYNC_BENCH_SYNC_OPS", 100_000)
 	e := newBenchEnv(b)
 	e.write(b, "u1", n, 10_000)
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	var total, bytesTotal int
-	for range b.N {
-		c := openStream(b, e.url, "u1")
-		ops, nb, err := c.untilComplete()
-		c.resp.Body.Close()
-		if err != nil || ops != n {
-			b.Fatalf("received %d ops of %d: %v", ops, n, err)
+	for _, useGzip := range []bool{false, true} {
+		name := "identity"
+		if useGzip {
+			name = "gzip"
 		}
-		total += ops
-		bytesTotal += nb
+		b.Run(name, func(b *testing.B) {
+			cpu0 := cpuTime()
+			var total, bytesTotal, wireTotal int
+			for range b.N {
+				c := openStreamEnc(b, e.url, "u1", useGzip)
+				ops, nb, err := c.untilComplete()
+				c.resp.Body.Close()
+				if err != nil || ops != n {
+					b.Fatalf("received %d ops of %d: %v", ops, n, err)
+				}
+				total += ops
+				bytesTotal += nb
+				wireTotal += c.wire.n
+			}
+			b.StopTimer()
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(total)/sec, "ops/s")
+			b.ReportMetric(float64(bytesTotal)/sec/1e6, "MB/s")
+			b.ReportMetric(float64(wireTotal)/float64(total), "B/op-wire")
+			b.ReportMetric(float64(total)/(cpuTime()-cpu0).Seconds(), "ops/cpu-s")
+		})
 	}
-	b.StopTimer()
-	sec := b.Elapsed().Seconds()
-	b.ReportMetric(float64(total)/sec, "ops/s")
-	b.ReportMetric(float64(bytesTotal)/sec/1e6, "MB/s")
-	b.ReportMetric(float64(bytesTotal)/float64(total), "B/op-wire")
-	b.ReportMetric(float64(total)/(cpuTime()-cpu0).Seconds(), "ops/cpu-s")
 }
 
 // BenchmarkConcurrentClients: POWERSYNC_BENCH_CLIENTS clients download the

@@ -25,7 +25,11 @@ type lineWriter struct {
 func newLineWriter(w http.ResponseWriter, useGzip bool, timeout time.Duration) *lineWriter {
 	lw := &lineWriter{rw: w, rc: http.NewResponseController(w), timeout: timeout}
 	if useGzip {
-		lw.gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		// Stateless: each line is compressed on its own, so a waiting
+		// connection holds no compressor state (a stateful gzip writer
+		// keeps ~800 KB per connection). Lines are up to 1 MiB, so they
+		// still compress well.
+		lw.gz, _ = gzip.NewWriterLevel(w, gzip.StatelessCompression)
 	}
 	return lw
 }
