@@ -118,6 +118,52 @@ func (s *Source) Start(ctx context.Context, slot string, resume storage.Position
 	return pos, fresh, nil
 }
 
+// ensureTriggers re-creates change triggers that disappeared: dropping a
+// table drops its triggers, so a table dropped and created again would
+// otherwise stop being followed. Rows written between the re-creation and
+// this call were not captured; the warning says so.
+func (s *Source) ensureTriggers(ctx context.Context) error {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.refs))
+	for n := range s.refs {
+		names = append(names, n)
+	}
+	s.mu.Unlock()
+	sort.Strings(names)
+	var missing []string
+	for _, n := range names {
+		var tables, triggers int
+		err := s.db.QueryRowContext(ctx,
+			`SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1), (SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 AND name LIKE '\_powersync\_%' ESCAPE '\')`, n).
+			Scan(&tables, &triggers)
+		if err != nil {
+			return s.wrap("check change triggers", err)
+		}
+		if tables == 1 && triggers < 3 {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err := s.withWrite(ctx, "re-install change triggers", func(c *sql.Conn) error {
+		for _, n := range missing {
+			for _, q := range triggerSQL(n) {
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("install trigger on %q: %w", n, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Warn("synced tables were dropped and created again; change capture re-installed. Rows written to them before now are not replicated until the sync config is redeployed (a new snapshot)",
+		"tables", missing)
+	return nil
+}
+
 // currentSeq is the last change seq ever handed out (0 before the first).
 func currentSeq(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row

@@ -273,12 +273,16 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 				"schema", p.Schema, "table", p.Name)
 			continue
 		}
+		matched := false
 		for _, n := range names {
-			if seen[n] || !nameMatches(p.Name, n) {
+			if !nameMatches(p.Name, n) {
 				continue
 			}
-			info, err := s.tableInfo(ctx, n)
-			if err != nil {
+			matched = true
+			if seen[n] {
+				continue
+			}
+			if _, err := s.tableInfo(ctx, n); err != nil {
 				return nil, err
 			}
 			seen[n] = true
@@ -286,8 +290,11 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 			s.mu.Lock()
 			s.refs[n] = ref
 			s.mu.Unlock()
-			_ = info
 			out = append(out, &source.Table{Ref: ref, ID: n, KeyColumns: []string{"id"}})
+		}
+		if !matched {
+			s.log.Warn("the sync config reads a table the database does not have; it is not replicated until replication restarts after the table is created",
+				"table", p.Name)
 		}
 	}
 	return out, nil

@@ -380,3 +380,38 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
+
+func TestRecreatedTableIsFollowedAgain(t *testing.T) {
+	ctx := context.Background()
+	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
+	s := open(t, path)
+	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := s.Start(ctx, "slot1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startStream(t, s, "slot1", pos, tables)
+	mustExec(t, db, "DROP TABLE todos")
+	mustExec(t, db, "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT, done INTEGER)")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'todos'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d triggers on the re-created table", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustExec(t, db, "INSERT INTO todos VALUES (1, 'a', 0)")
+	if got := fmt.Sprint(r.next(t)); got != "[save todos done=integer:0,id=integer:1,title=text:a]" {
+		t.Errorf("after re-create: %s", got)
+	}
+}

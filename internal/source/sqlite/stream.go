@@ -124,9 +124,21 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	poll := time.NewTimer(s.opts.PollInterval)
 	defer poll.Stop()
 
+	schema, err := schemaVersion(ctx, c)
+	if err != nil {
+		return s.wrap("read schema_version", err)
+	}
 	first := true
 	for {
 		wake := s.notified() // taken before the drain: no wake-up is lost
+		if v, err := schemaVersion(ctx, c); err != nil {
+			return s.wrap("read schema_version", err)
+		} else if v != schema {
+			schema = v
+			if err := s.ensureTriggers(ctx); err != nil {
+				return err
+			}
+		}
 		next, changed, err := s.drain(ctx, c, pos, tables, h)
 		if err != nil {
 			return err
@@ -174,6 +186,14 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 			}
 		}
 	}
+}
+
+// schemaVersion reads PRAGMA schema_version, which changes with every
+// schema change.
+func schemaVersion(ctx context.Context, c *sql.Conn) (int64, error) {
+	var v int64
+	err := c.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v)
+	return v, err
 }
 
 // dataVersion reads PRAGMA data_version, which changes on the connection
