@@ -246,3 +246,60 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("bad config: %v", err)
 	}
 }
+
+// deadHolder is storage whose leases are never released, like those of a
+// process that died.
+type deadHolder struct{ storage.Storage }
+
+func (d deadHolder) AcquireLease(ctx context.Context, holder string, ttl time.Duration) (storage.Lease, error) {
+	l, err := d.Storage.AcquireLease(ctx, holder, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return unreleased{l}, nil
+}
+
+type unreleased struct{ storage.Lease }
+
+func (unreleased) Release(context.Context) error { return nil }
+
+func TestStandbyTakesOverFromDeadHolder(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
+	e.caughtUp()
+	if err := e.rep.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	newRep := func() *replication.Replicator {
+		r, err := replication.New(replication.Options{
+			Source: e.src, Storage: deadHolder{e.st}, SyncConfig: ownerConfig, Compile: compileRules,
+			Logger: testLogger(t), LeaseTTL: 300 * time.Millisecond, StandbyInterval: 20 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := newRep()
+	waitState(t, first, replication.StateRunning)
+	second := newRep()
+	defer second.Close(ctx)
+	waitState(t, second, replication.StateStandby)
+
+	// The first holder stops without releasing its lease (it "dies"); the
+	// second takes over once the lease expires.
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, second, replication.StateRunning)
+	run(t, db, "INSERT INTO todos VALUES (7, 'u2', 'l1', 'after takeover')")
+	e.rep = second
+	e.caughtUp()
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
+}
