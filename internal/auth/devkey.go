@@ -48,8 +48,14 @@ const (
 	DefaultDevPollInterval = 5 * time.Second
 )
 
-// ErrDevTokensDisabled is returned by Mint while the switch is off.
-var ErrDevTokensDisabled = errors.New("development tokens are disabled for this instance")
+// Errors of Mint.
+var (
+	// ErrDevTokensDisabled is returned while the switch is off.
+	ErrDevTokensDisabled = errors.New("development tokens are disabled for this instance")
+	// ErrDevTokenRequest wraps what is wrong with a request (the subject
+	// or the lifetime).
+	ErrDevTokenRequest = errors.New("invalid development token request")
+)
 
 // errBadSetting marks a stored switch that does not decode.
 var errBadSetting = errors.New("the stored development tokens setting is not valid JSON")
@@ -363,17 +369,17 @@ type DevToken struct {
 // use). It fails with ErrDevTokensDisabled while the switch is off.
 func (d *DevKeys) Mint(ctx context.Context, r DevTokenRequest) (*DevToken, error) {
 	if strings.TrimSpace(r.Subject) == "" {
-		return nil, errors.New("the user id (subject) is empty")
+		return nil, fmt.Errorf("%w: the user id (subject) is empty", ErrDevTokenRequest)
 	}
 	if len(r.Subject) > 1024 {
-		return nil, errors.New("the user id (subject) is longer than 1024 bytes")
+		return nil, fmt.Errorf("%w: the user id (subject) is longer than 1024 bytes", ErrDevTokenRequest)
 	}
 	life := r.Lifetime
 	if life == 0 {
 		life = DevTokenLifetime
 	}
 	if life < time.Second || life > DevTokenMaxLifetime {
-		return nil, fmt.Errorf("the lifetime must be between 1s and %s, got %s", DevTokenMaxLifetime, life)
+		return nil, fmt.Errorf("%w: the lifetime must be between 1s and %s, got %s", ErrDevTokenRequest, DevTokenMaxLifetime, life)
 	}
 	if !d.Enabled() {
 		return nil, ErrDevTokensDisabled

@@ -519,6 +519,8 @@ func jsonRow(row []any) []any {
 		switch x := v.(type) {
 		case []byte:
 			out[i] = fmt.Sprintf("\\x%x", x)
+		case [16]byte: // a Postgres uuid
+			out[i] = fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
 		case time.Time:
 			out[i] = x.UTC().Format(time.RFC3339Nano)
 		case nil, bool, string, int64, int32, int, float64, float32:
@@ -594,6 +596,10 @@ func (a *admin) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("user_id is required: the user the token is for (its sub claim)"))
 		return
 	}
+	if max := int64(auth.DevTokenMaxLifetime / time.Second); req.ExpiresInSeconds < 0 || req.ExpiresInSeconds > max {
+		writeError(w, badRequest("expires_in_seconds must be between 1 and %d (24 h), got %d", max, req.ExpiresInSeconds))
+		return
+	}
 	endpoint := a.instanceURL(r)
 	tok, err := a.opts.DevKeys.Mint(r.Context(), auth.DevTokenRequest{Subject: sub, InstanceURL: endpoint,
 		Lifetime: time.Duration(req.ExpiresInSeconds) * time.Second})
@@ -602,11 +608,8 @@ func (a *admin) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &protocol.Error{Name: protocol.NameValidationError, Code: protocol.CodeAuthGeneric,
 			Status: http.StatusForbidden, Description: "Development tokens are disabled for this instance: turn on \"Development tokens\" and save first"})
 		return
-	case err != nil && req.ExpiresInSeconds != 0 && strings.Contains(err.Error(), "lifetime"):
-		writeError(w, badRequest("expires_in_seconds: %v", err))
-		return
-	case err != nil && strings.Contains(err.Error(), "subject"):
-		writeError(w, badRequest("user_id: %v", err))
+	case errors.Is(err, auth.ErrDevTokenRequest):
+		writeError(w, badRequest("user_id: %s", strings.TrimPrefix(err.Error(), auth.ErrDevTokenRequest.Error()+": ")))
 		return
 	case err != nil:
 		a.s.log.Error("mint development token", "error", err)
