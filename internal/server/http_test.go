@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/powersync-go/powersync/internal/server"
 	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/syncrules"
 	"github.com/powersync-go/powersync/protocol"
 )
 
@@ -244,4 +246,36 @@ func TestWaitForExpectedSyncConfig(t *testing.T) {
 	h.store.commit()
 	l.next(t)
 	l.expect(t, `{"checkpoint_complete":{"last_op_id":"0"}}`)
+}
+
+// A client that stops reading is disconnected once a write has waited for
+// WriteTimeout, instead of holding its connection (and data) forever.
+func TestSlowClientDisconnected(t *testing.T) {
+	h := newHarness(t, memRules{static: []syncrules.BucketDescription{{Bucket: "big[]", Priority: 3}}},
+		func(o *server.Options) { o.WriteTimeout = 300 * time.Millisecond })
+	row := `{"pad":"` + strings.Repeat("x", 2000) + `"}`
+	for i := range 20000 {
+		h.store.put("big[]", "t", strconv.Itoa(i), row)
+	}
+	h.store.commit()
+	conn, err := net.Dial("tcp", h.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /sync/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Token u1\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing: the socket buffers fill up and the server's write waits.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := h.get("/metrics", "")
+		if strings.Contains(body, "powersync_sync_connections_total 1") && strings.Contains(body, "powersync_sync_connections 0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a client that does not read was not ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -112,6 +113,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		log.Debug("sync stream ended")
 	case errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged):
 		log.Debug("sync stream ended", "reason", err.Error())
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		log.Info("sync stream ended: the client did not read for the write timeout", "timeout", s.opts.WriteTimeout)
 	default:
 		log.Warn("sync stream failed", "error", err)
 	}
