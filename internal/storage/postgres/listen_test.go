@@ -141,3 +141,37 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("open unmigrated without migrating: %v", err)
 	}
 }
+
+// TestWriteCheckpointHistoryPruned: only the recent values of a client are
+// kept, and they still answer At.
+func TestWriteCheckpointHistoryPruned(t *testing.T) {
+	ctx := context.Background()
+	s, db := open(t)
+	defer s.Close(ctx)
+	wc := s.WriteCheckpoints()
+	for i := 1; i <= 200; i++ {
+		if v, err := wc.Create(ctx, "u", "c", storage.Position(10*i)); err != nil || v != int64(i) {
+			t.Fatalf("create %d: %d %v", i, v, err)
+		}
+	}
+	for _, c := range []struct {
+		pos  storage.Position
+		want int64
+	}{{2000, 200}, {1995, 199}, {1500, 150}} {
+		if v, ok, err := wc.At(ctx, "u", "c", c.pos); err != nil || !ok || v != c.want {
+			t.Errorf("At(%d) = %d %v %v, want %d", c.pos, v, ok, err, c.want)
+		}
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM powersync.write_checkpoints`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > 64+16 {
+		t.Fatalf("%d write checkpoint rows kept for one client", n)
+	}
+}

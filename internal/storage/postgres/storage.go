@@ -605,7 +605,10 @@ func (w writeCheckpoints) Create(ctx context.Context, user, client string, head 
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO powersync.write_checkpoints (user_id, client_id, value, position)
 			VALUES ($1, $2, $3, $4)`, user, client, v, int64(head))
-		return err
+		if err != nil {
+			return err
+		}
+		return pruneWriteCheckpoints(ctx, tx, user, client, v)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create write checkpoint: %w", err)
@@ -639,12 +642,29 @@ func (w writeCheckpoints) Request(ctx context.Context, user, client string, id i
 		out = id
 		_, err := tx.Exec(ctx, `INSERT INTO powersync.write_checkpoints (user_id, client_id, value, position)
 			VALUES ($1, $2, $3, $4)`, user, client, id, int64(head))
-		return err
+		if err != nil {
+			return err
+		}
+		return pruneWriteCheckpoints(ctx, tx, user, client, id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record checkpoint request: %w", err)
 	}
 	return out, nil
+}
+
+// writeCheckpointsKept is how many recorded values of one (user, client)
+// are kept: a checkpoint older than the oldest of them is long gone.
+const writeCheckpointsKept = 64
+
+func pruneWriteCheckpoints(ctx context.Context, tx pgx.Tx, user, client string, latest int64) error {
+	if latest%16 != 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM powersync.write_checkpoints WHERE user_id = $1 AND client_id = $2 AND value IN (
+		SELECT value FROM powersync.write_checkpoints WHERE user_id = $1 AND client_id = $2
+		ORDER BY value DESC OFFSET $3)`, user, client, writeCheckpointsKept)
+	return err
 }
 
 // At returns the greatest value of (user, client) recorded at a position
