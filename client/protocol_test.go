@@ -110,12 +110,14 @@ func dataLine(bucket string, ops ...op) (string, uint32) {
 
 type staticConnector struct {
 	endpoint string
+	fetches  atomic.Int64
 	uploaded atomic.Int64
 	mu       sync.Mutex
 	batches  [][]client.CRUDEntry
 }
 
 func (c *staticConnector) FetchCredentials(context.Context) (client.Credentials, error) {
+	c.fetches.Add(1)
 	return client.Credentials{Endpoint: c.endpoint, Token: "t"}, nil
 }
 
@@ -387,5 +389,46 @@ func TestIdleStreamReconnects(t *testing.T) {
 	s.request(t)
 	if st := db.Status(); st.DownloadError == nil || !strings.Contains(st.DownloadError.Error(), "nothing received") {
 		t.Errorf("status after idle stream: %+v", st)
+	}
+}
+
+func TestTokenExpiresInLines(t *testing.T) {
+	s := newScripted(t)
+	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn := &staticConnector{endpoint: s.URL}
+	if err := db.Connect(context.Background(), conn, fastRetry); err != nil {
+		t.Fatal(err)
+	}
+	s.request(t)
+	tests := []struct {
+		line       string
+		reconnects bool
+	}{
+		{`{"token_expires_in":3600}`, false}, // keepalive
+		{`{"token_expires_in":25}`, true},    // prefetch, then a new stream
+		{`{"token_expires_in":0}`, true},     // expired
+	}
+	for _, tt := range tests {
+		before := conn.fetches.Load()
+		s.send("%s", tt.line)
+		if !tt.reconnects {
+			select {
+			case <-s.requests:
+				t.Fatalf("%s: reconnected", tt.line)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if conn.fetches.Load() != before {
+				t.Errorf("%s: fetched credentials", tt.line)
+			}
+			continue
+		}
+		s.request(t)
+		if conn.fetches.Load() != before+1 {
+			t.Errorf("%s: %d credential fetches, want 1", tt.line, conn.fetches.Load()-before)
+		}
 	}
 }
