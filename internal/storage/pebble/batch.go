@@ -433,19 +433,15 @@ func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byt
 // writePending moves pending current data into the Pebble batch, with undo
 // entries when spilling.
 func (b *batch) writePending(withUndo bool) error {
-	keys := make([]string, 0, len(b.pending))
-	for k := range b.pending {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	// Each key once, in any order: the batch is applied atomically and
+	// every undo entry of one spill is about a different key.
+	for k, rec := range b.pending {
 		key := []byte(k)
 		if withUndo {
 			if err := b.undoForKey(key); err != nil {
 				return err
 			}
 		}
-		rec := b.pending[k]
 		var err error
 		if rec == nil {
 			err = b.b.Delete(key, nil)
