@@ -13,11 +13,13 @@ import (
 // the columns of a PUT (all) or PATCH (the row after the update).
 type CRUDEntry struct {
 	// ClientID is the entry's position in the upload queue.
-	ClientID int64          `json:"-"`
-	Op       string         `json:"op"`
-	Table    string         `json:"type"`
-	ID       string         `json:"id"`
-	Data     map[string]any `json:"data,omitempty"`
+	ClientID int64 `json:"-"`
+	// TransactionID groups the entries written in one Execute or WriteTx.
+	TransactionID int64          `json:"-"`
+	Op            string         `json:"op"`
+	Table         string         `json:"type"`
+	ID            string         `json:"id"`
+	Data          map[string]any `json:"data,omitempty"`
 }
 
 // CRUDBatch is the oldest entries of the upload queue. Complete removes
@@ -35,7 +37,24 @@ func (db *DB) GetCRUDBatch(ctx context.Context, limit int) (*CRUDBatch, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, data FROM ps_crud ORDER BY id LIMIT ?`, limit+1)
+	return db.crudBatch(ctx, `SELECT id, tx_id, data FROM ps_crud ORDER BY id LIMIT ?`, limit)
+}
+
+// GetNextCRUDTransaction returns the queued writes of the oldest local
+// transaction (one Execute or WriteTx), or nil when the queue is empty, so
+// a backend can apply them atomically.
+func (db *DB) GetNextCRUDTransaction(ctx context.Context) (*CRUDBatch, error) {
+	b, err := db.crudBatch(ctx, `SELECT id, tx_id, data FROM ps_crud
+WHERE tx_id IS (SELECT tx_id FROM ps_crud ORDER BY id LIMIT 1) ORDER BY id LIMIT ?`, 1<<30)
+	if err != nil || b == nil {
+		return b, err
+	}
+	err = db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ps_crud WHERE id > ?)`, b.Entries[len(b.Entries)-1].ClientID).Scan(&b.HasMore)
+	return b, err
+}
+
+func (db *DB) crudBatch(ctx context.Context, query string, limit int) (*CRUDBatch, error) {
+	rows, err := db.sql.QueryContext(ctx, query, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -43,8 +62,9 @@ func (db *DB) GetCRUDBatch(ctx context.Context, limit int) (*CRUDBatch, error) {
 	b := &CRUDBatch{db: db}
 	for rows.Next() {
 		var id int64
+		var txID sql.NullInt64
 		var data string
-		if err := rows.Scan(&id, &data); err != nil {
+		if err := rows.Scan(&id, &txID, &data); err != nil {
 			return nil, err
 		}
 		if len(b.Entries) == limit {
@@ -57,7 +77,7 @@ func (db *DB) GetCRUDBatch(ctx context.Context, limit int) (*CRUDBatch, error) {
 		if err := dec.Decode(&e); err != nil {
 			return nil, fmt.Errorf("upload queue entry %d: %w", id, err)
 		}
-		e.ClientID = id
+		e.ClientID, e.TransactionID = id, txID.Int64
 		b.Entries = append(b.Entries, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -64,8 +64,9 @@ var internalSQL = []string{
   row_type TEXT NOT NULL, row_id TEXT NOT NULL, priority INTEGER NOT NULL,
   PRIMARY KEY (row_type, row_id, priority)) STRICT, WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS ps_untyped (type TEXT NOT NULL, id TEXT NOT NULL, data TEXT, PRIMARY KEY (type, id)) STRICT`,
-	`CREATE TABLE IF NOT EXISTS ps_crud (id INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL) STRICT`,
+	`CREATE TABLE IF NOT EXISTS ps_crud (id INTEGER PRIMARY KEY AUTOINCREMENT, tx_id INTEGER, data TEXT NOT NULL) STRICT`,
 	`CREATE TABLE IF NOT EXISTS ps_kv (key TEXT PRIMARY KEY NOT NULL, value ANY) STRICT`,
+	`INSERT OR IGNORE INTO ps_kv (key, value) VALUES ('tx_id', 0)`,
 	`CREATE TABLE IF NOT EXISTS ps_sync_state (priority INTEGER PRIMARY KEY NOT NULL, last_synced_at TEXT NOT NULL) STRICT`,
 	`CREATE TABLE IF NOT EXISTS ps_stream_subscriptions (
   stream TEXT NOT NULL, parameters TEXT NOT NULL DEFAULT 'null', override_priority INTEGER,
@@ -239,6 +240,11 @@ func (db *DB) WriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
+	// Every write transaction gets its own id, which the triggers copy into
+	// the upload-queue entries (GetNextCRUDTransaction groups by it).
+	if _, err := tx.ExecContext(ctx, `UPDATE ps_kv SET value = value + 1 WHERE key = 'tx_id'`); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -363,8 +364,35 @@ func TestLocalWritesQueue(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM ps_updated_rows WHERE row_id = ?`, id); n != 1 {
 		t.Errorf("the generated row is not marked for recomputation")
 	}
+	if err := b.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One transaction's writes come out together.
+	err = db.WriteTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range []string{"t1", "t2"} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO todos (id, title) VALUES (?, 'in a transaction')`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Execute(ctx, `INSERT INTO todos (id, title) VALUES ('k', 'a')`); err != nil {
 		t.Fatal(err)
+	}
+	txb, err := db.GetNextCRUDTransaction(ctx)
+	if err != nil || txb == nil || len(txb.Entries) != 2 || !txb.HasMore || txb.Entries[0].ID != "t1" || txb.Entries[1].ID != "t2" ||
+		txb.Entries[0].TransactionID != txb.Entries[1].TransactionID {
+		t.Fatalf("next transaction %+v %v", txb, err)
+	}
+	if err := txb.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	txb, _ = db.GetNextCRUDTransaction(ctx)
+	if txb == nil || len(txb.Entries) != 1 || txb.Entries[0].ID != "k" || txb.HasMore {
+		t.Fatalf("last transaction %+v", txb)
 	}
 	if _, err := db.Execute(ctx, `UPDATE todos SET id = 'other' WHERE id = 'k'`); err == nil {
 		t.Error("changing an id was accepted")

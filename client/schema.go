@@ -137,7 +137,7 @@ func (t Table) schemaSQL() []string {
 		// through last_insert_rowid(); ps_updated_rows is WITHOUT ROWID, so
 		// inserting into it leaves that value alone for the ps_crud insert.
 		return fmt.Sprintf(`INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority) VALUES (%s, %s.id, %d);
-  INSERT INTO ps_crud (data) VALUES (%s);
+  INSERT INTO ps_crud (tx_id, data) VALUES ((SELECT value FROM ps_kv WHERE key = 'tx_id'), %s);
   INSERT OR REPLACE INTO ps_kv (key, value) VALUES ('target_op', %d);
 `, quoteString(t.Name), row, DefaultPriority, entry, maxOpID)
 	}
@@ -149,7 +149,7 @@ func (t Table) schemaSQL() []string {
 	}
 	if t.InsertOnly {
 		stmts = append(stmts, fmt.Sprintf(`CREATE TRIGGER %s INSTEAD OF INSERT ON %s FOR EACH ROW BEGIN
-  INSERT INTO ps_crud (data) VALUES (json_object('op', 'PUT', 'type', %s, 'id', %s, 'data', json(%s)));
+  INSERT INTO ps_crud (tx_id, data) VALUES ((SELECT value FROM ps_kv WHERE key = 'tx_id'), json_object('op', 'PUT', 'type', %s, 'id', %s, 'data', json(%s)));
 END`, quoteIdent("ps_insert__"+t.Name), view, quoteString(t.Name), newID, jsonOf("NEW")))
 		return stmts
 	}
