@@ -26,15 +26,20 @@ func (e *CheckError) Error() string {
 // Check verifies what replication needs: logical WAL, a free replication
 // slot and WAL sender, the publication with every operation and without
 // publish_via_partition_root, and a role that may replicate.
-func (s *Source) Check(ctx context.Context) error {
+func (s *Source) Check(ctx context.Context) error { return s.check(ctx, "") }
+
+// check is Check for starting slot: that slot, and a WAL sender still
+// holding it, do not count as used.
+func (s *Source) check(ctx context.Context, slot string) error {
 	var walLevel string
 	var maxSlots, maxSenders, usedSlots, usedSenders int
 	err := s.pool.QueryRow(ctx, `
 		SELECT current_setting('wal_level'),
 		       current_setting('max_replication_slots')::int,
 		       current_setting('max_wal_senders')::int,
-		       (SELECT count(*) FROM pg_catalog.pg_replication_slots)::int,
-		       (SELECT count(*) FROM pg_catalog.pg_stat_replication)::int`).
+		       (SELECT count(*) FROM pg_catalog.pg_replication_slots WHERE slot_name <> $1)::int,
+		       (SELECT count(*) FROM pg_catalog.pg_stat_replication r WHERE NOT EXISTS (
+		           SELECT 1 FROM pg_catalog.pg_replication_slots x WHERE x.slot_name = $1 AND x.active_pid = r.pid))::int`, slot).
 		Scan(&walLevel, &maxSlots, &maxSenders, &usedSlots, &usedSenders)
 	if err != nil {
 		return fmt.Errorf("postgres source: read settings: %w", err)

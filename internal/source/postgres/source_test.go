@@ -249,3 +249,23 @@ func valueString(v syncrules.Value) string {
 	}
 	return v.Str()
 }
+
+// TestStartChecksFirst: replication start reports a configuration problem
+// with its fix instead of a driver error.
+func TestStartChecksFirst(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{}, `CREATE TABLE todos (id text primary key)`)
+	_, _, err := e.src.Start(ctx, "powersync_8_aaaa", 0)
+	var ce *pgsource.CheckError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Fix, "CREATE PUBLICATION powersync") {
+		t.Fatalf("start without publication: %v", err)
+	}
+	e.exec(t, `CREATE PUBLICATION powersync FOR ALL TABLES`)
+	if _, fresh, err := e.src.Start(ctx, "powersync_8_aaaa", 0); err != nil || !fresh {
+		t.Fatalf("start: %v %v", fresh, err)
+	}
+	// Restarting on its own existing slot passes the checks.
+	if _, _, err := e.src.Start(ctx, "powersync_8_aaaa", 0); err != nil {
+		t.Fatalf("restart on the existing slot: %v", err)
+	}
+}

@@ -48,6 +48,9 @@ func (s *Source) Start(ctx context.Context, slot string, resume storage.Position
 	if !validSlotName(slot) {
 		return 0, false, fmt.Errorf("postgres source: invalid replication slot name %q (lower-case letters, digits and _ only, at most 63)", slot)
 	}
+	if err := s.check(ctx, slot); err != nil {
+		return 0, false, err
+	}
 	var walStatus, plugin, confirmed *string
 	var database string
 	err := s.pool.QueryRow(ctx, `
