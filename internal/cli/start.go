@@ -74,7 +74,7 @@ exits at once.`,
 			}
 			defer svc.close()
 			if svc.ln != nil {
-				log.Info("powersync started", "role", role, "endpoint", "http://"+svc.ln.Addr().String())
+				log.Info("powersync started", "role", role, "endpoint", endpointURL(svc.ln.Addr()), "listen", svc.ln.Addr().String())
 			} else {
 				log.Info("powersync started", "role", role)
 			}
@@ -84,6 +84,15 @@ exits at once.`,
 	cf = addConfigFlags(cmd)
 	cmd.Flags().StringVarP(&role, "role", "r", roleUnified, "what this process does: unified, api or sync")
 	return cmd
+}
+
+// endpointURL is the URL clients use for a listener: a listener on every
+// interface is reached through the loopback address locally.
+func endpointURL(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+	}
+	return "http://" + a.String()
 }
 
 // signalContext is cancelled by the first SIGINT/SIGTERM. Once it is, the
