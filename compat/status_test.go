@@ -35,12 +35,12 @@ func (w *lockedWriter) String() string {
 
 // startAdminDev runs `powersync dev` in this process and returns its
 // endpoint and admin token (from the banner).
-func startAdminDev(t *testing.T) (endpoint, adminToken string) {
+func startAdminDev(t *testing.T) (dir, endpoint, adminToken string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &lockedWriter{}, &lockedWriter{}
 	done := make(chan int, 1)
-	dir := filepath.Join(t.TempDir(), "dev")
+	dir = filepath.Join(t.TempDir(), "dev")
 	go func() {
 		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
 	}()
@@ -72,18 +72,18 @@ func startAdminDev(t *testing.T) (endpoint, adminToken string) {
 			t.Fatalf("powersync dev printed no endpoint/admin token:\n%s", errOut)
 		}
 	}
-	return endpoint, adminToken
+	return dir, endpoint, adminToken
 }
 
-// TestOfficialCLIStatus: the official CLI's `powersync status --api-url`
-// (0.10.0) reads our admin API's diagnostics, and is refused with a wrong
-// admin token.
+// TestOfficialCLIStatus: the official CLI's (0.10.0) `powersync status
+// --api-url` reads our admin API's diagnostics, `generate schema` its
+// schema route, and a wrong admin token is refused.
 func TestOfficialCLIStatus(t *testing.T) {
 	bin := nodeModule(t, ".bin/powersync")
 	for _, k := range []string{"POWERSYNC_CONFIG_PATH", "POWERSYNC_CONFIG_B64", "PS_ADMIN_TOKEN"} {
 		t.Setenv(k, "")
 	}
-	endpoint, adminToken := startAdminDev(t)
+	devDir, endpoint, adminToken := startAdminDev(t)
 	dir := t.TempDir()
 	home, proj := filepath.Join(dir, "home"), filepath.Join(dir, "proj")
 	for _, d := range []string{home, proj} {
@@ -149,6 +149,29 @@ func TestOfficialCLIStatus(t *testing.T) {
 		diag.ActiveSyncRules.Connections[0].SlotName == "" || len(diag.ActiveSyncRules.Connections[0].Tables) != 3 ||
 		len(diag.ActiveSyncRules.Errors) != 0 {
 		t.Errorf("status JSON: %s", out)
+	}
+
+	// generate schema reads the admin schema route (with the project's
+	// sync config, here the dev instance's).
+	devSync, err := os.ReadFile(filepath.Join(devDir, "sync-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "powersync", "sync-config.yaml"), devSync, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schemaPath := filepath.Join(dir, "schema.ts")
+	if out, errOut, err := run(adminToken, "generate", "schema", "--output=ts", "--output-path="+schemaPath, "--api-url", endpoint); err != nil {
+		t.Fatalf("powersync generate schema: %v\n%s\n%s", err, out, errOut)
+	}
+	ts, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"const todos = new Table(", "completed: column.integer", "owner_id: column.text", "const announcements"} {
+		if !strings.Contains(string(ts), want) {
+			t.Errorf("generated schema lacks %q:\n%s", want, ts)
+		}
 	}
 
 	// A wrong admin token is refused.

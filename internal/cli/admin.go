@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -61,12 +62,14 @@ func adminOptions(cfg *config.Config, s *service) server.AdminOptions {
 		o.ExecuteSQL = func(ctx context.Context, q string, args []any) (*server.SQLResult, error) {
 			return queryPostgresReadOnly(ctx, uri, q, args)
 		}
+		o.Schema = func(ctx context.Context) ([]server.SchemaTable, error) { return postgresSchema(ctx, uri) }
 	case config.TypeSQLite:
 		ac.URI = c.Path
 		path := c.Path
 		o.ExecuteSQL = func(ctx context.Context, q string, args []any) (*server.SQLResult, error) {
 			return querySQLiteReadOnly(ctx, path, q, args)
 		}
+		o.Schema = func(ctx context.Context) ([]server.SchemaTable, error) { return sqliteSchema(ctx, path) }
 	}
 	o.Connections = []server.AdminConnection{ac}
 	return o
@@ -170,4 +173,89 @@ func queryPostgresReadOnly(ctx context.Context, uri, q string, args []any) (*ser
 		return nil, errors.New("the statement returned no columns")
 	}
 	return res, nil
+}
+
+// sqliteSchema lists the application tables of a SQLite source (not
+// SQLite's own nor the change-capture tables) with their columns.
+func sqliteSchema(ctx context.Context, path string) ([]server.SchemaTable, error) {
+	res, err := querySQLiteReadOnly(ctx, path, `SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND m.name NOT LIKE '\_powersync%' ESCAPE '\'
+		ORDER BY m.name, p.cid`, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []server.SchemaTable
+	for _, row := range res.Rows {
+		table, _ := row[0].(string)
+		col, _ := row[1].(string)
+		typ, _ := row[2].(string)
+		if len(out) == 0 || out[len(out)-1].Name != table {
+			out = append(out, server.SchemaTable{Name: table})
+		}
+		t := &out[len(out)-1]
+		t.Columns = append(t.Columns, server.SchemaColumn{Name: col, SQLiteType: sqliteAffinity(typ), SourceType: typ})
+	}
+	return out, nil
+}
+
+// sqliteAffinity is SQLite's column affinity of a declared type (the rules
+// of section 3.1 of SQLite's datatype documentation), lower case.
+func sqliteAffinity(decl string) string {
+	t := strings.ToUpper(decl)
+	switch {
+	case strings.Contains(t, "INT"):
+		return "integer"
+	case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
+		return "text"
+	case t == "", strings.Contains(t, "BLOB"):
+		return "blob"
+	case strings.Contains(t, "REAL"), strings.Contains(t, "FLOA"), strings.Contains(t, "DOUB"):
+		return "real"
+	}
+	return "numeric"
+}
+
+// postgresSchema lists the tables of a Postgres source (outside the system
+// schemas) with their columns, typed as replication converts them.
+func postgresSchema(ctx context.Context, uri string) ([]server.SchemaTable, error) {
+	res, err := queryPostgresReadOnly(ctx, uri, `SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
+			format_type(a.atttypid, a.atttypmod)
+		FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+		WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+		ORDER BY n.nspname, c.relname, a.attnum`, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []server.SchemaTable
+	for _, row := range res.Rows {
+		var f [5]string
+		for i := range f {
+			f[i], _ = row[i].(string)
+		}
+		if len(out) == 0 || out[len(out)-1].Schema != f[0] || out[len(out)-1].Name != f[1] {
+			out = append(out, server.SchemaTable{Schema: f[0], Name: f[1]})
+		}
+		t := &out[len(out)-1]
+		t.Columns = append(t.Columns, server.SchemaColumn{Name: f[2], SQLiteType: postgresSQLiteType(f[3]), SourceType: f[4]})
+	}
+	return out, nil
+}
+
+// postgresSQLiteType is the SQLite type a Postgres type's values sync as:
+// booleans and integers as integer, floats as real, bytea as blob, and
+// everything else (numeric, dates, JSON, arrays, enums, ...) as text.
+func postgresSQLiteType(typname string) string {
+	switch typname {
+	case "bool", "int2", "int4", "int8", "oid":
+		return "integer"
+	case "float4", "float8":
+		return "real"
+	case "bytea":
+		return "blob"
+	}
+	return "text"
 }

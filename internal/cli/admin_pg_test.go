@@ -200,6 +200,13 @@ client_auth:
 		t.Errorf("tables: %s", body)
 	}
 
+	// The source schema, typed as replication converts the columns.
+	status, body = adminPost(t, api, admin, "schema", `{}`)
+	if status != 200 || !strings.Contains(body, `"defaultSchema":"public"`) ||
+		!strings.Contains(body, `{"name":"public","tables":[{"name":"todos","columns":[{"name":"id","sqlite_type":"text","internal_type":"text"`) {
+		t.Errorf("schema: %d %s", status, body)
+	}
+
 	// execute-sql reads, and cannot write.
 	status, body = adminPost(t, api, admin, "execute-sql", `{"sql":{"query":"SELECT id, title FROM todos WHERE owner_id = $1","args":["u1"]}}`)
 	if status != 200 || !strings.Contains(body, `"success":true`) || !strings.Contains(body, `["t1","first"]`) {

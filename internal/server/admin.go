@@ -36,6 +36,18 @@ type AdminConnection struct {
 	URI string
 }
 
+// SchemaColumn is a source column: its type in the source and the SQLite
+// type its values sync as ("integer", "real", "text" or "blob").
+type SchemaColumn struct {
+	Name, SQLiteType, SourceType string
+}
+
+// SchemaTable is a source table with its columns in order.
+type SchemaTable struct {
+	Schema, Name string
+	Columns      []SchemaColumn
+}
+
 // SQLResult is the result of an execute-sql query.
 type SQLResult struct {
 	Columns []string
@@ -59,6 +71,9 @@ type AdminOptions struct {
 	// ExecuteSQL runs a read-only query on the source; nil disables
 	// execute-sql.
 	ExecuteSQL func(ctx context.Context, query string, args []any) (*SQLResult, error)
+	// Schema lists the source's tables and columns (the schema route,
+	// which the official CLI's `generate schema` reads); nil disables it.
+	Schema func(ctx context.Context) ([]SchemaTable, error)
 	// PublicURL, when set, is the instance URL put into development
 	// tokens; otherwise it is taken from the request (scheme and Host,
 	// X-Forwarded-Proto/Host when present).
@@ -80,6 +95,7 @@ func (s *Server) EnableAdmin(o AdminOptions) {
 		"POST /api/admin/v1/diagnostics": a.handleDiagnostics,
 		"POST /api/admin/v1/validate":    a.handleValidate,
 		"POST /api/admin/v1/execute-sql": a.handleExecuteSQL,
+		"POST /api/admin/v1/schema":      a.handleSchema,
 		"POST /api/admin/v1/dev-token":   a.handleDevToken,
 		"GET /api/admin/v1/settings":     a.handleSettings,
 		"POST /api/admin/v1/settings":    a.handleSettings,
@@ -463,6 +479,86 @@ func (a *admin) handleValidate(w http.ResponseWriter, r *http.Request) {
 		st.Connections = append(st.Connections, sc)
 	}
 	writeData(w, st)
+}
+
+// ---- schema ----
+
+// handleSchema answers the reference's GetSchemaResponse: connections →
+// schemas → tables → columns.
+func (a *admin) handleSchema(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Schema == nil {
+		writeError(w, &protocol.Error{Name: protocol.NameServiceError, Code: protocol.CodeNotFound,
+			Status: http.StatusNotFound, Description: "The source schema is not available on this process"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	tables, err := a.opts.Schema(ctx)
+	if err != nil {
+		writeError(w, &protocol.Error{Name: protocol.NameServiceError, Code: protocol.CodeValidation,
+			Status: http.StatusInternalServerError, Description: "Read the source schema: " + err.Error()})
+		return
+	}
+	type column struct {
+		Name         string `json:"name"`
+		SQLiteType   string `json:"sqlite_type"`
+		InternalType string `json:"internal_type"`
+		Type         string `json:"type"`
+		PgType       string `json:"pg_type"`
+	}
+	type table struct {
+		Name    string   `json:"name"`
+		Columns []column `json:"columns"`
+	}
+	type namespace struct {
+		Name   string  `json:"name"`
+		Tables []table `json:"tables"`
+	}
+	conn := a.firstConnection()
+	defaultSchema := a.opts.ParseOptions.DefaultSchema
+	var schemas []namespace
+	for _, t := range tables {
+		ns := t.Schema
+		if ns == "" {
+			ns = "main" // SQLite's name for the schema of a database file
+			if defaultSchema == "" {
+				defaultSchema = ns
+			}
+		}
+		if len(schemas) == 0 || schemas[len(schemas)-1].Name != ns {
+			schemas = append(schemas, namespace{Name: ns, Tables: []table{}})
+		}
+		tb := table{Name: t.Name, Columns: []column{}}
+		for _, c := range t.Columns {
+			tb.Columns = append(tb.Columns, column{Name: c.Name, SQLiteType: c.SQLiteType, InternalType: c.SourceType,
+				Type: c.SourceType, PgType: c.SourceType})
+		}
+		ns0 := &schemas[len(schemas)-1]
+		ns0.Tables = append(ns0.Tables, tb)
+	}
+	if schemas == nil {
+		schemas = []namespace{}
+	}
+	if defaultSchema == "" {
+		defaultSchema = "main"
+	}
+	writeData(w, struct {
+		Connections []struct {
+			ID      string      `json:"id"`
+			Tag     string      `json:"tag"`
+			Schemas []namespace `json:"schemas"`
+		} `json:"connections"`
+		DefaultConnectionTag string `json:"defaultConnectionTag"`
+		DefaultSchema        string `json:"defaultSchema"`
+	}{
+		Connections: []struct {
+			ID      string      `json:"id"`
+			Tag     string      `json:"tag"`
+			Schemas []namespace `json:"schemas"`
+		}{{ID: conn.ID, Tag: conn.Tag, Schemas: schemas}},
+		DefaultConnectionTag: conn.Tag,
+		DefaultSchema:        defaultSchema,
+	})
 }
 
 // ---- execute-sql ----

@@ -113,7 +113,7 @@ func TestAdminRefusesNonAdminTokens(t *testing.T) {
 	}
 	routes := [][2]string{
 		{"POST", "/api/admin/v1/diagnostics"}, {"POST", "/api/admin/v1/validate"},
-		{"POST", "/api/admin/v1/execute-sql"}, {"POST", "/api/admin/v1/dev-token"},
+		{"POST", "/api/admin/v1/execute-sql"}, {"POST", "/api/admin/v1/dev-token"}, {"POST", "/api/admin/v1/schema"},
 		{"GET", "/api/admin/v1/settings"}, {"POST", "/api/admin/v1/settings"},
 	}
 	for _, c := range []struct {
@@ -224,6 +224,14 @@ func TestAdminValidate(t *testing.T) {
 		if status != c.status || !strings.Contains(string(body), c.want) {
 			t.Errorf("%s: %d %s, want %d with %s", c.name, status, body, c.status, c.want)
 		}
+	}
+}
+
+func TestAdminSchemaUnavailable(t *testing.T) {
+	h := newAdminHarness(t, []string{adminToken}, false)
+	status, body := h.call(t, "POST", "/api/admin/v1/schema", "Bearer "+adminToken, `{}`)
+	if status != 404 || !strings.Contains(string(body), "not available") {
+		t.Fatalf("%d %s", status, body)
 	}
 }
 
