@@ -87,6 +87,8 @@ func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struc
 		return fmt.Errorf("open storage batch: %w", err)
 	}
 	defer batch.Close()
+	pipe := newPipeline(ctx, batch)
+	defer pipe.close()
 
 	w := &writer{
 		r:       r,
@@ -94,7 +96,7 @@ func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struc
 		version: v.ID,
 		state:   v.State,
 		rules:   rules,
-		batch:   batch,
+		pipe:    pipe,
 		kick:    kick,
 		tables:  newTableIndex(tables),
 	}
@@ -149,7 +151,7 @@ type writer struct {
 	version int64
 	state   storage.VersionState
 	rules   Rules
-	batch   storage.Batch
+	pipe    *pipeline
 	kick    chan<- struct{}
 	tables  *tableIndex
 
@@ -181,10 +183,7 @@ func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, 
 			u.Lookups[i] = storage.LookupRow{Key: l.Key, Result: l.Result}
 		}
 	}
-	if err := w.batch.Save(ctx, u); err != nil {
-		return fmt.Errorf("save row of %s: %w", t.ID, err)
-	}
-	return nil
+	return w.pipe.add(ctx, write{kind: writeSave, u: u})
 }
 
 // evalFailed logs sync rule evaluation errors, at most one line per 10s.
@@ -214,22 +213,17 @@ func (w *writer) Change(ctx context.Context, c source.Change) error {
 		}
 		return w.save(ctx, c.Table, c.Key, c.OldKey, c.Row)
 	case source.Delete:
-		if err := w.batch.Delete(ctx, c.Table.ID, c.Key); err != nil {
-			return fmt.Errorf("delete row of %s: %w", c.Table.ID, err)
-		}
+		return w.pipe.add(ctx, write{kind: writeDelete, u: storage.RowUpdate{Table: c.Table.ID, Key: c.Key}})
 	case source.Truncate:
-		if err := w.batch.Truncate(ctx, c.Table.ID); err != nil {
-			return fmt.Errorf("truncate %s: %w", c.Table.ID, err)
-		}
+		return w.pipe.add(ctx, write{kind: writeTruncate, u: storage.RowUpdate{Table: c.Table.ID}})
 	default:
 		return fmt.Errorf("table %s: unknown change kind %d", c.Table.ID, c.Kind)
 	}
-	return nil
 }
 
 // Commit commits the batch with a checkpoint at pos.
 func (w *writer) Commit(ctx context.Context, pos storage.Position) error {
-	cp, err := w.batch.Commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true})
+	cp, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true})
 	if err != nil {
 		return fmt.Errorf("commit at position %d: %w", pos, err)
 	}
@@ -286,7 +280,7 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 					return err
 				}
 			}
-			_, err := w.batch.Commit(ctx, storage.CommitOptions{
+			_, err := w.pipe.commit(ctx, storage.CommitOptions{
 				Position:          pos,
 				SnapshotTable:     t.ID,
 				SnapshotCursor:    page.Cursor,
@@ -318,7 +312,7 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 	if err != nil {
 		return fmt.Errorf("read source head: %w", err)
 	}
-	if _, err := w.batch.Commit(ctx, storage.CommitOptions{Position: pos, SnapshotDone: true, NoCheckpointBefore: head}); err != nil {
+	if _, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, SnapshotDone: true, NoCheckpointBefore: head}); err != nil {
 		return fmt.Errorf("commit snapshot done: %w", err)
 	}
 	w.log.Info("initial snapshot done", "no_checkpoint_before", uint64(head))
