@@ -10,6 +10,11 @@
 // lets the source acknowledge that position, so a crash anywhere replays
 // from the last committed position and yields the same state.
 //
+// Within a job, the source's goroutine reads rows and evaluates the sync
+// rules while a second goroutine applies the resulting writes to the
+// storage batch (see pipeline); a commit waits for the writes queued before
+// it.
+//
 // A Replicator holds the storage's replication lease while it works; a
 // second process waits on standby and takes over when the lease expires.
 // Every sync config version that is PROCESSING, ACTIVE or ERRORED has a job
