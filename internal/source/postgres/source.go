@@ -178,7 +178,7 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 			       EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables pt
 			               WHERE pt.pubname = $3 AND pt.schemaname = n.nspname AND pt.tablename = c.relname)
 			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relkind IN ('r', 'p') AND n.nspname = $1 AND c.relname `+op+` $2
+			WHERE c.relkind = 'r' AND n.nspname = $1 AND c.relname `+op+` $2
 			ORDER BY n.nspname, c.relname`, schema, name, PublicationName)
 		if err != nil {
 			return nil, fmt.Errorf("resolve tables %s.%s: %w", schema, p.Name, err)
