@@ -147,7 +147,7 @@ SELECT row_type, row_id, (SELECT priority FROM ps_buckets WHERE name = ?1) FROM 
 
 // dataStmts are the prepared statements of saveData, per transaction.
 type dataStmts struct {
-	superseded, deleteKey, insert, touch *sql.Stmt
+	put, remove, touch *sql.Stmt
 }
 
 func prepareData(ctx context.Context, tx *sql.Tx) (*dataStmts, error) {
@@ -161,9 +161,9 @@ func prepareData(ctx context.Context, tx *sql.Tx) (*dataStmts, error) {
 		st, err = tx.PrepareContext(ctx, q)
 		return st
 	}
-	s.superseded = prep(`SELECT coalesce(sum(hash), 0), count(*) FROM ps_oplog WHERE bucket = ? AND key = ?`)
-	s.deleteKey = prep(`DELETE FROM ps_oplog WHERE bucket = ? AND key = ?`)
-	s.insert = prep(`INSERT INTO ps_oplog (bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	// (bucket, key) is unique: a PUT replaces the older op of its row key.
+	s.put = prep(`INSERT OR REPLACE INTO ps_oplog (bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	s.remove = prep(`DELETE FROM ps_oplog WHERE bucket = ? AND key = ?`)
 	s.touch = prep(`INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority) VALUES (?, ?, ?)`)
 	if err != nil {
 		s.close()
@@ -173,7 +173,7 @@ func prepareData(ctx context.Context, tx *sql.Tx) (*dataStmts, error) {
 }
 
 func (s *dataStmts) close() {
-	for _, st := range []*sql.Stmt{s.superseded, s.deleteKey, s.insert, s.touch} {
+	for _, st := range []*sql.Stmt{s.put, s.remove, s.touch} {
 		if st != nil {
 			st.Close()
 		}
@@ -187,23 +187,24 @@ func str(p *string) string {
 	return *p
 }
 
-// saveData stores one data line: PUTs into the op log (superseding earlier
-// ops of the same row key), and every op's checksum into the bucket's
-// accumulators, so validation never needs to re-read the ops.
+// saveData stores one data line: PUTs into the op log (replacing the older
+// op of the same row key), REMOVEs by deleting it, and every op's checksum
+// into the bucket's running sum. A bucket's checksum is the wrapping sum of
+// all its ops, superseded or not, so validation never re-reads the ops.
 func saveData(ctx context.Context, tx *sql.Tx, st *dataStmts, d *dataLine, lineBytes int) error {
 	if len(d.Data) == 0 {
 		return nil
 	}
 	var prio int64 = DefaultPriority
-	var addSum, opSum uint32
+	var sum uint32
 	var lastApplied int64
 	var found bool
-	row := tx.QueryRowContext(ctx, `SELECT priority, add_checksum, op_checksum, last_applied_op FROM ps_buckets WHERE name = ?`, d.Bucket)
-	var a, o int64
-	switch err := row.Scan(&prio, &a, &o, &lastApplied); {
+	row := tx.QueryRowContext(ctx, `SELECT priority, checksum, last_applied_op FROM ps_buckets WHERE name = ?`, d.Bucket)
+	var c0 int64
+	switch err := row.Scan(&prio, &c0, &lastApplied); {
 	case err == nil:
 		found = true
-		addSum, opSum = uint32(a), uint32(o)
+		sum = uint32(c0)
 	case errors.Is(err, sql.ErrNoRows):
 	default:
 		return err
@@ -219,35 +220,23 @@ func saveData(ctx context.Context, tx *sql.Tx, st *dataStmts, d *dataLine, lineB
 			} else {
 				key += "null"
 			}
-			var sum, n int64
-			if err := st.superseded.QueryRowContext(ctx, d.Bucket, key).Scan(&sum, &n); err != nil {
-				return err
-			}
-			if n > 0 {
-				if _, err := st.deleteKey.ExecContext(ctx, d.Bucket, key); err != nil {
-					return err
-				}
-				opSum -= uint32(sum)
-				addSum += uint32(sum)
-			}
 			if op.Op == protocol.OpPut {
 				data := "{}"
 				if op.Data != nil {
 					data = *op.Data
 				}
-				if _, err := st.insert.ExecContext(ctx, d.Bucket, int64(op.OpID), key, typ, id, data, int64(c)); err != nil {
+				if _, err := st.put.ExecContext(ctx, d.Bucket, int64(op.OpID), key, typ, id, data, int64(c)); err != nil {
 					return err
 				}
-				opSum += c
-			} else {
-				addSum += c
+			} else if _, err := st.remove.ExecContext(ctx, d.Bucket, key); err != nil {
+				return err
 			}
+			sum += c
 			if _, err := st.touch.ExecContext(ctx, typ, id, prio); err != nil {
 				return err
 			}
-		case protocol.OpMove:
-			addSum += c
 		case protocol.OpClear:
+			// CLEAR stands for every op before it; its checksum is theirs.
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO ps_updated_rows (row_type, row_id, priority)
 SELECT row_type, row_id, ? FROM ps_oplog WHERE bucket = ?`, prio, d.Bucket); err != nil {
 				return err
@@ -255,40 +244,40 @@ SELECT row_type, row_id, ? FROM ps_oplog WHERE bucket = ?`, prio, d.Bucket); err
 			if _, err := tx.ExecContext(ctx, `DELETE FROM ps_oplog WHERE bucket = ?`, d.Bucket); err != nil {
 				return err
 			}
-			addSum, opSum, lastApplied = c, 0, 0
+			sum, lastApplied = c, 0
 		default:
-			// Unknown op types are skipped, like the official core does;
-			// their checksum still counts.
-			addSum += c
+			// MOVE carries only a checksum; unknown op types are skipped
+			// like the official core does, their checksum still counts.
+			sum += c
 		}
 	}
 	last := int64(d.Data[len(d.Data)-1].OpID)
 	if !found {
-		_, err := tx.ExecContext(ctx, `INSERT INTO ps_buckets (name, priority, last_op, add_checksum, op_checksum, count_since_last, downloaded_bytes)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, d.Bucket, prio, last, int64(int32(addSum)), int64(int32(opSum)), len(d.Data), lineBytes)
+		_, err := tx.ExecContext(ctx, `INSERT INTO ps_buckets (name, priority, last_op, checksum, count_since_last, downloaded_bytes)
+VALUES (?, ?, ?, ?, ?, ?)`, d.Bucket, prio, last, int64(int32(sum)), len(d.Data), lineBytes)
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE ps_buckets SET last_op = ?, add_checksum = ?, op_checksum = ?, last_applied_op = ?,
+	_, err := tx.ExecContext(ctx, `UPDATE ps_buckets SET last_op = ?, checksum = ?, last_applied_op = ?,
 count_since_last = count_since_last + ?, downloaded_bytes = downloaded_bytes + ? WHERE name = ?`,
-		last, int64(int32(addSum)), int64(int32(opSum)), lastApplied, len(d.Data), lineBytes, d.Bucket)
+		last, int64(int32(sum)), lastApplied, len(d.Data), lineBytes, d.Bucket)
 	return err
 }
 
 // validate compares the accumulated checksum of every bucket in scope with
 // the checkpoint. A bucket never downloaded counts as checksum 0.
 func validate(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *int) (*ChecksumError, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT add_checksum, op_checksum FROM ps_buckets WHERE name = ?`)
+	stmt, err := tx.PrepareContext(ctx, `SELECT checksum FROM ps_buckets WHERE name = ?`)
 	if err != nil {
 		return nil, err
 	}
 	defer stmt.Close()
 	var ce *ChecksumError
 	for _, b := range cp.inScope(prio) {
-		var a, o int64
-		if err := stmt.QueryRowContext(ctx, b.Bucket).Scan(&a, &o); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		var c int64
+		if err := stmt.QueryRowContext(ctx, b.Bucket).Scan(&c); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
-		have := uint32(a) + uint32(o)
+		have := uint32(c)
 		if have != uint32(b.Checksum) {
 			if ce == nil {
 				ce = &ChecksumError{CheckpointID: cp.lastOpID}

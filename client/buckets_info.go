@@ -23,7 +23,7 @@ type BucketInfo struct {
 
 // Buckets lists the buckets of the last checkpoint with what is stored.
 func (db *DB) Buckets(ctx context.Context) ([]BucketInfo, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT name, priority, last_op, last_applied_op, add_checksum, op_checksum,
+	rows, err := db.sql.QueryContext(ctx, `SELECT name, priority, last_op, last_applied_op, checksum,
 target_checksum, target_count, downloaded_bytes, (SELECT count(*) FROM ps_oplog o WHERE o.bucket = b.name)
 FROM ps_buckets b ORDER BY priority, name`)
 	if err != nil {
@@ -33,11 +33,11 @@ FROM ps_buckets b ORDER BY priority, name`)
 	var out []BucketInfo
 	for rows.Next() {
 		var b BucketInfo
-		var add, op, target int64
-		if err := rows.Scan(&b.Name, &b.Priority, &b.LastOp, &b.LastAppliedOp, &add, &op, &target, &b.ExpectedCount, &b.DownloadedBytes, &b.Ops); err != nil {
+		var sum, target int64
+		if err := rows.Scan(&b.Name, &b.Priority, &b.LastOp, &b.LastAppliedOp, &sum, &target, &b.ExpectedCount, &b.DownloadedBytes, &b.Ops); err != nil {
 			return nil, err
 		}
-		b.Checksum = int32(uint32(add) + uint32(op))
+		b.Checksum = int32(sum)
 		b.Expected = int32(target)
 		out = append(out, b)
 	}

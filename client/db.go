@@ -25,10 +25,11 @@ const DefaultPriority = 3
 // modelled on what the official core keeps:
 //
 //   - ps_buckets: one row per bucket of the last checkpoint: how far it is
-//     downloaded (last_op, the next request's after), the two checksum
-//     accumulators (add_checksum for ops no longer stored, op_checksum for
-//     stored PUTs), and the checkpoint's expectations for diagnostics;
-//   - ps_oplog: the stored PUT operations, by bucket and row key;
+//     downloaded (last_op, the next request's after), the wrapping sum of
+//     the checksums of every op received (superseded ones too, as the
+//     service's bucket checksum counts them), and the checkpoint's
+//     expectations for diagnostics;
+//   - ps_oplog: the latest PUT of each row key of each bucket;
 //   - ps_updated_rows: rows whose visible state must be recomputed at the
 //     next apply, with the priority of the bucket that touched them;
 //   - ps_untyped: synced rows of object types not in the schema;
@@ -41,8 +42,7 @@ var internalSQL = []string{
   priority INTEGER NOT NULL DEFAULT 3,
   last_op INTEGER NOT NULL DEFAULT 0,
   last_applied_op INTEGER NOT NULL DEFAULT 0,
-  add_checksum INTEGER NOT NULL DEFAULT 0,
-  op_checksum INTEGER NOT NULL DEFAULT 0,
+  checksum INTEGER NOT NULL DEFAULT 0,
   target_checksum INTEGER NOT NULL DEFAULT 0,
   target_count INTEGER NOT NULL DEFAULT 0,
   count_at_last INTEGER NOT NULL DEFAULT 0,
@@ -58,7 +58,7 @@ var internalSQL = []string{
   data TEXT,
   hash INTEGER NOT NULL
 ) STRICT`,
-	`CREATE INDEX IF NOT EXISTS ps_oplog_by_key ON ps_oplog (bucket, key)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS ps_oplog_by_key ON ps_oplog (bucket, key)`,
 	`CREATE INDEX IF NOT EXISTS ps_oplog_by_row ON ps_oplog (row_type, row_id, op_id)`,
 	`CREATE TABLE IF NOT EXISTS ps_updated_rows (
   row_type TEXT NOT NULL, row_id TEXT NOT NULL, priority INTEGER NOT NULL,
