@@ -57,13 +57,17 @@ var errReconnect = errors.New("reconnect")
 var errStreamEnded = errors.New("sync stream ended by the service")
 
 // connection is one Connect: the sync loop and the upload loop, with the
-// state they share. Lock order: connection.mu before DB.writeMu.
+// state they share. Lock order: applyMu, then connection.mu, then DB.writeMu.
 type connection struct {
 	db        *DB
 	connector Connector
 	opts      ConnectOptions
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+
+	// applyMu is held while a stream line is handled and while a pending
+	// checkpoint is published, so neither sees the other half done.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	creds   *Credentials
@@ -335,53 +339,66 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 		if err != nil {
 			return progressed, err
 		}
-		switch {
-		case line.Checkpoint != nil:
-			cp = newCheckpoint(line.Checkpoint)
-			if err := c.onCheckpoint(ctx, cp, progress); err != nil {
-				return progressed, err
-			}
-		case line.CheckpointDiff != nil:
-			if cp == nil {
-				return progressed, errors.New("protocol error: checkpoint_diff before checkpoint")
-			}
-			cp = cp.applyDiff(line.CheckpointDiff)
-			if err := c.onDiff(ctx, cp, line.CheckpointDiff, progress); err != nil {
-				return progressed, err
-			}
-		case line.Data != nil:
-			if err := c.onData(ctx, line.Data, len(raw), progress); err != nil {
-				return progressed, err
-			}
-		case line.CheckpointComplete != nil, line.PartialCheckpointComplete != nil:
-			if cp == nil {
-				return progressed, errors.New("protocol error: checkpoint_complete before checkpoint")
-			}
-			var prio *int
-			if line.PartialCheckpointComplete != nil {
-				prio = line.PartialCheckpointComplete.Priority
-			}
-			if err := c.onComplete(ctx, cp, prio); err != nil {
-				return progressed, err
-			}
-			if prio == nil {
-				progressed = true
-				db.status.update(func(s *SyncStatus) { s.Downloading = false; s.Progress = nil; s.DownloadError = nil })
-			}
-		case line.TokenExpiresIn != nil:
-			n := *line.TokenExpiresIn
-			if n <= 0 {
-				// Expired: the service ends the stream; connect again with
-				// new credentials at once.
-				c.invalidateCredentials()
-				return progressed, errReconnect
-			}
-			if n <= 30 {
-				if _, err := c.refreshCredentials(ctx); err != nil {
-					return progressed, err
+		// applyMu keeps the upload loop from publishing a pending
+		// checkpoint while this line's data is half stored.
+		c.applyMu.Lock()
+		completed, err := func() (completed bool, err error) {
+			switch {
+			case line.Checkpoint != nil:
+				cp = newCheckpoint(line.Checkpoint)
+				if err := c.onCheckpoint(ctx, cp, progress); err != nil {
+					return false, err
 				}
-				return progressed, errReconnect
+			case line.CheckpointDiff != nil:
+				if cp == nil {
+					return false, errors.New("protocol error: checkpoint_diff before checkpoint")
+				}
+				cp = cp.applyDiff(line.CheckpointDiff)
+				if err := c.onDiff(ctx, cp, line.CheckpointDiff, progress); err != nil {
+					return false, err
+				}
+			case line.Data != nil:
+				if err := c.onData(ctx, line.Data, len(raw), progress); err != nil {
+					return false, err
+				}
+			case line.CheckpointComplete != nil, line.PartialCheckpointComplete != nil:
+				if cp == nil {
+					return false, errors.New("protocol error: checkpoint_complete before checkpoint")
+				}
+				var prio *int
+				if line.PartialCheckpointComplete != nil {
+					prio = line.PartialCheckpointComplete.Priority
+				}
+				if err := c.onComplete(ctx, cp, prio); err != nil {
+					return false, err
+				}
+				if prio == nil {
+					completed = true
+					db.status.update(func(s *SyncStatus) { s.Downloading = false; s.Progress = nil; s.DownloadError = nil })
+				}
+			case line.TokenExpiresIn != nil:
+				n := *line.TokenExpiresIn
+				if n <= 0 {
+					// Expired: the service ends the stream; connect again with
+					// new credentials at once.
+					c.invalidateCredentials()
+					return false, errReconnect
+				}
+				if n <= 30 {
+					if _, err := c.refreshCredentials(ctx); err != nil {
+						return false, err
+					}
+					return false, errReconnect
+				}
 			}
+			return completed, nil
+		}()
+		c.applyMu.Unlock()
+		if completed {
+			progressed = true
+		}
+		if err != nil {
+			return progressed, err
 		}
 	}
 }
@@ -542,6 +559,8 @@ func (c *connection) tryApply(ctx context.Context, cp *checkpoint, prio *int) (b
 
 // applyPending publishes a validated checkpoint that waited for uploads.
 func (c *connection) applyPending(ctx context.Context) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	c.mu.Lock()
 	cp := c.pending
 	c.mu.Unlock()
