@@ -231,7 +231,8 @@ func (db *DB) Execute(ctx context.Context, query string, args ...any) (sql.Resul
 }
 
 // WriteTx runs fn in a write transaction, commits it when fn returns nil,
-// and wakes the upload loop.
+// and wakes the upload loop. fn must use tx only, not Execute or WriteTx
+// (which would wait for this transaction).
 func (db *DB) WriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
@@ -251,11 +252,16 @@ func (db *DB) WriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	db.wakeUpload()
+	return nil
+}
+
+// wakeUpload tells the upload loop to look at the queue.
+func (db *DB) wakeUpload() {
 	select {
 	case db.uploadWake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Rows is the result of Query: column names and the values of each row
