@@ -374,9 +374,9 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 				}
 				if prio == nil {
 					completed = true
-				// Writes made through SQL() rather than Execute are
-				// noticed here at the latest.
-				db.wakeUpload()
+					// Writes made through SQL() rather than Execute are
+					// noticed here at the latest.
+					db.wakeUpload()
 					db.status.update(func(s *SyncStatus) { s.Downloading = false; s.Progress = nil; s.DownloadError = nil })
 				}
 			case line.TokenExpiresIn != nil:
