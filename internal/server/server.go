@@ -35,6 +35,10 @@ type Identity struct {
 	Claims []byte
 	// ExpiresAt is the token's exp; the stream ends then.
 	ExpiresAt time.Time
+	// Revoked, when not nil, is closed when the token stops being
+	// acceptable before it expires (development tokens turned off); the
+	// stream ends then, and the client's reconnect is refused.
+	Revoked <-chan struct{}
 }
 
 // Authenticator verifies a client token. A failure is a *protocol.Error
