@@ -40,9 +40,10 @@ func (r *rowScanner) scan(rows *sql.Rows, extra int) (syncrules.Row, error) {
 }
 
 // Snapshot reads table t in id order after cursor, one page of
-// Options.PageRows rows per call of fn. Each page is its own read: pages
-// are not one consistent view, which is fine because the change stream
-// replays everything after the slot's start position.
+// Options.PageRows rows per call of fn, all pages from one read
+// transaction (one consistent view of the table). A snapshot resumed after
+// a restart reads the rest from a newer view, which is fine because the
+// change stream replays everything after the slot's start position.
 func (s *Source) Snapshot(ctx context.Context, t *source.Table, cursor []byte, fn func(source.SnapshotPage) error) error {
 	ti, err := s.tableInfo(ctx, t.ID)
 	if err != nil {
@@ -51,6 +52,11 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, cursor []byte, f
 	base := "SELECT " + ti.selectList + " FROM " + quoteIdent(ti.name) + " AS t WHERE t.\"id\" "
 	first := base + "IS NOT NULL ORDER BY t.\"id\" LIMIT ?"
 	next := base + "> ? ORDER BY t.\"id\" LIMIT ?"
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("snapshot "+t.ID, err)
+	}
+	defer tx.Rollback()
 	sc := newRowScanner(ti.columns, 0)
 	idIdx := -1
 	for i, c := range ti.columns {
@@ -61,14 +67,14 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, cursor []byte, f
 	for {
 		var rows *sql.Rows
 		if cursor == nil {
-			rows, err = s.db.QueryContext(ctx, first, s.opts.PageRows)
+			rows, err = tx.QueryContext(ctx, first, s.opts.PageRows)
 		} else {
 			var after any
 			after, err = decodeKey(cursor)
 			if err != nil {
 				return fmt.Errorf("sqlite source: snapshot cursor of %q: %w", t.ID, err)
 			}
-			rows, err = s.db.QueryContext(ctx, next, after, s.opts.PageRows)
+			rows, err = tx.QueryContext(ctx, next, after, s.opts.PageRows)
 		}
 		if err != nil {
 			return s.wrap("snapshot "+t.ID, err)
