@@ -59,6 +59,8 @@ var (
 	ErrLocked = errors.New("sqlite source: database is locked")
 	// ErrNoID is returned for a synced table without an id column.
 	ErrNoID = errors.New("sqlite source: table has no id column")
+
+	errNoTable = errors.New("sqlite source: table does not exist")
 )
 
 // Names of the objects the source creates in the application's database.
@@ -358,7 +360,7 @@ func (s *Source) tableInfo(ctx context.Context, name string) (*tableInfo, error)
 		return nil, s.wrap("read columns of "+name, err)
 	}
 	if len(ti.columns) == 0 {
-		return nil, fmt.Errorf("sqlite source: %s: table %q does not exist", s.path, name)
+		return nil, fmt.Errorf("%w: %s: table %q", errNoTable, s.path, name)
 	}
 	if !hasID {
 		return nil, fmt.Errorf("%w: %s: table %q (columns %s); every synced table needs a column named id that identifies its rows, such as `id INTEGER PRIMARY KEY` or `id TEXT PRIMARY KEY`",

@@ -415,3 +415,35 @@ func TestRecreatedTableIsFollowedAgain(t *testing.T) {
 		t.Errorf("after re-create: %s", got)
 	}
 }
+
+func TestDroppedTableChangesReadAsDeletes(t *testing.T) {
+	ctx := context.Background()
+	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
+	s := open(t, path)
+	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := s.Start(ctx, "slot1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startStream(t, s, "slot1", pos, tables)
+	// Rows changed in the transaction that drops the table cannot be read
+	// back; the stream goes on with them deleted.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"INSERT INTO todos VALUES (1, 'a')", "DROP TABLE todos"} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(r.next(t)); got != "[delete todos 698000000000000001]" {
+		t.Errorf("dropped table: %s", got)
+	}
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -262,6 +263,11 @@ func (s *Source) drain(ctx context.Context, c *sql.Conn, pos storage.Position, t
 			continue
 		}
 		ti, err := s.tableInfo(ctx, n)
+		if errors.Is(err, errNoTable) {
+			// The table was dropped: its changed rows are gone.
+			s.log.Warn("a synced table was dropped; its changed rows replicate as deletes, its other rows stay until the sync config is redeployed", "table", n)
+			ti, err = &tableInfo{name: n}, nil
+		}
 		if err != nil {
 			return pos, false, err
 		}
@@ -279,6 +285,10 @@ func (s *Source) drain(ctx context.Context, c *sql.Conn, pos storage.Position, t
 func (s *Source) drainTable(ctx context.Context, tx *sql.Tx, ti *tableInfo, t *source.Table, from, to storage.Position, h source.Handler) (bool, error) {
 	q := "SELECT c.key, " + ti.selectList + " FROM (SELECT DISTINCT key FROM " + changesTable +
 		" WHERE tbl = ? AND seq > ? AND seq <= ?) AS c LEFT JOIN " + quoteIdent(ti.name) + " AS t ON t.\"id\" = c.key"
+	if ti.selectList == "" {
+		// A dropped table: every changed key reads as deleted.
+		q = "SELECT DISTINCT key FROM " + changesTable + " WHERE tbl = ? AND seq > ? AND seq <= ?"
+	}
 	rows, err := tx.QueryContext(ctx, q, ti.name, int64(from), int64(to))
 	if err != nil {
 		return false, s.wrap("read changed rows of "+ti.name, err)
@@ -296,7 +306,7 @@ func (s *Source) drainTable(ctx context.Context, tx *sql.Tx, ti *tableInfo, t *s
 			continue // a row with a NULL id is not replicated
 		}
 		ch := source.Change{Kind: source.Update, Table: t, Key: key, Row: row}
-		if row["id"].IsNull() {
+		if ti.selectList == "" || row["id"].IsNull() {
 			ch = source.Change{Kind: source.Delete, Table: t, Key: key}
 		}
 		if err := h.Change(ctx, ch); err != nil {
