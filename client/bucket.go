@@ -17,12 +17,12 @@ import (
 type checkpoint struct {
 	lastOpID        int64
 	writeCheckpoint *int64
-	buckets         map[string]bucketChecksum
+	buckets         map[string]BucketChecksum
 	streams         []protocol.StreamDescription
 }
 
-func newCheckpoint(l *checkpointLine) *checkpoint {
-	cp := &checkpoint{lastOpID: int64(l.LastOpID), buckets: make(map[string]bucketChecksum, len(l.Buckets)), streams: l.Streams}
+func newCheckpoint(l *CheckpointLine) *checkpoint {
+	cp := &checkpoint{lastOpID: int64(l.LastOpID), buckets: make(map[string]BucketChecksum, len(l.Buckets)), streams: l.Streams}
 	if l.WriteCheckpoint != nil {
 		w := int64(*l.WriteCheckpoint)
 		cp.writeCheckpoint = &w
@@ -33,8 +33,8 @@ func newCheckpoint(l *checkpointLine) *checkpoint {
 	return cp
 }
 
-func (cp *checkpoint) applyDiff(d *checkpointDiffLine) *checkpoint {
-	next := &checkpoint{lastOpID: int64(d.LastOpID), buckets: make(map[string]bucketChecksum, len(cp.buckets)), streams: cp.streams}
+func (cp *checkpoint) applyDiff(d *CheckpointDiffLine) *checkpoint {
+	next := &checkpoint{lastOpID: int64(d.LastOpID), buckets: make(map[string]BucketChecksum, len(cp.buckets)), streams: cp.streams}
 	// Absent means none: the service repeats it on every diff.
 	if d.WriteCheckpoint != nil {
 		w := int64(*d.WriteCheckpoint)
@@ -54,10 +54,10 @@ func (cp *checkpoint) applyDiff(d *checkpointDiffLine) *checkpoint {
 
 // inScope lists the checkpoint's buckets of priority ≤ prio (all when prio
 // is nil), sorted by name.
-func (cp *checkpoint) inScope(prio *int) []bucketChecksum {
-	var out []bucketChecksum
+func (cp *checkpoint) inScope(prio *int) []BucketChecksum {
+	var out []BucketChecksum
 	for _, b := range cp.buckets {
-		if prio == nil || b.priority() <= *prio {
+		if prio == nil || b.EffectivePriority() <= *prio {
 			out = append(out, b)
 		}
 	}
@@ -112,7 +112,7 @@ func saveCheckpoint(ctx context.Context, tx *sql.Tx, cp *checkpoint) error {
 	return saveExpectations(ctx, tx, cp.inScope(nil))
 }
 
-func saveExpectations(ctx context.Context, tx *sql.Tx, bs []bucketChecksum) error {
+func saveExpectations(ctx context.Context, tx *sql.Tx, bs []BucketChecksum) error {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ps_buckets (name, priority, target_checksum, target_count) VALUES (?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, target_checksum = excluded.target_checksum, target_count = excluded.target_count`)
 	if err != nil {
@@ -120,7 +120,7 @@ ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, target_checksum =
 	}
 	defer stmt.Close()
 	for _, b := range bs {
-		if _, err := stmt.ExecContext(ctx, b.Bucket, b.priority(), int64(int32(b.Checksum)), b.Count); err != nil {
+		if _, err := stmt.ExecContext(ctx, b.Bucket, b.EffectivePriority(), int64(int32(b.Checksum)), b.Count); err != nil {
 			return err
 		}
 	}
@@ -191,7 +191,7 @@ func str(p *string) string {
 // op of the same row key), REMOVEs by deleting it, and every op's checksum
 // into the bucket's running sum. A bucket's checksum is the wrapping sum of
 // all its ops, superseded or not, so validation never re-reads the ops.
-func saveData(ctx context.Context, tx *sql.Tx, st *dataStmts, d *dataLine, lineBytes int) error {
+func saveData(ctx context.Context, tx *sql.Tx, st *dataStmts, d *DataLine, lineBytes int) error {
 	if len(d.Data) == 0 {
 		return nil
 	}
@@ -410,18 +410,18 @@ func (db *DB) applyRows(ctx context.Context, tx *sql.Tx, cp *checkpoint, prio *i
 			return err
 		}
 	}
-	p := DefaultPriority
+	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if prio != nil {
-		p = *prio
-	} else {
-		// A full sync completes every priority.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ps_sync_state`); err != nil {
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ps_sync_state (priority, last_synced_at) VALUES (?, ?)`, *prio, now)
+		return err
+	}
+	// A full sync completes every priority.
+	for _, p := range []int{0, 1, 2, 3, maxPriorityMarker} {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO ps_sync_state (priority, last_synced_at) VALUES (?, ?)`, p, now); err != nil {
 			return err
 		}
-		p = maxPriorityMarker
 	}
-	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO ps_sync_state (priority, last_synced_at) VALUES (?, ?)`, p, time.Now().UTC().Format(time.RFC3339Nano))
-	return err
+	return nil
 }
 
 // maxPriorityMarker is the ps_sync_state priority recorded for a full sync.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,9 +48,35 @@ type devService struct {
 
 func startDev(t *testing.T) *devService { return startDevB(t) }
 
-func startDevB(t testing.TB) *devService {
+func startDevB(t testing.TB) *devService { return startDevConfig(t, "") }
+
+// startDevConfig starts `powersync dev`; a non-empty syncConfig replaces
+// the sample sync config (the folder is created by a first, short run).
+func startDevConfig(t testing.TB, syncConfig string) *devService {
 	t.Helper()
 	d := &devService{dir: filepath.Join(t.TempDir(), "dev"), stderr: &syncBuffer{}}
+	if syncConfig != "" {
+		stop := d.run(t)
+		stop()
+		if err := os.WriteFile(filepath.Join(d.dir, "sync-config.yaml"), []byte(syncConfig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.endpoint = ""
+	}
+	t.Cleanup(d.run(t))
+	var err error
+	d.source, err = sql.Open("sqlite", "file:"+filepath.Join(d.dir, "source.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.source.Close() })
+	return d
+}
+
+// run starts the dev instance and waits for its endpoint; the returned
+// function stops it.
+func (d *devService) run(t testing.TB) func() {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
@@ -74,21 +101,14 @@ func startDevB(t testing.TB) *devService {
 			t.Fatalf("powersync dev printed no endpoint:\n%s", d.stderr)
 		}
 	}
-	t.Cleanup(func() {
+	return func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			t.Errorf("powersync dev did not stop")
 		}
-	})
-	var err error
-	d.source, err = sql.Open("sqlite", "file:"+filepath.Join(d.dir, "source.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.source.Close() })
-	return d
 }
 
 func (d *devService) token(t testing.TB, subject string, seconds int) string {

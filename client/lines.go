@@ -39,36 +39,40 @@ func (c *Checksum) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// bucketChecksum is one bucket of a checkpoint line.
-type bucketChecksum struct {
+// BucketChecksum is one bucket of a checkpoint line.
+type BucketChecksum struct {
 	Bucket   string   `json:"bucket"`
 	Checksum Checksum `json:"checksum"`
 	Count    int64    `json:"count"`
 	Priority *int     `json:"priority"`
 }
 
-func (b bucketChecksum) priority() int {
+// EffectivePriority is the bucket's priority, 3 when the service sent none.
+func (b BucketChecksum) EffectivePriority() int {
 	if b.Priority == nil {
 		return DefaultPriority
 	}
 	return *b.Priority
 }
 
-type checkpointLine struct {
+// CheckpointLine is a full checkpoint: every bucket the client should hold.
+type CheckpointLine struct {
 	LastOpID        protocol.OpID                `json:"last_op_id"`
 	WriteCheckpoint *protocol.OpID               `json:"write_checkpoint"`
-	Buckets         []bucketChecksum             `json:"buckets"`
+	Buckets         []BucketChecksum             `json:"buckets"`
 	Streams         []protocol.StreamDescription `json:"streams"`
 }
 
-type checkpointDiffLine struct {
+// CheckpointDiffLine updates the previous checkpoint of the same stream.
+type CheckpointDiffLine struct {
 	LastOpID        protocol.OpID    `json:"last_op_id"`
 	WriteCheckpoint *protocol.OpID   `json:"write_checkpoint"`
-	UpdatedBuckets  []bucketChecksum `json:"updated_buckets"`
+	UpdatedBuckets  []BucketChecksum `json:"updated_buckets"`
 	RemovedBuckets  []string         `json:"removed_buckets"`
 }
 
-type oplogEntry struct {
+// OplogEntry is one operation of a data line.
+type OplogEntry struct {
 	OpID       protocol.OpID `json:"op_id"`
 	Op         protocol.Op   `json:"op"`
 	ObjectType *string       `json:"object_type"`
@@ -78,12 +82,14 @@ type oplogEntry struct {
 	Checksum   Checksum      `json:"checksum"`
 }
 
-type dataLine struct {
+// DataLine is a chunk of one bucket's operations.
+type DataLine struct {
 	Bucket string       `json:"bucket"`
-	Data   []oplogEntry `json:"data"`
+	Data   []OplogEntry `json:"data"`
 }
 
-type completeLine struct {
+// CompleteLine ends a checkpoint (Priority nil) or one priority group of it.
+type CompleteLine struct {
 	LastOpID protocol.OpID `json:"last_op_id"`
 	Priority *int          `json:"priority"`
 }
@@ -91,11 +97,11 @@ type completeLine struct {
 // Line is one decoded line of a sync stream. Exactly one of the fields is
 // set, except for unknown line types, where none is and Raw holds the text.
 type Line struct {
-	Checkpoint                *checkpointLine
-	CheckpointDiff            *checkpointDiffLine
-	Data                      *dataLine
-	CheckpointComplete        *completeLine
-	PartialCheckpointComplete *completeLine
+	Checkpoint                *CheckpointLine
+	CheckpointDiff            *CheckpointDiffLine
+	Data                      *DataLine
+	CheckpointComplete        *CompleteLine
+	PartialCheckpointComplete *CompleteLine
 	TokenExpiresIn            *int64
 	// Raw is the line as received, without the newline.
 	Raw []byte
@@ -141,19 +147,19 @@ func ParseLine(b []byte) (*Line, error) {
 	var target any
 	switch k {
 	case "checkpoint":
-		l.Checkpoint = new(checkpointLine)
+		l.Checkpoint = new(CheckpointLine)
 		target = l.Checkpoint
 	case "checkpoint_diff":
-		l.CheckpointDiff = new(checkpointDiffLine)
+		l.CheckpointDiff = new(CheckpointDiffLine)
 		target = l.CheckpointDiff
 	case "data":
-		l.Data = new(dataLine)
+		l.Data = new(DataLine)
 		target = l.Data
 	case "checkpoint_complete":
-		l.CheckpointComplete = new(completeLine)
+		l.CheckpointComplete = new(CompleteLine)
 		target = l.CheckpointComplete
 	case "partial_checkpoint_complete":
-		l.PartialCheckpointComplete = new(completeLine)
+		l.PartialCheckpointComplete = new(CompleteLine)
 		target = l.PartialCheckpointComplete
 	case "token_expires_in":
 		l.TokenExpiresIn = new(int64)

@@ -206,6 +206,9 @@ func TestProtocolSequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTitles(t, db, "a=A b=B c=C ")
+	if st := db.Status(); len(st.Priorities) != 4 || st.Priorities[1].LastSyncedAt != st.LastSyncedAt {
+		t.Errorf("after the full checkpoint every priority is synced: %+v", st.Priorities)
+	}
 
 	// A diff: c is replaced, b removed, and bucket hi dropped entirely.
 	lo2, lo2Sum := dataLine("lo", op{4, "PUT", "todos", "c", `{"title":"C2"}`}, op{5, "REMOVE", "todos", "b", ""}, op{6, "MOVE", "", "", ""})

@@ -26,8 +26,9 @@ type SyncStatus struct {
 	LastSyncedAt time.Time
 	// Checkpoint is the op id of the last applied full checkpoint.
 	Checkpoint int64
-	// Priorities lists, per bucket priority, when data up to that priority
-	// was last published (from partial and full checkpoints).
+	// Priorities lists, per bucket priority (0–3), when the buckets of that
+	// priority and above were last published: by a partial checkpoint of
+	// that priority, or by a full one (which completes every priority).
 	Priorities []PriorityStatus
 	// Progress lists the buckets of the checkpoint being downloaded.
 	Progress []BucketProgress

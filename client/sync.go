@@ -436,7 +436,7 @@ func (c *connection) onCheckpoint(ctx context.Context, cp *checkpoint, progress 
 	return nil
 }
 
-func (c *connection) onDiff(ctx context.Context, cp *checkpoint, d *checkpointDiffLine, progress map[string]*BucketProgress) error {
+func (c *connection) onDiff(ctx context.Context, cp *checkpoint, d *CheckpointDiffLine, progress map[string]*BucketProgress) error {
 	db := c.db
 	c.mu.Lock()
 	c.pending = nil
@@ -460,7 +460,7 @@ func (c *connection) onDiff(ctx context.Context, cp *checkpoint, d *checkpointDi
 	return nil
 }
 
-func (c *connection) loadProgress(ctx context.Context, bs []bucketChecksum, progress map[string]*BucketProgress) error {
+func (c *connection) loadProgress(ctx context.Context, bs []BucketChecksum, progress map[string]*BucketProgress) error {
 	stmt, err := c.db.sql.PrepareContext(ctx, `SELECT count_at_last, count_since_last FROM ps_buckets WHERE name = ?`)
 	if err != nil {
 		return err
@@ -472,12 +472,12 @@ func (c *connection) loadProgress(ctx context.Context, bs []bucketChecksum, prog
 			return err
 		}
 		total := max(b.Count-atLast, since, 0)
-		progress[b.Bucket] = &BucketProgress{Bucket: b.Bucket, Priority: b.priority(), Downloaded: since, Total: total}
+		progress[b.Bucket] = &BucketProgress{Bucket: b.Bucket, Priority: b.EffectivePriority(), Downloaded: since, Total: total}
 	}
 	return nil
 }
 
-func (c *connection) onData(ctx context.Context, d *dataLine, size int, progress map[string]*BucketProgress) error {
+func (c *connection) onData(ctx context.Context, d *DataLine, size int, progress map[string]*BucketProgress) error {
 	err := c.db.writeTx(ctx, func(tx *sql.Tx) error {
 		st, err := prepareData(ctx, tx)
 		if err != nil {
