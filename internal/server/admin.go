@@ -105,7 +105,7 @@ func (s *Server) EnableAdmin(o AdminOptions) {
 	s.mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusFound))
 	s.mux.Handle("GET /dashboard/", dashboardHandler())
 	if o.DevKeys != nil {
-		s.handler = a.endRevokedStreams(s.handler)
+		s.opts.Auth = revocableAuth{next: s.opts.Auth, dev: o.DevKeys}
 	}
 }
 
@@ -739,52 +739,28 @@ func (a *admin) instanceURL(r *http.Request) string {
 	return u.String()
 }
 
-// endRevokedStreams ends a sync stream authenticated with a development
-// token when development tokens are turned off: the stream's context is
-// cancelled, the response ends, and the client's reconnect is refused
-// with PSYNC_S2101 "Development tokens are disabled for this instance".
-func (a *admin) endRevokedStreams(next http.Handler) http.Handler {
-	dk := a.opts.DevKeys
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/sync/stream" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		tok, err := tokenFromRequest(r)
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		h, _, err := auth.DecodeUnverified(tok)
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		var hdr struct {
-			Kid string `json:"kid"`
-		}
-		if json.Unmarshal(h, &hdr) != nil || hdr.Kid == "" || !dk.Owns(hdr.Kid) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		revoked := dk.Revoked()
-		select {
-		case <-revoked:
-			// Off already: authentication refuses the token.
-			next.ServeHTTP(w, r)
-			return
-		default:
-		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		go func() {
-			select {
-			case <-revoked:
-				a.s.log.Info("ending a development-token stream: development tokens were turned off")
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+// revocableAuth marks identities of development tokens with the channel
+// that closes when development tokens are turned off: their sync streams
+// end then, and the client's reconnect is refused with PSYNC_S2101
+// "Development tokens are disabled for this instance".
+type revocableAuth struct {
+	next Authenticator
+	dev  *auth.DevKeys
+}
+
+func (a revocableAuth) Authenticate(ctx context.Context, token string) (Identity, error) {
+	id, err := a.next.Authenticate(ctx, token)
+	if err != nil {
+		return id, err
+	}
+	// The token verified, so its header is well formed; only the kid is
+	// needed to tell a development token.
+	h, _, herr := auth.DecodeUnverified(token)
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if herr == nil && json.Unmarshal(h, &hdr) == nil && hdr.Kid != "" && a.dev.Owns(hdr.Kid) {
+		id.Revoked = a.dev.Revoked()
+	}
+	return id, nil
 }
