@@ -59,10 +59,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errTooManyConnections)
 		return
 	}
-	defer s.conns.Add(-1)
 	if s.bc.current() == nil && !s.opts.SyncConfigExpected {
 		vs, err := s.opts.Storage.Versions(r.Context())
 		if err == nil && len(vs) == 0 {
+			s.conns.Add(-1)
 			writeError(w, errNoSyncConfig)
 			return
 		}
@@ -71,18 +71,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	s.lifeMu.Lock()
 	if !s.started || s.closing.Load() {
 		s.lifeMu.Unlock()
+		s.conns.Add(-1)
 		writeError(w, errShuttingDown)
 		return
 	}
 	s.streams.Add(1)
 	base := s.streamCtx
 	s.lifeMu.Unlock()
-	defer s.streams.Done()
-
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(base, cancel)
-	defer stop()
 
 	h := w.Header()
 	h.Set("Content-Type", "application/x-ndjson")
@@ -93,20 +88,63 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Encoding", "gzip")
 		h.Add("Vary", "Accept-Encoding")
 	}
+
+	// Take the connection over from net/http where possible and return:
+	// net/http then frees its per-connection buffers and goroutines, and a
+	// waiting stream is only our parked goroutine, a one-byte reader and
+	// the connection state.
+	if nc := hijack(w, r); nc != nil {
+		release := s.conns.Add
+		go func() {
+			defer s.streams.Done()
+			defer release(-1)
+			defer nc.Close()
+			ctx, cancel := context.WithCancel(base)
+			defer cancel()
+			lw, err := newChunkedLineWriter(nc, h, gz, s.opts.WriteTimeout)
+			if err != nil {
+				return
+			}
+			// The client sends nothing more; a read returns when it goes away.
+			go func() {
+				var b [1]byte
+				for {
+					if _, err := nc.Read(b[:]); err != nil {
+						cancel()
+						return
+					}
+				}
+			}()
+			s.serveStream(ctx, lw, id, req)
+			lw.close()
+		}()
+		return
+	}
+
+	defer s.streams.Done()
+	defer s.conns.Add(-1)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(base, cancel)
+	defer stop()
 	w.WriteHeader(http.StatusOK)
 	lw := newLineWriter(w, gz, s.opts.WriteTimeout)
 	defer lw.close()
 	if err := lw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
+	s.serveStream(ctx, lw, id, req)
+}
 
+// serveStream runs one stream until it ends, and logs how it ended.
+func (s *Server) serveStream(ctx context.Context, lw *lineWriter, id Identity, req *protocol.StreamingSyncRequest) {
 	s.metrics.connections.Inc()
 	s.metrics.connectionsTotal.Inc()
 	defer s.metrics.connections.Dec()
 
 	c := newConn(s, id, req, lw)
 	start := time.Now()
-	err = c.run(ctx)
+	err := c.run(ctx)
 	log := s.log.With("user_id", id.UserID, "client_id", req.ClientID, "ops", c.opsSent,
 		"bytes", lw.bytes, "duration_ms", time.Since(start).Milliseconds())
 	switch {
@@ -206,6 +244,7 @@ func (c *conn) run(ctx context.Context) error {
 		}
 		// Waiting connections keep no line buffer.
 		c.buf = nil
+		c.lw.idle()
 		// Register for what this connection now depends on. When that set
 		// changed, a checkpoint published meanwhile may have touched a new
 		// key without waking us: catch up with a full check.
