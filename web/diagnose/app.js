@@ -106,6 +106,22 @@ function render(st) {
       el('td', {}, b.last_op), el('td', {}, bytes(b.downloaded_bytes)), el('td', {}, prog));
   }));
 
+  const subRows = [];
+  for (const x of s.streams) {
+    subRows.push(el('tr', {}, el('td', {}, x.name), el('td', {}, x.is_default ? 'default' : 'explicit'),
+      el('td', {}, x.errors.length ? 'errors: ' + x.errors.join('; ') : ''), el('td', {}), el('td', {})));
+  }
+  for (const sub of st.subscriptions) {
+    const b = el('button', { class: 'danger' }, 'Unsubscribe');
+    b.onclick = async () => {
+      await api('/api/unsubscribe', { stream: sub.stream, parameters: sub.parameters });
+      refresh();
+    };
+    subRows.push(el('tr', { 'data-subscription': sub.stream }, el('td', {}, sub.stream), el('td', {}, 'subscribed here'),
+      el('td', {}, JSON.stringify(sub.parameters)), el('td', {}, sub.priority ?? ''), el('td', {}, b)));
+  }
+  $('subscriptions').tBodies[0].replaceChildren(...subRows);
+
   const tabs = st.tables.map((tb) => {
     const b = el('button', { 'data-table': tb.name, class: tb.name === selectedTable ? 'active' : '' }, `${tb.name} (${tb.rows})`);
     b.onclick = () => { selectedTable = tb.name; showTable(); refresh(); };
@@ -140,6 +156,23 @@ $('login-form').onsubmit = async (ev) => {
     await refresh();
   } catch (e) {
     $('login-error').textContent = e.message;
+  }
+};
+
+$('subscribe-form').onsubmit = async (ev) => {
+  ev.preventDefault();
+  $('sub-error').textContent = '';
+  try {
+    const params = $('sub-params').value.trim();
+    const prio = $('sub-priority').value.trim();
+    await api('/api/subscribe', {
+      stream: $('sub-stream').value.trim(),
+      parameters: params ? JSON.parse(params) : null,
+      priority: prio === '' ? null : Number(prio),
+    });
+    await refresh();
+  } catch (e) {
+    $('sub-error').textContent = e.message;
   }
 };
 

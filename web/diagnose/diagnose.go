@@ -88,6 +88,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/table", s.handleTable)
 	s.mux.HandleFunc("POST /api/sql", s.handleSQL)
 	s.mux.HandleFunc("POST /api/redownload", s.handleRedownload)
+	s.mux.HandleFunc("POST /api/subscribe", s.handleSubscribe)
+	s.mux.HandleFunc("POST /api/unsubscribe", s.handleSubscribe)
 	return s, nil
 }
 
@@ -193,14 +195,15 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 
 // status is the JSON of GET /api/status.
 type status struct {
-	Endpoint   string         `json:"endpoint"`
-	Configured bool           `json:"configured"`
-	DBPath     string         `json:"db_path"`
-	Sync       syncStatus     `json:"sync"`
-	Token      *tokenInfo     `json:"token,omitempty"`
-	Buckets    []bucketInfo   `json:"buckets"`
-	Tables     []tableInfo    `json:"tables"`
-	Totals     map[string]any `json:"totals"`
+	Endpoint      string             `json:"endpoint"`
+	Configured    bool               `json:"configured"`
+	DBPath        string             `json:"db_path"`
+	Sync          syncStatus         `json:"sync"`
+	Token         *tokenInfo         `json:"token,omitempty"`
+	Buckets       []bucketInfo       `json:"buckets"`
+	Subscriptions []subscriptionInfo `json:"subscriptions"`
+	Tables        []tableInfo        `json:"tables"`
+	Totals        map[string]any     `json:"totals"`
 }
 
 type syncStatus struct {
@@ -245,6 +248,12 @@ type bucketInfo struct {
 	ToDownload    int64  `json:"total_ops"`
 }
 
+type subscriptionInfo struct {
+	Stream     string         `json:"stream"`
+	Parameters map[string]any `json:"parameters"`
+	Priority   *int           `json:"priority,omitempty"`
+}
+
 type tableInfo struct {
 	Name    string   `json:"name"`
 	Rows    int64    `json:"rows"`
@@ -285,6 +294,14 @@ func (s *Server) snapshot(ctx context.Context) (*status, error) {
 	}
 	if token != "" {
 		st.Token = decodeToken(token)
+	}
+	subs, err := s.db.Subscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Subscriptions = []subscriptionInfo{}
+	for _, sub := range subs {
+		st.Subscriptions = append(st.Subscriptions, subscriptionInfo{Stream: sub.Stream, Parameters: sub.Parameters, Priority: sub.Priority})
 	}
 	progress := map[string]client.BucketProgress{}
 	for _, p := range cs.Progress {
@@ -545,6 +562,32 @@ func (s *Server) handleRedownload(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusBadRequest, err)
 			return
 		}
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// handleSubscribe serves POST /api/subscribe and /api/unsubscribe:
+// {"stream": name, "parameters": {...}, "priority": n}. The client
+// reconnects with the new subscription set.
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Stream     string         `json:"stream"`
+		Parameters map[string]any `json:"parameters"`
+		Priority   *int           `json:"priority"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+		return
+	}
+	var err error
+	if strings.HasSuffix(r.URL.Path, "/unsubscribe") {
+		err = s.db.Unsubscribe(r.Context(), body.Stream, body.Parameters)
+	} else {
+		err = s.db.Subscribe(r.Context(), body.Stream, body.Parameters, body.Priority)
+	}
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }

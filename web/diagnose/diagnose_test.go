@@ -239,6 +239,34 @@ func TestAPI(t *testing.T) {
 	if code, _ := postJSON(t, hs.URL+"/api/table", nil); code != 405 {
 		t.Errorf("POST /api/table: %d", code)
 	}
+	// Stream subscriptions are kept by the client and listed.
+	sub := map[string]any{"stream": "list_todos", "parameters": map[string]any{"list": "L1"}, "priority": 1}
+	if code, m := postJSON(t, hs.URL+"/api/subscribe", sub); code != 200 {
+		t.Fatalf("subscribe: %d %v", code, m)
+	}
+	var subs struct {
+		Subscriptions []struct {
+			Stream     string         `json:"stream"`
+			Parameters map[string]any `json:"parameters"`
+			Priority   *int           `json:"priority"`
+		} `json:"subscriptions"`
+	}
+	getJSON(t, hs.URL+"/api/status", &subs)
+	if len(subs.Subscriptions) != 1 || subs.Subscriptions[0].Parameters["list"] != "L1" || *subs.Subscriptions[0].Priority != 1 {
+		t.Errorf("subscriptions %+v", subs)
+	}
+	if code, _ := postJSON(t, hs.URL+"/api/subscribe", map[string]any{"stream": "x", "priority": 9}); code != 400 {
+		t.Errorf("priority 9: %d", code)
+	}
+	if code, m := postJSON(t, hs.URL+"/api/unsubscribe", sub); code != 200 {
+		t.Fatalf("unsubscribe: %d %v", code, m)
+	}
+	getJSON(t, hs.URL+"/api/status", &subs)
+	if len(subs.Subscriptions) != 0 {
+		t.Errorf("after unsubscribe: %+v", subs)
+	}
+	waitSynced(t, hs.URL)
+
 	before := rec.fresh.Load()
 	if code, m := postJSON(t, hs.URL+"/api/redownload", map[string]string{}); code != 200 {
 		t.Fatalf("redownload: %d %v", code, m)
