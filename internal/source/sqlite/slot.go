@@ -209,31 +209,53 @@ func (s *Source) Head(ctx context.Context) (storage.Position, error) {
 // ack records that slot's changes up to pos are durable in storage and
 // trims the changes every slot has acknowledged.
 func (s *Source) ack(ctx context.Context, slot string, pos storage.Position) error {
-	return s.withWrite(ctx, "acknowledge position", func(c *sql.Conn) error {
-		if _, err := c.ExecContext(ctx, "UPDATE "+slotsTable+" SET position = max(position, ?) WHERE name = ?", int64(pos), slot); err != nil {
-			return err
-		}
-		return trim(ctx, c)
+	err := s.withWrite(ctx, "acknowledge position", func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, "UPDATE "+slotsTable+" SET position = max(position, ?) WHERE name = ?", int64(pos), slot)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return s.trim(ctx)
 }
 
+// trimBatch bounds the changes deleted by one write transaction, so that
+// trimming a large backlog never holds the write lock for long against the
+// application's writers.
+const trimBatch = 20000
+
 // trim deletes the changes every slot has acknowledged (all of them when
-// no slot is left).
-func trim(ctx context.Context, c *sql.Conn) error {
-	_, err := c.ExecContext(ctx, "DELETE FROM "+changesTable+" WHERE seq <= (SELECT coalesce(min(position), (SELECT max(seq) FROM "+changesTable+")) FROM "+slotsTable+")")
-	return err
+// no slot is left), trimBatch rows per write transaction.
+func (s *Source) trim(ctx context.Context) error {
+	for {
+		var n int64
+		err := s.withWrite(ctx, "trim changes", func(c *sql.Conn) error {
+			res, err := c.ExecContext(ctx, "DELETE FROM "+changesTable+" WHERE seq IN (SELECT seq FROM "+changesTable+
+				" WHERE seq <= (SELECT coalesce(min(position), (SELECT max(seq) FROM "+changesTable+")) FROM "+slotsTable+") ORDER BY seq LIMIT ?)", trimBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil || n < trimBatch {
+			return err
+		}
+	}
 }
 
 // Drop removes slot; changes only it still needed are trimmed. The
 // triggers stay (other slots may use them; they are cheap).
 func (s *Source) Drop(ctx context.Context, slot string) error {
-	return s.withWrite(ctx, "drop slot "+slot, func(c *sql.Conn) error {
+	err := s.withWrite(ctx, "drop slot "+slot, func(c *sql.Conn) error {
 		if _, err := c.ExecContext(ctx, schemaSQL); err != nil {
 			return err
 		}
-		if _, err := c.ExecContext(ctx, "DELETE FROM "+slotsTable+" WHERE name = ?", slot); err != nil {
-			return err
-		}
-		return trim(ctx, c)
+		_, err := c.ExecContext(ctx, "DELETE FROM "+slotsTable+" WHERE name = ?", slot)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return s.trim(ctx)
 }
