@@ -327,21 +327,29 @@ is set, else for --sub.`,
 		if err != nil {
 			return err
 		}
-		creds := make([]client.Credentials, lf.clients)
-		for i := range creds {
+		credsFor := func(i int) (client.Credentials, error) {
 			sub := cf.sub
 			if lf.subPrefix != "" {
 				sub = fmt.Sprintf("%s%d", lf.subPrefix, i)
 			}
 			tok, err := tokens(sub)
-			if err != nil {
+			return client.Credentials{Endpoint: ep, Token: tok}, err
+		}
+		creds := make([]client.Credentials, lf.clients)
+		for i := range creds {
+			if creds[i], err = credsFor(i); err != nil {
 				return err
 			}
-			creds[i] = client.Credentials{Endpoint: ep, Token: tok}
+		}
+		// With a config, a reconnecting client signs itself a new token
+		// (the old one may have expired); a --token is used as it is.
+		var renew func(int) (client.Credentials, error)
+		if cf.token == "" {
+			renew = credsFor
 		}
 		ctx, stop := signalContext(cmd.Context())
 		defer stop()
-		sum := runLoad(ctx, e, lf, creds)
+		sum := runLoad(ctx, e, lf, creds, renew)
 		if lf.json {
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
@@ -381,7 +389,7 @@ func (s *loadState) fail(err error) {
 	s.mu.Unlock()
 }
 
-func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credentials) *loadSummary {
+func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credentials, renew func(int) (client.Credentials, error)) *loadSummary {
 	st := &loadState{errors: map[string]int64{}}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = len(creds)
@@ -401,7 +409,7 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loadClient(ctx, hc, i, c, st, start, lf.duration <= 0, len(creds), allDone)
+			loadClient(ctx, hc, i, c, renew, st, start, lf.duration <= 0, len(creds), allDone)
 		}()
 	}
 	progress := make(chan struct{})
@@ -450,14 +458,19 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // loadClient is one simulated client: it streams, tracks bucket positions
 // like a real client, and reconnects 1–2 s after any error.
-func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Credentials, st *loadState, start time.Time,
-	stopWhenAllDone bool, total int, allDone chan struct{}) {
+func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Credentials, renew func(int) (client.Credentials, error),
+	st *loadState, start time.Time, stopWhenAllDone bool, total int, allDone chan struct{}) {
 	positions := map[string]protocol.OpID{}
 	first := true
 	attempts := 0
 	for ctx.Err() == nil {
 		if attempts > 0 {
 			st.reconnects.Add(1)
+			if renew != nil {
+				if c, err := renew(i); err == nil {
+					creds = c
+				}
+			}
 		}
 		attempts++
 		err := loadStream(ctx, hc, i, creds, st, positions, func() {
