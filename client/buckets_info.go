@@ -51,7 +51,9 @@ func (db *DB) ClearSyncedData(ctx context.Context) error {
 	db.Disconnect()
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		stmts := []string{`DELETE FROM ps_buckets`, `DELETE FROM ps_oplog`, `DELETE FROM ps_updated_rows`, `DELETE FROM ps_untyped`,
-			`DELETE FROM ps_sync_state`, `DELETE FROM ps_kv WHERE key IN ('last_seen_write_checkpoint')`}
+			`DELETE FROM ps_sync_state`, `DELETE FROM ps_kv WHERE key = 'last_seen_write_checkpoint'`,
+			// With nothing left to upload, no write checkpoint needs waiting for.
+			`DELETE FROM ps_kv WHERE key = 'target_op' AND NOT EXISTS (SELECT 1 FROM ps_crud)`}
 		for _, t := range db.schema.Tables {
 			if !t.LocalOnly {
 				stmts = append(stmts, "DELETE FROM "+quoteIdent(dataTable(t.Name)))
