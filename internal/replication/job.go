@@ -82,6 +82,15 @@ func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struc
 	if err != nil {
 		return fmt.Errorf("start source stream %s: %w", slot, err)
 	}
+	if fresh && v.SnapshotDone {
+		// The source lost this version's change stream (a dropped slot):
+		// changes in between are gone, so the data is rebuilt in a new
+		// version while this one keeps serving and following the new
+		// stream (reference: restartReplication).
+		if err := r.rebuild(ctx, v, kick); err != nil {
+			return err
+		}
+	}
 	batch, err := bs.NewBatch(ctx)
 	if err != nil {
 		return fmt.Errorf("open storage batch: %w", err)
@@ -112,6 +121,31 @@ func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struc
 		return fmt.Errorf("stream changes: %w", err)
 	}
 	return err
+}
+
+// rebuild deploys v's sync config again as a new version, unless a newer
+// version is already being built.
+func (r *Replicator) rebuild(ctx context.Context, v storage.Version, kick chan<- struct{}) error {
+	versions, err := r.opts.Storage.Versions(ctx)
+	if err != nil {
+		return fmt.Errorf("list sync config versions: %w", err)
+	}
+	for _, o := range versions {
+		if o.ID > v.ID && o.State == storage.StateProcessing {
+			return nil
+		}
+	}
+	nv, err := r.opts.Storage.Deploy(ctx, v.Content)
+	if err != nil {
+		return fmt.Errorf("deploy a rebuild of version %d: %w", v.ID, err)
+	}
+	r.log.Warn("the source lost the change stream of a replicated version; rebuilding its data in a new version while the old one keeps serving",
+		"version", v.ID, "new_version", nv.ID)
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // tableIndex finds a replicated table by the reference a source gives.

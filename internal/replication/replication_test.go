@@ -303,3 +303,37 @@ func TestStandbyTakesOverFromDeadHolder(t *testing.T) {
 	e.caughtUp()
 	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 }
+
+func TestLostSourceStreamRebuilds(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	for i := range 20 {
+		run(t, db, "INSERT INTO todos VALUES (?, 'u1', 'l1', 't')", i)
+	}
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
+	e.caughtUp()
+	old, _ := e.st.Active(context.Background())
+	e.close()
+
+	// The source forgets the slot while replication is down, and changes
+	// made meanwhile are not captured for it.
+	run(t, db, "DELETE FROM _powersync_slots")
+	run(t, db, "DELETE FROM _powersync_changes")
+	run(t, db, "UPDATE todos SET owner_id = 'u2' WHERE id < 5")
+
+	e = startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v, err := e.st.Active(ctx)
+		if err == nil && v.ID != old.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rebuilt version (active %+v, %v)", v, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.caughtUp()
+	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
+}
