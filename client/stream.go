@@ -205,3 +205,35 @@ func WriteCheckpoint(ctx context.Context, hc *http.Client, creds Credentials, cl
 	}
 	return int64(body.Data.WriteCheckpoint), nil
 }
+
+// RequestCheckpoint posts a checkpoint request (POST /sync/checkpoint-request)
+// with id and returns the id the service holds for this client, the
+// greater of id and any earlier one. Like a write checkpoint, a checkpoint
+// whose write_checkpoint reaches it includes every write the backend
+// committed before the call.
+func RequestCheckpoint(ctx context.Context, hc *http.Client, creds Credentials, clientID string, id int64) (int64, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	body, err := json.Marshal(protocol.CheckpointRequest{ClientID: clientID, CheckpointRequestID: protocol.OpID(id)})
+	if err != nil {
+		return 0, err
+	}
+	req, err := newRequest(ctx, http.MethodPost, creds, "/sync/checkpoint-request", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, httpError(resp)
+	}
+	var out protocol.CheckpointRequestResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, fmt.Errorf("checkpoint-request: %w", err)
+	}
+	return int64(out.Data.CheckpointRequestID), nil
+}

@@ -46,6 +46,12 @@ type ConnectOptions struct {
 	// IdleTimeout ends a stream that sent nothing for this long (services
 	// send a keepalive about every 20 s); default 60 s.
 	IdleTimeout time.Duration
+	// CheckpointRequests uses POST /sync/checkpoint-request (the newer,
+	// opt-in mode of the official SDKs) instead of GET
+	// /write-checkpoint2.json to confirm uploads: the client numbers its
+	// requests itself, and seeds the service with its counter on every
+	// connection.
+	CheckpointRequests bool
 }
 
 // errReconnect ends a stream so the loop reconnects at once (new
@@ -285,6 +291,11 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 	req, err := c.request(ctx)
 	if err != nil {
 		return false, err
+	}
+	if c.opts.CheckpointRequests {
+		if _, err := c.checkpointRequest(ctx, creds, false); err != nil {
+			return false, err
+		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -656,7 +667,12 @@ func (c *connection) uploadAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := WriteCheckpoint(ctx, c.opts.HTTPClient, creds, db.clientID)
+	var w int64
+	if c.opts.CheckpointRequests {
+		w, err = c.checkpointRequest(ctx, creds, true)
+	} else {
+		w, err = WriteCheckpoint(ctx, c.opts.HTTPClient, creds, db.clientID)
+	}
 	if err != nil {
 		if IsUnauthorized(err) {
 			c.invalidateCredentials()
@@ -671,4 +687,34 @@ func (c *connection) uploadAll(ctx context.Context) error {
 		return err
 	}
 	return c.applyPending(ctx)
+}
+
+// checkpointRequest posts a checkpoint request: the next id after the local
+// counter when next is true (after an upload), else the counter itself (at
+// connect, to seed the service). The counter becomes the service's answer.
+func (c *connection) checkpointRequest(ctx context.Context, creds Credentials, next bool) (int64, error) {
+	db := c.db
+	var counter, target sql.NullInt64
+	_ = db.sql.QueryRowContext(ctx, `SELECT value FROM ps_kv WHERE key = 'checkpoint_request_id'`).Scan(&counter)
+	_ = db.sql.QueryRowContext(ctx, `SELECT value FROM ps_kv WHERE key = 'target_op'`).Scan(&target)
+	id := max(counter.Int64, 1)
+	if target.Valid && target.Int64 != maxOpID {
+		id = max(id, target.Int64)
+	}
+	if next {
+		id++
+	}
+	got, err := RequestCheckpoint(ctx, c.opts.HTTPClient, creds, db.clientID, id)
+	if err != nil {
+		if IsUnauthorized(err) {
+			c.invalidateCredentials()
+		}
+		return 0, fmt.Errorf("checkpoint request: %w", err)
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO ps_kv (key, value) VALUES ('checkpoint_request_id', ?1)
+ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)`, got)
+		return err
+	})
+	return got, err
 }

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -110,4 +111,35 @@ func TestSyncWithDevService(t *testing.T) {
 			t.Errorf("status errors: %+v", s)
 		}
 	})
+}
+
+// TestCheckpointRequestMode confirms uploads through POST
+// /sync/checkpoint-request instead of write-checkpoint2.
+func TestCheckpointRequestMode(t *testing.T) {
+	d := startDev(t)
+	db := openDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := fastRetry
+	opts.CheckpointRequests = true
+	if err := db.Connect(ctx, newConnector(t, d, "test-user"), opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WaitForFirstSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("cr-%d", i)
+		if _, err := db.Execute(ctx, `INSERT INTO todos (id, description, owner_id) VALUES (?, 'via checkpoint requests', 'test-user')`, id); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "write confirmed through a checkpoint request", 20*time.Second, func() bool {
+			return count(t, db, `SELECT count(*) FROM ps_crud`) == 0 &&
+				count(t, db, `SELECT count(*) FROM ps_oplog WHERE row_id = ?`, id) == 1
+		})
+	}
+	var n int64
+	if err := db.SQL().QueryRow(`SELECT value FROM ps_kv WHERE key = 'checkpoint_request_id'`).Scan(&n); err != nil || n < 3 {
+		t.Errorf("checkpoint request counter %d %v, want ≥ 3 after three uploads", n, err)
+	}
 }
