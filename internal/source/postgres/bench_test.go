@@ -2,9 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pglogrepl"
 
 	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
@@ -100,3 +103,87 @@ func BenchmarkSnapshotIntoPebble(b *testing.B)   { benchPipeline(b, "pebble", tr
 func BenchmarkSnapshotIntoPostgres(b *testing.B) { benchPipeline(b, "postgres", true) }
 func BenchmarkStreamIntoPebble(b *testing.B)     { benchPipeline(b, "pebble", false) }
 func BenchmarkStreamIntoPostgres(b *testing.B)   { benchPipeline(b, "postgres", false) }
+
+// benchLag measures replication lag under a steady write load: one-row
+// transactions at a fixed rate for a few seconds (pgbench-style), each
+// timed from its commit to the first checkpoint at or past it.
+func benchLag(b *testing.B, kind string) {
+	const (
+		rate     = 200 // transactions per second
+		duration = 8 * time.Second
+	)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p := newPipeline(b, kind, pgsource.Options{}, e2eSetup)
+		p.start()
+		p.caughtUp(time.Minute)
+		ctx, cancel := context.WithCancel(context.Background())
+		type cpAt struct {
+			pos storage.Position
+			at  time.Time
+		}
+		cps := make(chan []cpAt, 1)
+		go func() {
+			var seen []cpAt
+			defer func() { cps <- seen }()
+			for ctx.Err() == nil {
+				cp, ch, err := p.st.Watch(ctx)
+				if err != nil {
+					return
+				}
+				seen = append(seen, cpAt{cp.Position, time.Now()})
+				select {
+				case <-ch:
+				case <-ctx.Done():
+				}
+			}
+		}()
+		b.StartTimer()
+		type txAt struct {
+			lsn storage.Position
+			at  time.Time
+		}
+		var txs []txAt
+		tick := time.NewTicker(time.Second / rate)
+		end := time.Now().Add(duration)
+		for n := 0; time.Now().Before(end); n++ {
+			<-tick.C
+			var lsn string
+			if err := p.conn.QueryRow(context.Background(), `INSERT INTO todos VALUES ($1, 'u1', 'load', false, NULL)
+				RETURNING pg_current_wal_insert_lsn()::text`, n).Scan(&lsn); err != nil {
+				b.Fatal(err)
+			}
+			l, err := pglogrepl.ParseLSN(lsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			txs = append(txs, txAt{storage.Position(l), time.Now()})
+		}
+		tick.Stop()
+		p.caughtUp(time.Minute)
+		b.StopTimer()
+		cancel()
+		seen := <-cps
+		var lags []time.Duration
+		j := 0
+		for _, tx := range txs {
+			for j < len(seen) && seen[j].pos < tx.lsn {
+				j++
+			}
+			if j == len(seen) {
+				b.Fatalf("no checkpoint covers position %d", tx.lsn)
+			}
+			lags = append(lags, max(seen[j].at.Sub(tx.at), 0))
+		}
+		sort.Slice(lags, func(a, c int) bool { return lags[a] < lags[c] })
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		b.ReportMetric(float64(len(txs))/duration.Seconds(), "tx/s")
+		b.ReportMetric(ms(lags[len(lags)/2]), "p50-ms")
+		b.ReportMetric(ms(lags[len(lags)*95/100]), "p95-ms")
+		b.ReportMetric(ms(lags[len(lags)-1]), "max-ms")
+		p.stop()
+	}
+}
+
+func BenchmarkLagUnderLoadPebble(b *testing.B)   { benchLag(b, "pebble") }
+func BenchmarkLagUnderLoadPostgres(b *testing.B) { benchLag(b, "postgres") }
