@@ -28,8 +28,8 @@ type wcEntry struct {
 
 func newWCRegistry() *wcRegistry { return &wcRegistry{m: make(map[wcKey]*wcEntry)} }
 
-// watch registers interest in k and returns the current wake channel and
-// the greatest value created here so far.
+// register records that a connection of k is streaming, so that new write
+// checkpoints of k wake it (see state and notify).
 func (r *wcRegistry) register(k wcKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

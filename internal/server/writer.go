@@ -48,8 +48,8 @@ const gzipLevel = gzip.StatelessCompression
 // has been read. It returns nil when that is not possible (HTTP/2, or a
 // writer that cannot hijack); the caller then streams through net/http.
 func hijack(w http.ResponseWriter, r *http.Request) net.Conn {
-	if r.ProtoMajor != 1 {
-		return nil
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return nil // HTTP/2 multiplexes; HTTP/1.0 has no chunked encoding
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
