@@ -10,8 +10,9 @@ import (
 )
 
 // pgSourceOptions are the Postgres source options of a connection: the
-// timestamp format follows the sync config's compatibility
-// (timestamps_iso8601, on from edition 2), the heartbeat the connection's
+// timestamp format and the rendering of composite and range values follow
+// the sync config's compatibility (timestamps_iso8601 and
+// custom_postgres_types, on from edition 2), the heartbeat the connection's
 // heartbeat_interval_seconds.
 func pgSourceOptions(cfg *config.Config, c config.Connection, log *slog.Logger) pgsource.Options {
 	o := pgsource.Options{ConnString: c.PostgresURI(), Logger: log}
@@ -21,6 +22,7 @@ func pgSourceOptions(cfg *config.Config, c config.Connection, log *slog.Logger) 
 	if cfg.SyncConfig.Content != "" {
 		if sc, _ := syncrules.Parse([]byte(cfg.SyncConfig.Content), syncrules.ParseOptions{DefaultSchema: "public"}); sc != nil {
 			o.TimestampsISO8601 = sc.Compatibility().TimestampsISO8601
+			o.CustomTypes = sc.Compatibility().CustomPostgresTypes
 		}
 	}
 	return o

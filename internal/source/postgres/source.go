@@ -42,6 +42,10 @@ type Options struct {
 	// (2024-01-02T03:04:05.000000Z) instead of the legacy one
 	// (2024-01-02 03:04:05Z); sync-rules.md §4.4.
 	TimestampsISO8601 bool
+	// CustomTypes renders composite values as JSON objects and ranges as
+	// JSON objects (custom_postgres_types, on from edition 2); otherwise
+	// they are TEXT in their Postgres form.
+	CustomTypes bool
 	// HeartbeatInterval is how often a logical message is written so an
 	// idle database still moves the slot (default 30 s).
 	HeartbeatInterval time.Duration
@@ -119,7 +123,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		log:    opts.Logger.With("component", "source/postgres"),
 		pool:   pool,
 		types:  newTypeRegistry(),
-		dec:    decoder{iso: opts.TimestampsISO8601},
+		dec:    decoder{iso: opts.TimestampsISO8601, custom: opts.CustomTypes},
 		known:  make(map[uint32]bool),
 		tables: make(map[syncrules.TableRef]*source.Table),
 		resync: make(map[string]bool),

@@ -59,13 +59,18 @@ const (
 	kTimestamptz
 	kPgLSN
 	kArray
+	kComposite // TEXT; a JSON object with custom_postgres_types
+	kRange     // TEXT; a JSON object with custom_postgres_types
 )
 
 // typeInfo describes how to decode one type.
 type typeInfo struct {
 	kind  kind
-	elem  *typeInfo // arrays
+	elem  *typeInfo // arrays; ranges (subtype)
 	delim byte      // arrays
+	// composites
+	fields     []string
+	fieldTypes []*typeInfo
 }
 
 var builtinKinds = map[uint32]kind{
@@ -101,28 +106,44 @@ func (r *typeRegistry) resolve(ctx context.Context, pool *pgxpool.Pool, oids []u
 	missing := r.missing(oids, rows)
 	for len(missing) > 0 {
 		q, err := pool.Query(ctx, `
-			SELECT oid::int8, typtype::text, typcategory::text, typelem::int8, typbasetype::int8, typdelim::text
-			FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])`, missing)
+			SELECT t.oid::int8, t.typtype::text, t.typcategory::text, t.typelem::int8, t.typbasetype::int8, t.typdelim::text,
+			       coalesce((SELECT rngsubtype::int8 FROM pg_catalog.pg_range WHERE rngtypid = t.oid), 0),
+			       coalesce((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
+			                 WHERE attrelid = t.typrelid AND attnum > 0 AND NOT attisdropped), '{}'),
+			       coalesce((SELECT array_agg(atttypid::int8 ORDER BY attnum) FROM pg_catalog.pg_attribute
+			                 WHERE attrelid = t.typrelid AND attnum > 0 AND NOT attisdropped), '{}')
+			FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, missing)
 		if err != nil {
 			return fmt.Errorf("read column types: %w", err)
 		}
 		var next []uint32
 		for q.Next() {
-			var oid, elem, base int64
+			var oid, elem, base, rangeSub int64
 			var typtype, category, delim string
-			if err := q.Scan(&oid, &typtype, &category, &elem, &base, &delim); err != nil {
+			var attNames []string
+			var attTypes []int64
+			if err := q.Scan(&oid, &typtype, &category, &elem, &base, &delim, &rangeSub, &attNames, &attTypes); err != nil {
 				q.Close()
 				return fmt.Errorf("read column types: %w", err)
 			}
-			x := pgTypeRow{typtype: typtype[0], category: category[0], elem: uint32(elem), base: uint32(base), delim: ','}
+			x := pgTypeRow{typtype: typtype[0], category: category[0], elem: uint32(elem), base: uint32(base), delim: ',',
+				rangeSub: uint32(rangeSub), attNames: attNames}
 			if delim != "" {
 				x.delim = delim[0]
 			}
+			for _, a := range attTypes {
+				x.attTypes = append(x.attTypes, uint32(a))
+			}
 			rows[uint32(oid)] = x
-			if x.typtype == 'd' {
+			switch {
+			case x.typtype == 'd':
 				next = append(next, x.base)
-			} else if x.category == 'A' && x.elem != 0 {
+			case x.category == 'A' && x.elem != 0:
 				next = append(next, x.elem)
+			case x.typtype == 'r' && x.rangeSub != 0:
+				next = append(next, x.rangeSub)
+			case x.typtype == 'c':
+				next = append(next, x.attTypes...)
 			}
 		}
 		q.Close()
@@ -153,6 +174,15 @@ func (r *typeRegistry) resolve(ctx context.Context, pool *pgxpool.Pool, oids []u
 			t = build(x.base, depth+1)
 		case x.category == 'A' && x.elem != 0:
 			t = &typeInfo{kind: kArray, elem: build(x.elem, depth+1), delim: x.delim}
+		case x.typtype == 'c' && len(x.attNames) == len(x.attTypes):
+			t = &typeInfo{kind: kComposite, fields: x.attNames}
+			r.types[oid] = t // a composite may contain arrays of itself
+			for _, a := range x.attTypes {
+				t.fieldTypes = append(t.fieldTypes, build(a, depth+1))
+			}
+			return t
+		case x.typtype == 'r' && x.rangeSub != 0:
+			t = &typeInfo{kind: kRange, elem: build(x.rangeSub, depth+1)}
 		default:
 			t = &typeInfo{kind: kText} // enums, composites, ranges, extension types
 		}
@@ -170,6 +200,9 @@ type pgTypeRow struct {
 	typtype, category byte
 	elem, base        uint32
 	delim             byte
+	rangeSub          uint32
+	attNames          []string
+	attTypes          []uint32
 }
 
 func (r *typeRegistry) missing(oids []uint32, seen map[uint32]pgTypeRow) []uint32 {
@@ -203,6 +236,10 @@ type decoder struct {
 	// iso selects the ISO 8601 timestamp format (timestamps_iso8601);
 	// otherwise the legacy format with a space separator.
 	iso bool
+	// custom renders composite values as JSON objects and ranges as
+	// {lower, upper, lower_exclusive, upper_exclusive} (custom_postgres_types);
+	// otherwise both stay in their Postgres text form.
+	custom bool
 }
 
 // decode converts one non-NULL column value in Postgres text format.
@@ -246,6 +283,21 @@ func (d decoder) decode(t *typeInfo, s []byte) syncrules.Value {
 			return syncrules.Text(string(s))
 		}
 		return syncrules.Text(js)
+	case kComposite, kRange:
+		if !d.custom {
+			return syncrules.Text(string(s))
+		}
+		var b strings.Builder
+		var err error
+		if t.kind == kComposite {
+			err = d.compositeJSON(&b, t, s)
+		} else {
+			err = d.rangeJSON(&b, t, s)
+		}
+		if err != nil {
+			return syncrules.Text(string(s))
+		}
+		return syncrules.Text(b.String())
 	}
 	return syncrules.Text(string(s))
 }
@@ -552,12 +604,7 @@ func (p *arrayParser) element(b *strings.Builder, val []byte, null bool) {
 		b.WriteString("null")
 		return
 	}
-	if p.elem.kind == kJSON {
-		b.Write(val)
-		return
-	}
-	v := p.dec.decode(p.elem, val)
-	writeJSONValue(b, v)
+	p.dec.writeJSON(b, p.elem, val)
 }
 
 // writeJSONValue writes a value as JSON the way JavaScript's JSON.stringify
@@ -624,4 +671,157 @@ func writeJSONString(b *strings.Builder, s string) {
 		}
 	}
 	b.WriteByte('"')
+}
+
+// writeJSON writes one non-NULL value in Postgres text form as JSON: json
+// values embedded, arrays and (with custom types) composites and ranges as
+// nested JSON, everything else as its sync rules value.
+func (d decoder) writeJSON(b *strings.Builder, t *typeInfo, val []byte) {
+	switch {
+	case t.kind == kJSON:
+		b.Write(val)
+		return
+	case t.kind == kArray:
+		if js, err := d.arrayJSON(t, val); err == nil {
+			b.WriteString(js)
+			return
+		}
+	case d.custom && t.kind == kComposite:
+		var nb strings.Builder
+		if err := d.compositeJSON(&nb, t, val); err == nil {
+			b.WriteString(nb.String())
+			return
+		}
+	case d.custom && t.kind == kRange:
+		var nb strings.Builder
+		if err := d.rangeJSON(&nb, t, val); err == nil {
+			b.WriteString(nb.String())
+			return
+		}
+	}
+	writeJSONValue(b, d.decode(t, val))
+}
+
+// recordFields splits a composite's text form `(a,"b c",)` into its fields;
+// nil marks NULL (an empty unquoted field).
+func recordFields(s []byte) ([][]byte, error) {
+	if len(s) < 2 || s[0] != '(' || s[len(s)-1] != ')' {
+		return nil, fmt.Errorf("record literal: not in parentheses")
+	}
+	s = s[1 : len(s)-1]
+	var out [][]byte
+	i := 0
+	for {
+		var field []byte
+		quotedOrText := false
+		for i < len(s) && s[i] != ',' {
+			c := s[i]
+			switch {
+			case c == '"':
+				quotedOrText = true
+				i++
+				for i < len(s) {
+					if s[i] == '\\' && i+1 < len(s) {
+						field = append(field, s[i+1])
+						i += 2
+						continue
+					}
+					if s[i] == '"' {
+						if i+1 < len(s) && s[i+1] == '"' {
+							field = append(field, '"')
+							i += 2
+							continue
+						}
+						i++
+						break
+					}
+					field = append(field, s[i])
+					i++
+				}
+			case c == '\\' && i+1 < len(s):
+				quotedOrText = true
+				field = append(field, s[i+1])
+				i += 2
+			default:
+				quotedOrText = true
+				field = append(field, c)
+				i++
+			}
+		}
+		if quotedOrText {
+			if field == nil {
+				field = []byte{}
+			}
+			out = append(out, field)
+		} else {
+			out = append(out, nil)
+		}
+		if i >= len(s) {
+			return out, nil
+		}
+		i++ // the comma
+	}
+}
+
+// compositeJSON writes a composite value as a JSON object of its fields.
+func (d decoder) compositeJSON(b *strings.Builder, t *typeInfo, s []byte) error {
+	fields, err := recordFields(s)
+	if err != nil {
+		return err
+	}
+	if len(fields) != len(t.fields) {
+		return fmt.Errorf("record literal has %d fields, the type %d", len(fields), len(t.fields))
+	}
+	b.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(b, t.fields[i])
+		b.WriteByte(':')
+		if f == nil {
+			b.WriteString("null")
+			continue
+		}
+		d.writeJSON(b, t.fieldTypes[i], f)
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+// rangeJSON writes a range value ([1,10), (,5], empty) as
+// {"lower","upper","lower_exclusive","upper_exclusive"} with unbounded
+// ends null and the flags 1/0, or "empty".
+func (d decoder) rangeJSON(b *strings.Builder, t *typeInfo, s []byte) error {
+	if string(s) == "empty" {
+		b.WriteString(`"empty"`)
+		return nil
+	}
+	if len(s) < 3 || (s[0] != '[' && s[0] != '(') || (s[len(s)-1] != ']' && s[len(s)-1] != ')') {
+		return fmt.Errorf("range literal: no bounds")
+	}
+	bounds, err := recordFields(append(append([]byte{'('}, s[1:len(s)-1]...), ')'))
+	if err != nil || len(bounds) != 2 {
+		return fmt.Errorf("range literal: want two bounds")
+	}
+	b.WriteString(`{"lower":`)
+	if bounds[0] == nil {
+		b.WriteString("null")
+	} else {
+		d.writeJSON(b, t.elem, bounds[0])
+	}
+	b.WriteString(`,"upper":`)
+	if bounds[1] == nil {
+		b.WriteString("null")
+	} else {
+		d.writeJSON(b, t.elem, bounds[1])
+	}
+	flag := func(exclusive bool) string {
+		if exclusive {
+			return "1"
+		}
+		return "0"
+	}
+	b.WriteString(`,"lower_exclusive":` + flag(s[0] == '(') + `,"upper_exclusive":` + flag(s[len(s)-1] == ')') + "}")
+	return nil
 }

@@ -198,3 +198,48 @@ func TestTypesSyncedJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomTypes: with custom_postgres_types, composites become JSON
+// objects (nested, with arrays and NULL fields) and ranges JSON objects.
+func TestCustomTypes(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, pgsource.Options{CustomTypes: true}, `
+		CREATE TYPE mood AS ENUM ('sad', 'happy');
+		CREATE TYPE inner_t AS (n int, tags text[]);
+		CREATE TYPE outer_t AS (label text, flag boolean, inner_v inner_t, m mood, note text);
+		CREATE TABLE c (id int primary key, o outer_t, os outer_t[], r int4range, re int4range, ru numrange, p inner_t);
+		CREATE PUBLICATION powersync FOR ALL TABLES;
+		INSERT INTO c VALUES (1,
+			ROW('a "quoted", label', true, ROW(7, ARRAY['x', 'y z']), 'happy', NULL)::outer_t,
+			ARRAY[ROW('first', false, NULL, 'sad', 'n')::outer_t],
+			'[1,10)', 'empty', '(,2.5]', ROW(NULL, '{}')::inner_t)`)
+	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row syncrules.Row
+	if err := e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
+		row = p.Rows[0]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"o":  `{"label":"a \"quoted\", label","flag":1,"inner_v":{"n":7,"tags":["x","y z"]},"m":"happy","note":null}`,
+		"os": `[{"label":"first","flag":0,"inner_v":null,"m":"sad","note":"n"}]`,
+		"r":  `{"lower":1,"upper":10,"lower_exclusive":0,"upper_exclusive":1}`,
+		"re": `"empty"`,
+		"ru": `{"lower":null,"upper":"2.5","lower_exclusive":1,"upper_exclusive":0}`,
+		"p":  `{"n":null,"tags":[]}`,
+	}
+	for col, w := range want {
+		v := row[col]
+		if v.Kind() != syncrules.KindText || v.Str() != w {
+			t.Errorf("%s = %s %q, want %s", col, v.Kind(), v.Str(), w)
+		}
+		var x any
+		if err := json.Unmarshal([]byte(v.Str()), &x); err != nil {
+			t.Errorf("%s is not JSON: %v", col, err)
+		}
+	}
+}
