@@ -106,7 +106,12 @@ func runDev(ctx context.Context, e *env, dir, host string, port int, portSet boo
 	token, tokenErr := devToken(cfg)
 	endpoint := "http://" + svc.ln.Addr().String()
 	printDevBanner(e.stdout, dir, endpoint, token, tokenErr, created, devAdmin{token: adminToken, ephemeral: adminEphemeral})
-	return svc.run(ctx)
+	if err := svc.run(ctx); err != nil {
+		return err
+	}
+	svc.close()
+	log.Info("powersync stopped")
+	return nil
 }
 
 // devAdmin is the admin token the banner prints for the dashboard.

@@ -78,7 +78,12 @@ exits at once.`,
 			} else {
 				log.Info("powersync started", "role", role)
 			}
-			return svc.run(ctx)
+			if err := svc.run(ctx); err != nil {
+				return err
+			}
+			svc.close()
+			log.Info("powersync stopped")
+			return nil
 		},
 	}
 	cf = addConfigFlags(cmd)
@@ -152,6 +157,7 @@ type service struct {
 	devKeys  *auth.DevKeys
 	api      *server.Server
 	ln       net.Listener
+	closed   bool // close ran (it runs once)
 }
 
 // openService opens everything the role needs; on error, whatever was
@@ -287,6 +293,10 @@ func (s *service) run(ctx context.Context) error {
 
 // close stops and releases everything, in reverse order of opening.
 func (s *service) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if s.api != nil {
