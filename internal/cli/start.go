@@ -218,6 +218,8 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 		},
 		Head:               s.src.Head,
 		SyncConfigExpected: cfg.SyncConfig.Content != "",
+		// Postgres storage may be shared by several API processes.
+		SharedWriteCheckpoints: cfg.Storage.Type == config.TypePostgres,
 		Limits: server.Limits{
 			MaxConcurrentConnections: p.MaxConcurrentConnections,
 			MaxBucketsPerConnection:  p.MaxBucketsPerConnection,

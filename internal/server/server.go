@@ -119,6 +119,12 @@ type Options struct {
 	// will deploy it: until then streams wait (with keepalives) instead of
 	// failing with PSYNC_S2302.
 	SyncConfigExpected bool
+	// SharedWriteCheckpoints says other processes may create write
+	// checkpoints in the same storage (several API processes on Postgres
+	// storage). Streams then read their write checkpoint at every
+	// checkpoint, as the reference does; otherwise only when this process
+	// created one for them.
+	SharedWriteCheckpoints bool
 	// DevCRUD, when set, enables POST /api/dev/crud (dev mode only).
 	DevCRUD DevCRUDFunc
 	// Metrics receives the API's metrics; nil creates a private set.

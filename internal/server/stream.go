@@ -249,7 +249,7 @@ func (c *conn) run(ctx context.Context) error {
 		// changed, a checkpoint published meanwhile may have touched a new
 		// key without waking us: catch up with a full check.
 		_, created := c.s.wc.state(c.key)
-		if c.s.bc.update(sub, c.watchKeys(), created > c.wc) {
+		if c.s.bc.update(sub, c.watchKeys(), created > c.wc || c.s.opts.SharedWriteCheckpoints) {
 			if next := c.s.bc.current(); next != n {
 				n, ch = next, changeSet{all: true}
 				continue
@@ -492,7 +492,7 @@ func (c *conn) checkpoint(ctx context.Context, n *notice, ch changeSet) error {
 // value newer than the one last sent.
 func (c *conn) updateWriteCheckpoint(ctx context.Context, cp storage.Checkpoint) (bool, error) {
 	_, created := c.s.wc.state(c.key)
-	if c.started && created <= c.wc {
+	if c.started && created <= c.wc && !c.s.opts.SharedWriteCheckpoints {
 		return false, nil
 	}
 	v, ok, err := c.s.opts.Storage.WriteCheckpoints().At(ctx, c.key.user, c.key.client, cp.Position)

@@ -463,3 +463,20 @@ func TestGzip(t *testing.T) {
 	l.next(t)
 	l.expect(t, `{"checkpoint_complete":{"last_op_id":"1"}}`)
 }
+
+// With shared write checkpoints, a value created by another process (here:
+// straight in storage) reaches the stream with the next checkpoint.
+func TestSharedWriteCheckpoints(t *testing.T) {
+	h := newHarness(t, defaultRules, func(o *server.Options) { o.SharedWriteCheckpoints = true })
+	cp := h.store.commit()
+	l := h.stream("u1", `{"client_id":"c1"}`)
+	l.next(t)
+	l.expect(t, `{"checkpoint_complete":{"last_op_id":"0"}}`)
+	if _, err := h.store.WriteCheckpoints().Create(context.Background(), "u1", "c1", cp.Position+1); err != nil {
+		t.Fatal(err)
+	}
+	h.store.commit()
+	l.expect(t,
+		`{"checkpoint_diff":{"last_op_id":"0","write_checkpoint":"1","updated_buckets":[],"removed_buckets":[]}}`,
+		`{"checkpoint_complete":{"last_op_id":"0"}}`)
+}
