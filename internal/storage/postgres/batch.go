@@ -107,6 +107,7 @@ func cloneUpdate(u storage.RowUpdate) storage.RowUpdate {
 		Key:    bytes.Clone(u.Key),
 		OldKey: bytes.Clone(u.OldKey),
 		Row:    bytes.Clone(u.Row),
+		New:    u.New,
 	}
 	if u.Row != nil && c.Row == nil {
 		c.Row = []byte{}
@@ -288,13 +289,16 @@ func (b *batch) flush(ctx context.Context) error {
 func (f *flushState) load(ctx context.Context) error {
 	var tables []string
 	var keys [][]byte
-	add := func(table string, key []byte) {
+	add := func(table string, key []byte, isNew bool) {
 		k := ckey(table, key)
 		if _, ok := f.tables[k]; ok {
 			return
 		}
 		f.tables[k] = table
 		f.keys[k] = key
+		if isNew {
+			return // the caller knows it is not stored: nothing to read
+		}
 		tables = append(tables, table)
 		keys = append(keys, key)
 	}
@@ -302,9 +306,9 @@ func (f *flushState) load(ctx context.Context) error {
 		if q.trunc {
 			continue
 		}
-		add(q.u.Table, q.u.Key)
+		add(q.u.Table, q.u.Key, q.u.New && q.u.OldKey == nil)
 		if q.u.OldKey != nil {
-			add(q.u.Table, q.u.OldKey)
+			add(q.u.Table, q.u.OldKey, false)
 		}
 	}
 	for k := range f.tables {
