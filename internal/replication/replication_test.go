@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/powersync-go/powersync/internal/replication"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
@@ -336,4 +338,30 @@ func TestLostSourceStreamRebuilds(t *testing.T) {
 	}
 	e.caughtUp()
 	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
+}
+
+func TestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	dbPath, db := appDB(t, dir)
+	e := startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
+	run(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'a'), (2, 'u1', 'l1', 'b')")
+	e.caughtUp()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.rep.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		if m.GetCounter() != nil {
+			got[mf.GetName()] = m.GetCounter().GetValue()
+		} else {
+			got[mf.GetName()] = m.GetGauge().GetValue()
+		}
+	}
+	if got["powersync_rows_replicated_total"] < 2 || got["powersync_transactions_replicated_total"] < 1 || got["powersync_replication_lease_held"] != 1 {
+		t.Errorf("metrics: %v", got)
+	}
 }

@@ -47,6 +47,8 @@ type Status struct {
 	// RowsReplicated counts row changes written since start (snapshot rows
 	// included).
 	RowsReplicated int64
+	// Commits counts storage commits that carried row changes.
+	Commits int64
 	// Errors counts failed attempts since start; LastError is the latest.
 	Errors      int64
 	LastError   string
@@ -147,6 +149,9 @@ func (t *statusTracker) committed(id int64, cp storage.Checkpoint, rows int64, l
 	defer t.mu.Unlock()
 	t.s.LastCommit = time.Now()
 	t.s.RowsReplicated += rows
+	if rows > 0 {
+		t.s.Commits++
+	}
 	if lag > 0 {
 		t.s.Lag = lag
 	}
