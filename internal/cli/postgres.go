@@ -15,7 +15,8 @@ import (
 // custom_postgres_types, on from edition 2), the heartbeat the connection's
 // heartbeat_interval_seconds.
 func pgSourceOptions(cfg *config.Config, c config.Connection, log *slog.Logger) pgsource.Options {
-	o := pgsource.Options{ConnString: c.PostgresURI(), Logger: log}
+	o := pgsource.Options{ConnString: c.PostgresURI(), Logger: log, TLS: pgsource.TLSOptions{
+		CACert: c.CACert, ClientCert: c.ClientCertificate, ClientKey: c.ClientPrivateKey, ServerName: c.TLSServername}}
 	if c.HeartbeatIntervalSeconds > 0 {
 		o.HeartbeatInterval = time.Duration(c.HeartbeatIntervalSeconds) * time.Second
 	}

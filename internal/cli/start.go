@@ -398,7 +398,7 @@ func (r serverRules) NewQuerier(req syncrules.Request) (server.Querier, error) {
 func openServiceStorage(ctx context.Context, cfg *config.Config, role string, log *slog.Logger) (storage.Storage, error) {
 	switch cfg.Storage.Type {
 	case config.TypePostgres:
-		st, err := pgstorage.Open(ctx, pgstorage.Options{ConnString: cfg.Storage.PostgresURI(),
+		st, err := pgstorage.Open(ctx, pgstorage.Options{ConnString: cfg.Storage.PostgresURI(), CACert: cfg.Storage.CACert,
 			MaxConns: cfg.Storage.MaxPoolSize, SkipMigrate: role == roleAPI, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("open bucket storage: %w", err)

@@ -55,6 +55,9 @@ type Options struct {
 	// SnapshotPageRows is the number of rows per snapshot page (default
 	// 10,000).
 	SnapshotPageRows int
+	// TLS adds a CA certificate, a client certificate or a server name to
+	// the TLS the connection string asks for.
+	TLS TLSOptions
 	// ReportUnchanged leaves TOASTed values an update did not send out of
 	// the row and lists them in Change.Unchanged (for a handler that merges
 	// them from current data). By default the source reads them from the
@@ -112,6 +115,9 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		return nil, fmt.Errorf("postgres source: connection string: %w", err)
 	}
 	setSessionParams(cfg.ConnConfig.RuntimeParams)
+	if err := applyTLS(&cfg.ConnConfig.Config, opts.TLS); err != nil {
+		return nil, fmt.Errorf("postgres source: %w", err)
+	}
 	cfg.MaxConns = 4
 	cfg.MaxConnIdleTime = 30 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -33,6 +33,9 @@ func (s *Source) replicationConn(ctx context.Context) (*pgconn.PgConn, error) {
 		return nil, fmt.Errorf("postgres source: connection string: %w", err)
 	}
 	setSessionParams(cfg.RuntimeParams)
+	if err := applyTLS(cfg, s.opts.TLS); err != nil {
+		return nil, fmt.Errorf("postgres source: %w", err)
+	}
 	cfg.RuntimeParams["replication"] = "database"
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/storage"
 	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
 )
@@ -173,5 +174,13 @@ func TestWriteCheckpointHistoryPruned(t *testing.T) {
 	}
 	if n > 64+16 {
 		t.Fatalf("%d write checkpoint rows kept for one client", n)
+	}
+}
+
+func TestOpenRejectsBadCACert(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	_, err := pgstorage.Open(context.Background(), pgstorage.Options{ConnString: db.URL + "&sslmode=verify-full", CACert: "not a certificate"})
+	if err == nil || !strings.Contains(err.Error(), "cacert") {
+		t.Fatalf("open with a bad cacert: %v", err)
 	}
 }

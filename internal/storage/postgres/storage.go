@@ -15,6 +15,7 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/storage"
@@ -40,6 +42,10 @@ const ListenApplicationName = "powersync-listen"
 type Options struct {
 	// ConnString is a libpq URL or key=value connection string.
 	ConnString string
+	// CACert is a PEM CA certificate to verify the server with, when the
+	// connection string asks for TLS (for example a cloud provider's
+	// bundle).
+	CACert string
 	// MaxConns bounds the pool (default 8).
 	MaxConns int
 	// FlushRows is the number of queued row changes a batch writes at once
@@ -107,6 +113,9 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 	cfg, err := pgxpool.ParseConfig(opts.ConnString)
 	if err != nil {
 		return nil, fmt.Errorf("postgres storage: connection string: %w", err)
+	}
+	if err := applyCACert(&cfg.ConnConfig.Config, opts.CACert); err != nil {
+		return nil, fmt.Errorf("postgres storage: %w", err)
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
 	cfg.ConnConfig.RuntimeParams["application_name"] = "powersync-storage"
@@ -233,6 +242,9 @@ func (s *Storage) listenOnce(ctx context.Context) error {
 		return err
 	}
 	cfg.RuntimeParams["application_name"] = ListenApplicationName
+	if err := applyCACert(&cfg.Config, s.opts.CACert); err != nil {
+		return err
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
@@ -758,6 +770,27 @@ func (l *lease) Release(ctx context.Context) error {
 	}
 	if _, err := l.s.pool.Exec(ctx, `DELETE FROM powersync.leases WHERE name = $1 AND token = $2`, leaseName, l.token); err != nil {
 		return fmt.Errorf("release lease: %w", err)
+	}
+	return nil
+}
+
+// applyCACert makes every TLS configuration of cfg verify the server with
+// the PEM CA certificate caPEM (nothing when empty or without TLS).
+func applyCACert(cfg *pgconn.Config, caPEM string) error {
+	if caPEM == "" {
+		return nil
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(caPEM)) {
+		return errors.New("cacert: no PEM certificate found")
+	}
+	if cfg.TLSConfig != nil {
+		cfg.TLSConfig.RootCAs = roots
+	}
+	for _, f := range cfg.Fallbacks {
+		if f.TLSConfig != nil {
+			f.TLSConfig.RootCAs = roots
+		}
 	}
 	return nil
 }
