@@ -73,7 +73,8 @@ type Options struct {
 	// host-pid-random).
 	Holder string
 	// LeaseTTL is the lease lifetime; it is renewed every third of it
-	// (default 30s).
+	// (default 10s: a process restarted after a crash, with a new Holder,
+	// waits at most this long for the dead holder's lease).
 	LeaseTTL time.Duration
 	// StandbyInterval is how often a standby process retries the lease
 	// (default 500ms).
@@ -122,7 +123,7 @@ func New(opts Options) (*Replicator, error) {
 		opts.Holder = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = 30 * time.Second
+		opts.LeaseTTL = 10 * time.Second
 	}
 	if opts.StandbyInterval <= 0 {
 		opts.StandbyInterval = 500 * time.Millisecond
