@@ -255,6 +255,9 @@ func (w *writer) Change(ctx context.Context, c source.Change) error {
 	}
 }
 
+// largeCommit is the number of row changes from which a commit is logged.
+const largeCommit = 10000
+
 // Commit commits the batch with a checkpoint at pos.
 func (w *writer) Commit(ctx context.Context, pos storage.Position) error {
 	cp, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true})
@@ -266,6 +269,10 @@ func (w *writer) Commit(ctx context.Context, pos storage.Position) error {
 		lag = time.Since(w.firstChange)
 	}
 	w.r.status.committed(w.version, cp, w.pending, lag)
+	if w.pending >= largeCommit {
+		w.log.Info("committed a large group of changes", "rows", w.pending, "seconds", lag.Seconds(),
+			"rows_per_second", rate(w.pending, lag), "checkpoint", cp.OpID, "position", uint64(pos))
+	}
 	w.pending = 0
 	if w.state == storage.StateProcessing && (cp.Position > 0 || cp.OpID > 0) {
 		// Storage activated this version with its first checkpoint and
