@@ -33,6 +33,9 @@ const (
 	devAudience    = "powersync-dev"
 	devUser        = "test-user"
 	devTokenLife   = 12 * time.Hour
+	// devReadyWait bounds how long dev waits for the first checkpoint
+	// before printing its banner.
+	devReadyWait = 15 * time.Second
 )
 
 func newDevCmd(e *env) *cobra.Command {
@@ -105,8 +108,20 @@ func runDev(ctx context.Context, e *env, dir, host string, port int, portSet boo
 	}
 	token, tokenErr := devToken(cfg)
 	endpoint := "http://" + svc.ln.Addr().String()
+	ran := make(chan error, 1)
+	go func() { ran <- svc.run(ctx) }()
+	// Print the banner once the first checkpoint is served (the initial
+	// snapshot is done, so a change made now arrives as a change), or
+	// after a while for a large source database.
+	select {
+	case <-svc.api.Ready():
+	case <-time.After(devReadyWait):
+		log.Info("the initial snapshot is still running; streams wait for it")
+	case err := <-ran:
+		return err
+	}
 	printDevBanner(e.stdout, dir, endpoint, token, tokenErr, created, devAdmin{token: adminToken, ephemeral: adminEphemeral})
-	if err := svc.run(ctx); err != nil {
+	if err := <-ran; err != nil {
 		return err
 	}
 	svc.close()

@@ -216,6 +216,9 @@ func New(opts Options) (*Server, error) {
 // dashboard). Call it before serving.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// Ready is closed once the first checkpoint is available to streams.
+func (s *Server) Ready() <-chan struct{} { return s.bc.first }
+
 // Handler returns the API's HTTP handler (with CORS).
 func (s *Server) Handler() http.Handler { return s.handler }
 
