@@ -279,3 +279,20 @@ func TestSlowClientDisconnected(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestShuttingDown503(t *testing.T) {
+	h := newHarness(t, defaultRules, nil)
+	h.store.commit()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp := h.post("/sync/stream", "u1", `{}`)
+	if resp.StatusCode != 503 {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if e := decodeError(t, resp); e.Code != protocol.CodeShuttingDown {
+		t.Fatalf("code %s", e.Code)
+	}
+}
