@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -372,15 +373,16 @@ type loadSummary struct {
 	OpsPerSecond    float64          `json:"ops_per_second"`
 	Bytes           int64            `json:"bytes"`
 	BytesPerSecond  float64          `json:"bytes_per_second"`
+	WireBytes       int64            `json:"wire_bytes"` // as transferred (gzip when the service compresses)
 	Reconnects      int64            `json:"reconnects"`
 	Errors          map[string]int64 `json:"errors"`
 }
 
 type loadState struct {
-	ops, bytes, reconnects, completed, connected atomic.Int64
-	mu                                           sync.Mutex
-	errors                                       map[string]int64
-	firsts                                       []time.Duration
+	ops, bytes, wire, reconnects, completed, connected atomic.Int64
+	mu                                                 sync.Mutex
+	errors                                             map[string]int64
+	firsts                                             []time.Duration
 }
 
 func (s *loadState) fail(err error) {
@@ -393,7 +395,10 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	st := &loadState{errors: map[string]int64{}}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = len(creds)
-	hc := &http.Client{Transport: tr}
+	// Compression is handled by wireCounter, so it can count the bytes
+	// as transferred as well as the NDJSON they decode to.
+	tr.DisableCompression = true
+	hc := &http.Client{Transport: &wireCounter{base: tr, n: &st.wire}}
 	defer tr.CloseIdleConnections()
 
 	limit := lf.duration
@@ -430,7 +435,7 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	elapsed := time.Since(start)
 
 	sum := &loadSummary{Endpoint: creds[0].Endpoint, Clients: len(creds), DurationSeconds: elapsed.Seconds(),
-		Ops: st.ops.Load(), Bytes: st.bytes.Load(), Reconnects: st.reconnects.Load(), Errors: st.errors,
+		Ops: st.ops.Load(), Bytes: st.bytes.Load(), WireBytes: st.wire.Load(), Reconnects: st.reconnects.Load(), Errors: st.errors,
 		FirstCheckpoint: map[string]int64{}}
 	sum.OpsPerSecond = float64(sum.Ops) / elapsed.Seconds()
 	sum.BytesPerSecond = float64(sum.Bytes) / elapsed.Seconds()
@@ -633,6 +638,7 @@ func (s *loadSummary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-34s %d (%.0f ops/s)\n", "operations received", s.Ops, s.OpsPerSecond)
 	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes received (NDJSON)", humanBytes(float64(s.Bytes)), humanBytes(s.BytesPerSecond))
+	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes on the wire", humanBytes(float64(s.WireBytes)), humanBytes(float64(s.WireBytes)/s.DurationSeconds))
 	fmt.Fprintf(w, "  %-34s %d\n", "reconnects", s.Reconnects)
 	if len(s.Errors) == 0 {
 		fmt.Fprintf(w, "  %-34s none\n", "errors")
@@ -650,3 +656,53 @@ func (s *loadSummary) print(w io.Writer) {
 }
 
 func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
+
+// wireCounter asks for gzip itself and counts response body bytes as they
+// arrive, before decompressing them.
+type wireCounter struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (w *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := w.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body := io.ReadCloser(&countingBody{rc: resp.Body, n: w.n})
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			body.Close()
+			return nil, fmt.Errorf("gzip response: %w", err)
+		}
+		body = &gzipBody{Reader: zr, c: body}
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	resp.Body = body
+	return resp, nil
+}
+
+type countingBody struct {
+	rc io.ReadCloser
+	n  *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.rc.Close() }
+
+type gzipBody struct {
+	*gzip.Reader
+	c io.Closer
+}
+
+func (g *gzipBody) Close() error { return g.c.Close() }

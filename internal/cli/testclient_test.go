@@ -175,13 +175,14 @@ func TestConcurrentConnections(t *testing.T) {
 			First     map[string]int64 `json:"first_checkpoint_ms"`
 			Ops       int64            `json:"ops"`
 			Bytes     int64            `json:"bytes"`
+			Wire      int64            `json:"wire_bytes"`
 			Errors    map[string]int64 `json:"errors"`
 		}
 		if err := json.Unmarshal([]byte(out), &sum); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		// user-2 and user-3 have 8 ops each, everyone the announcement.
-		if sum.Clients != 20 || sum.Completed != 20 || sum.Ops != 20+16 || sum.Bytes == 0 || len(sum.Errors) != 0 {
+		if sum.Clients != 20 || sum.Completed != 20 || sum.Ops != 20+16 || sum.Bytes == 0 || sum.Wire == 0 || len(sum.Errors) != 0 {
 			t.Errorf("summary %+v", sum)
 		}
 		for _, p := range []string{"p50", "p95", "p99", "max"} {
@@ -203,7 +204,7 @@ func TestConcurrentConnections(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		for _, want := range []string{"5 of 5", "time to first complete checkpoint", "p99", "operations received", "45 (", "errors", "none"} {
+		for _, want := range []string{"5 of 5", "time to first complete checkpoint", "p99", "operations received", "45 (", "bytes on the wire", "errors", "none"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("summary lacks %q:\n%s", want, out)
 			}
