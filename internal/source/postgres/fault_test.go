@@ -144,15 +144,17 @@ func TestKillReplicatorMidStream(t *testing.T) {
 }
 
 // TestSlotDroppedByHand: an operator drops the replication slot while the
-// service runs; a fresh slot is created, every table is copied again, and
-// the buckets converge, including changes made while no slot existed.
+// service runs; the source creates a fresh slot and says so, replication
+// rebuilds the data in a new version while the old one serves, and once the
+// new version is active the buckets equal the source, including changes
+// made while no slot existed.
 func TestSlotDroppedByHand(t *testing.T) {
 	forStorages(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
 		p := newPipeline(t, kind, pgsource.Options{}, e2eSetup+`
 			INSERT INTO todos SELECT i, 'u' || (i % 5), 'todo ' || i, false, NULL FROM generate_series(1, 3000) i;`)
 		p.start()
-		p.caughtUp(time.Minute)
+		before := p.caughtUp(time.Minute)
 		dropped := false
 		for i := 0; i < 100 && !dropped; i++ {
 			_, _ = p.conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
@@ -171,6 +173,17 @@ func TestSlotDroppedByHand(t *testing.T) {
 		p.exec(`UPDATE todos SET owner_id = 'u5' WHERE id <= 100`)
 		p.exec(`DELETE FROM todos WHERE id > 2900`)
 		p.exec(`INSERT INTO todos SELECT i, 'u1', 'new ' || i, true, NULL FROM generate_series(5001, 5100) i`)
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			v, err := p.st.Active(ctx)
+			if err == nil && v.ID > before.VersionID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no rebuilt version became active (active %+v, %v)", v, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		p.verify(p.caughtUp(2 * time.Minute))
 	})
 }

@@ -82,10 +82,6 @@ type Source struct {
 	known map[uint32]bool
 	// tables are the tables Tables resolved, by reference.
 	tables map[syncrules.TableRef]*source.Table
-	// resync lists slots Start had to recreate after replication had
-	// progressed: the changes in between are gone, so Stream first copies
-	// every table again (as one transaction) before following the new slot.
-	resync map[string]bool
 	// patterns are every table pattern Tables was asked for: a table that
 	// appears in the change stream and matches one is picked up.
 	patterns []syncrules.TablePattern
@@ -132,7 +128,6 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		dec:    decoder{iso: opts.TimestampsISO8601, custom: opts.CustomTypes},
 		known:  make(map[uint32]bool),
 		tables: make(map[syncrules.TableRef]*source.Table),
-		resync: make(map[string]bool),
 	}, nil
 }
 

@@ -63,7 +63,7 @@ func (s *Source) Start(ctx context.Context, slot string, resume storage.Position
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if resume != 0 {
-			s.log.Warn("replication slot is missing; starting a fresh replication stream and copying all tables again",
+			s.log.Warn("replication slot is missing; starting a fresh replication stream (the changes since the last position are gone, so the data must be copied again)",
 				"slot", slot, "resume_lsn", pglogrepl.LSN(resume).String())
 		}
 	case err != nil:
@@ -101,11 +101,6 @@ func (s *Source) Start(ctx context.Context, slot string, resume storage.Position
 		return 0, false, err
 	}
 	s.log.Info("created replication slot", "slot", slot, "lsn", res.ConsistentPoint)
-	if resume != 0 {
-		s.mu.Lock()
-		s.resync[slot] = true
-		s.mu.Unlock()
-	}
 	return pos, true, nil
 }
 
@@ -163,17 +158,6 @@ type streamState struct {
 // periodically and by Head, become Handler.Keepalive calls. The slot is
 // acknowledged only up to what the handler returned from.
 func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) error {
-	s.mu.Lock()
-	resync := s.resync[slot]
-	s.mu.Unlock()
-	if resync {
-		if err := s.copyAll(ctx, from, tables, h); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		delete(s.resync, slot)
-		s.mu.Unlock()
-	}
 	conn, err := s.replicationConn(ctx)
 	if err != nil {
 		return err
@@ -223,39 +207,6 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 		extra: make(map[syncrules.TableRef]*source.Table),
 		acked: pglogrepl.LSN(from), received: pglogrepl.LSN(from)}
 	return st.run(ctx, conn)
-}
-
-// copyAll replaces the contents of every synced table with a fresh copy,
-// as one transaction committed at the new slot's start: the tables are
-// truncated and their current rows inserted. Changes after the slot's start
-// are then replayed on top, which converges as the initial snapshot does.
-func (s *Source) copyAll(ctx context.Context, at storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) error {
-	s.mu.Lock()
-	var all []*source.Table
-	for ref := range s.tables {
-		if t := tables(ref); t != nil {
-			all = append(all, t)
-		}
-	}
-	s.mu.Unlock()
-	s.log.Warn("copying every synced table again after the replication slot was recreated", "tables", len(all))
-	for _, t := range all {
-		if err := h.Change(ctx, source.Change{Kind: source.Truncate, Table: t}); err != nil {
-			return err
-		}
-		err := s.Snapshot(ctx, t, nil, func(page source.SnapshotPage) error {
-			for i, row := range page.Rows {
-				if err := h.Change(ctx, source.Change{Kind: source.Insert, Table: t, Key: page.Keys[i], Row: row}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("postgres source: copy %s again: %w", t.ID, err)
-		}
-	}
-	return h.Commit(ctx, at)
 }
 
 func serverMajor(conn *pgconn.PgConn) int {
