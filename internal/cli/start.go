@@ -283,6 +283,14 @@ func (s *service) run(ctx context.Context) error {
 			}
 		})
 	}
+	if s.repl != nil && s.cfg.Storage.CompactInterval > 0 {
+		// The replicating process compacts on a schedule; API processes
+		// never write bucket data.
+		g.Go(func() error {
+			storage.CompactEvery(gctx, s.store, s.cfg.Storage.CompactInterval, storage.CompactOptions{}, s.log)
+			return nil
+		})
+	}
 	if s.api != nil {
 		g.Go(func() error { return s.api.Serve(gctx, s.ln) })
 	}

@@ -25,6 +25,7 @@ const (
 	DefaultPort                              = 8080
 	DefaultStoragePath                       = "./powersync-data"
 	DefaultMaxPoolSize                       = 8
+	DefaultCompactInterval                   = 24 * time.Hour
 	DefaultSlotNamePrefix                    = "powersync_"
 	DefaultSSLMode                           = "verify-full"
 	DefaultTokenMaxExpiration                = 24 * time.Hour
@@ -146,6 +147,10 @@ type StorageConfig struct {
 	// configs; 0 when not set.
 	DefaultStorageVersion int
 	BatchLimits           BatchLimits
+	// CompactInterval is how often the replicating process compacts the
+	// active version's buckets (default 24h; 0 turns scheduled compaction
+	// off — `powersync compact` still works).
+	CompactInterval time.Duration
 }
 
 // BatchLimits bound one replication write batch (Postgres storage). Zero
@@ -282,9 +287,10 @@ func Default(dir string) *Config {
 	return &Config{
 		Dir: dir,
 		Storage: StorageConfig{
-			Type:        TypePebble,
-			Path:        resolvePath(dir, DefaultStoragePath),
-			MaxPoolSize: DefaultMaxPoolSize,
+			Type:            TypePebble,
+			Path:            resolvePath(dir, DefaultStoragePath),
+			MaxPoolSize:     DefaultMaxPoolSize,
+			CompactInterval: DefaultCompactInterval,
 		},
 		Port:       DefaultPort,
 		SyncConfig: SyncConfig{ExitOnError: true},

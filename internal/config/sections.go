@@ -320,6 +320,15 @@ func (d *decoder) storage(n *node, path string, cfg *Config) {
 		}},
 		{"path", d.strInto(&s.Path)},
 		{"max_pool_size", d.intInto(&s.MaxPoolSize, 1, 1000)},
+		{"compact_interval", func(n *node, path string) {
+			if v, ok := d.duration(n, path); ok {
+				if v < 0 {
+					d.c.errorf(n.pos, path, "expected a duration of 0 (off) or more, got %s", describe(n))
+					return
+				}
+				s.CompactInterval = v
+			}
+		}},
 		{"default_storage_version", d.intInto(&s.DefaultStorageVersion, 1, math.MaxInt32)},
 		{"batch_limits", func(n *node, path string) {
 			b := &s.BatchLimits
