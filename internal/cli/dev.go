@@ -157,6 +157,8 @@ func printDevBanner(w io.Writer, dir, endpoint, token string, tokenErr error, cr
 	fmt.Fprintf(w, "  Source database:    %s (tables lists, todos, announcements)\n", filepath.Join(dir, devSourceFile))
 	fmt.Fprintf(w, `
 Try next:
+  - Keep the token in a shell variable for the commands below:
+      export TOKEN=<the development token above>
   - Stream test-user's data:
       curl -N -X POST %[1]s/sync/stream -H "Authorization: Token $TOKEN" -d '{}'
   - Browse test-user's synced data, buckets and checksums in a local web page:
