@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/storage"
 )
@@ -128,11 +129,50 @@ func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, re
 	var arena []byte
 	offs := make([]int, 0, lim.Ops+1)
 	ops := make([][]byte, 0, lim.Ops)
-	for _, req := range reqs {
+	// Small buckets are read together, a group per query; the others (and
+	// everything when one bucket is asked for) page by page.
+	small, err := bs.prefetchSmall(ctx, conn, cp, reqs)
+	if err != nil {
+		return err
+	}
+	emit := func(bucket string, after int64, rows []prow) error {
+		for len(rows) > 0 {
+			arena = arena[:0]
+			offs = offs[:0]
+			ops = ops[:0]
+			chunk := storage.Chunk{Bucket: bucket, After: after}
+			n := 0
+			for n < len(rows) && n < lim.Ops && len(arena) < lim.Bytes {
+				offs = append(offs, len(arena))
+				arena = append(arena, rows[n].wire...)
+				chunk.NextAfter = rows[n].op
+				chunk.TargetOp = max(chunk.TargetOp, rows[n].target)
+				n++
+			}
+			offs = append(offs, len(arena))
+			for i := 0; i+1 < len(offs); i++ {
+				ops = append(ops, arena[offs[i]:offs[i+1]:offs[i+1]])
+			}
+			chunk.Ops = ops
+			chunk.HasMore = n < len(rows)
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			after, rows = chunk.NextAfter, rows[n:]
+		}
+		return nil
+	}
+	for ri, req := range reqs {
 		if req.After >= cp.OpID {
 			continue
 		}
 		after := max(req.After, 0)
+		if rows, ok := small[ri]; ok {
+			if err := emit(req.Bucket, after, rows); err != nil {
+				return err
+			}
+			continue
+		}
 		for {
 			rows, err := conn.Query(ctx, `
 				SELECT op_id, target_op, wire FROM powersync.bucket_data
@@ -185,6 +225,76 @@ func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, re
 		}
 	}
 	return nil
+}
+
+// prow is one op read from bucket_data.
+type prow struct {
+	op, target int64
+	wire       []byte
+}
+
+// Prefetch of small buckets: up to smallGroup buckets per query, each read
+// up to smallCap ops; a bucket with more is read page by page instead.
+const (
+	smallGroup = 100
+	smallCap   = 100
+)
+
+// prefetchSmall reads every requested bucket with at most smallCap ops after
+// its position, smallGroup buckets per query, keyed by index in reqs.
+func (bs *bucketStorage) prefetchSmall(ctx context.Context, conn *pgxpool.Conn, cp storage.Checkpoint, reqs []storage.BucketPosition) (map[int][]prow, error) {
+	if len(reqs) < 2 {
+		return nil, nil
+	}
+	out := map[int][]prow{}
+	for start := 0; start < len(reqs); start += smallGroup {
+		end := min(start+smallGroup, len(reqs))
+		var names []string
+		var afters []int64
+		var idx []int
+		for i := start; i < end; i++ {
+			if reqs[i].After >= cp.OpID {
+				continue
+			}
+			names = append(names, reqs[i].Bucket)
+			afters = append(afters, max(reqs[i].After, 0))
+			idx = append(idx, i)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		rows, err := conn.Query(ctx, `
+			SELECT b.i, d.op_id, d.target_op, d.wire
+			FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS b(name, after, i)
+			CROSS JOIN LATERAL (
+				SELECT op_id, target_op, wire FROM powersync.bucket_data
+				WHERE version = $1 AND bucket = b.name AND op_id > b.after AND op_id <= $4
+				ORDER BY op_id LIMIT $5) d
+			ORDER BY b.i, d.op_id`, bs.vid, names, afters, cp.OpID, smallCap+1)
+		if err != nil {
+			return nil, fmt.Errorf("read buckets: %w", err)
+		}
+		got := make([][]prow, len(names))
+		for rows.Next() {
+			var i int64
+			var r prow
+			if err := rows.Scan(&i, &r.op, &r.target, &r.wire); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read buckets: %w", err)
+			}
+			got[i-1] = append(got[i-1], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read buckets: %w", err)
+		}
+		for k, g := range got {
+			if len(g) <= smallCap {
+				out[idx[k]] = g
+			}
+		}
+	}
+	return out, nil
 }
 
 // Lookup reads the lookup index as of cp: per key and source row the

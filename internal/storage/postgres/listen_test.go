@@ -184,3 +184,65 @@ func TestOpenRejectsBadCACert(t *testing.T) {
 		t.Fatalf("open with a bad cacert: %v", err)
 	}
 }
+
+// TestReadDataManyBuckets: reading many buckets at once (small ones are
+// fetched together) gives exactly the chunks of reading them one by one.
+func TestReadDataManyBuckets(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	defer s.Close(ctx)
+	v, err := s.Deploy(ctx, "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := s.Bucket(v.ID)
+	b, err := bs.NewBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var reqs []storage.BucketPosition
+	for i := 0; i < 250; i++ {
+		bucket := fmt.Sprintf("b%03d", i)
+		reqs = append(reqs, storage.BucketPosition{Bucket: bucket, After: int64(i % 3)})
+		rows := i % 7
+		if i == 120 {
+			rows = 450 // larger than the prefetch cap
+		}
+		for r := 0; r < rows; r++ {
+			id := fmt.Sprintf("%d-%d", i, r)
+			if err := b.Save(ctx, storage.RowUpdate{Table: "t", Key: []byte(id), Buckets: []storage.BucketRow{
+				{Bucket: bucket, Table: "t", ID: id, Data: []byte(fmt.Sprintf(`{"v":"%0100d"}`, r))}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cp, err := b.Commit(ctx, storage.CommitOptions{Position: 1, Checkpoint: true, SnapshotDone: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(rs []storage.BucketPosition, lim storage.Limits) []string {
+		var out []string
+		err := bs.ReadData(ctx, cp, rs, lim, func(c storage.Chunk) error {
+			out = append(out, fmt.Sprintf("%s %d-%d more=%v n=%d", c.Bucket, c.After, c.NextAfter, c.HasMore, len(c.Ops)))
+			for _, op := range c.Ops {
+				out = append(out, string(op))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, lim := range []storage.Limits{{}, {Ops: 4}, {Bytes: 600}} {
+		all := read(reqs, lim)
+		var one []string
+		for _, r := range reqs {
+			one = append(one, read([]storage.BucketPosition{r}, lim)...)
+		}
+		if strings.Join(all, "\n") != strings.Join(one, "\n") {
+			t.Fatalf("limits %+v: reading %d buckets at once differs from one by one (%d vs %d lines)", lim, len(reqs), len(all), len(one))
+		}
+	}
+}
