@@ -277,8 +277,24 @@ func TestCrashInSmallTransactions(t *testing.T) {
 	// replicating process is killed and restarted several times. A killed
 	// process keeps its lease until the TTL (500ms) runs out, so each
 	// process lives longer than that.
+	// The writer goes on past its 3000 transactions until the process was
+	// killed twice, however fast the machine writes.
 	writer := make(chan error, 1)
-	go func() { writer <- writeSmall(db, rand.New(rand.NewPCG(3, 4)), 3000) }()
+	twoKills := make(chan struct{})
+	go func() {
+		wrng := rand.New(rand.NewPCG(3, 4))
+		err := writeSmall(db, wrng, 3000)
+		for err == nil {
+			select {
+			case <-twoKills:
+				writer <- nil
+				return
+			default:
+			}
+			err = writeSmall(db, wrng, 100)
+		}
+		writer <- err
+	}()
 	rng := rand.New(rand.NewPCG(5, 6))
 	kills := 0
 	for running := true; running; {
@@ -293,6 +309,9 @@ func TestCrashInSmallTransactions(t *testing.T) {
 		}
 		c.kill()
 		kills++
+		if kills == 2 {
+			close(twoKills)
+		}
 	}
 	c := startChild(t, "replicate", env...)
 	waitCommitted(t, db, src, c)
