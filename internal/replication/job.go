@@ -198,13 +198,14 @@ type writer struct {
 
 var _ source.Handler = (*writer)(nil)
 
-// save evaluates a row and saves it.
-func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, row syncrules.Row) error {
+// save evaluates a row and saves it. isNew marks a row known not to be
+// stored for the version yet (storage.RowUpdate.New).
+func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, row syncrules.Row, isNew bool) error {
 	ev, errs := w.rules.EvaluateRow(t.Ref, row)
 	w.evalFailed(t, errs)
 	lk, errs := w.rules.EvaluateParameterRow(t.Ref, row)
 	w.evalFailed(t, errs)
-	u := storage.RowUpdate{Table: t.ID, Key: key, OldKey: oldKey}
+	u := storage.RowUpdate{Table: t.ID, Key: key, OldKey: oldKey, New: isNew}
 	if len(ev) > 0 {
 		u.Buckets = make([]storage.BucketRow, len(ev))
 		for i, e := range ev {
@@ -245,7 +246,7 @@ func (w *writer) Change(ctx context.Context, c source.Change) error {
 		if len(c.Unchanged) > 0 {
 			return fmt.Errorf("table %s: the source sent a partial row (unchanged columns %v), which replication does not merge yet", c.Table.ID, c.Unchanged)
 		}
-		return w.save(ctx, c.Table, c.Key, c.OldKey, c.Row)
+		return w.save(ctx, c.Table, c.Key, c.OldKey, c.Row, false)
 	case source.Delete:
 		return w.pipe.add(ctx, write{kind: writeDelete, u: storage.RowUpdate{Table: c.Table.ID, Key: c.Key}})
 	case source.Truncate:
@@ -295,15 +296,28 @@ func (w *writer) Keepalive(ctx context.Context, pos storage.Position) error {
 // snapshot copies every table not yet copied, committing per page with the
 // resume cursor, then marks the snapshot done. Checkpoints stay blocked
 // until the stream passes the source head read after the copy.
+//
+// Snapshot rows are saved as storage.RowUpdate.New (storage skips looking
+// up their previous state) because none of them can be stored yet: the
+// version's stream starts only after its snapshot is done (runVersion),
+// each page commits atomically with its resume cursor (a crash or a
+// failed attempt rolls back anything after the last cursor), and a page
+// holds only keys after the cursor in the source's order, which no earlier
+// page held. Two cases break that and save with the lookup instead: a
+// copy started over from the beginning over earlier pages, and a key
+// repeated within one page (a source table whose key is not unique).
 func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables []*source.Table, pos storage.Position, fresh bool) error {
 	progress, err := bs.SnapshotProgress(ctx)
 	if err != nil {
 		return fmt.Errorf("read snapshot progress: %w", err)
 	}
+	rowsNew := true
 	if fresh && len(progress) > 0 {
 		w.log.Warn("source stream was recreated during the initial snapshot; copying every table again")
 		progress = nil
+		rowsNew = false
 	}
+	seen := map[string]struct{}{} // keys of the current page
 	src := w.r.opts.Source
 	for _, t := range tables {
 		p := progress[t.ID]
@@ -316,8 +330,18 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 		var rows int64
 		w.log.Info("snapshot table", "table", t.ID, "resume", p.Cursor != nil)
 		err := src.Snapshot(ctx, t, p.Cursor, func(page source.SnapshotPage) error {
+			clear(seen)
 			for i, row := range page.Rows {
-				if err := w.save(ctx, t, page.Keys[i], nil, row); err != nil {
+				key := page.Keys[i]
+				isNew := rowsNew
+				if isNew {
+					if _, dup := seen[string(key)]; dup {
+						isNew = false
+					} else {
+						seen[string(key)] = struct{}{}
+					}
+				}
+				if err := w.save(ctx, t, key, nil, row, isNew); err != nil {
 					return err
 				}
 			}
