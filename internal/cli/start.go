@@ -230,6 +230,10 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 	}
 	if s.repl != nil {
 		repl := s.repl
+		// /metrics serves replication's own metrics (read from its status,
+		// never from the source) beside the API's.
+		opts.Metrics = server.NewMetrics()
+		opts.Metrics.Registry.MustRegister(repl.Collectors()...)
 		opts.Live = func() bool {
 			select {
 			case <-repl.Done():

@@ -303,6 +303,7 @@ func (a *admin) diagnostics(ctx context.Context, withContent bool) (*diagnostics
 		if a.s.opts.Head != nil && connErr == nil {
 			if p, err := a.s.opts.Head(ctx); err == nil {
 				head, headOK = p, true
+				a.s.metrics.sawHead(p)
 			}
 		}
 	}

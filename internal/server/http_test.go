@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +295,82 @@ func TestShuttingDown503(t *testing.T) {
 	}
 	if e := decodeError(t, resp); e.Code != protocol.CodeShuttingDown {
 		t.Fatalf("code %s", e.Code)
+	}
+}
+
+// metricValue returns the value of an unlabelled metric in a /metrics body.
+func metricValue(t *testing.T, body, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metrics without %s:\n%s", name, body)
+	return 0
+}
+
+func TestLagMetricDoesNotReadSource(t *testing.T) {
+	var head atomic.Uint64
+	var headCalls atomic.Int64
+	h := newHarness(t, defaultRules, func(o *server.Options) {
+		o.Head = func(context.Context) (storage.Position, error) {
+			headCalls.Add(1)
+			return storage.Position(head.Load()), nil
+		}
+	})
+	lag := func() float64 {
+		status, body := h.get("/metrics", "")
+		if status != 200 {
+			t.Fatalf("/metrics: %d", status)
+		}
+		return metricValue(t, body, "powersync_replication_lag_seconds")
+	}
+	// waitOp waits until the server saw the checkpoint with op id op.
+	waitOp := func(op int64) {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			_, body := h.get("/metrics", "")
+			if metricValue(t, body, "powersync_replication_checkpoint_op_id") == float64(op) &&
+				metricValue(t, body, "powersync_checkpoints_total") > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the server did not see checkpoint %d", op)
+			}
+		}
+	}
+	cp := h.store.commit()
+	waitOp(cp.OpID)
+	if l := lag(); l != 0 {
+		t.Errorf("lag before any head was read: %v", l)
+	}
+
+	// A write checkpoint reads a head ahead of the checkpoint: lag grows
+	// from the checkpoint's time, and scrapes do not read the head again.
+	head.Store(uint64(cp.Position) + 1)
+	if status, body := h.get("/write-checkpoint2.json?client_id=c1", "u1"); status != 200 {
+		t.Fatalf("write-checkpoint2: %d %s", status, body)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if l := lag(); l <= 0 {
+		t.Errorf("lag with the source ahead: %v", l)
+	}
+	if n := headCalls.Load(); n != 1 {
+		t.Errorf("%d head reads, want 1 (the write checkpoint's)", n)
+	}
+
+	// A checkpoint covering that head: caught up.
+	h.store.put(`global[]`, "todos", "t1", `{}`)
+	cp = h.store.commit()
+	waitOp(cp.OpID)
+	if l := lag(); l != 0 {
+		t.Errorf("lag after catching up: %v", l)
+	}
+	if n := headCalls.Load(); n != 1 {
+		t.Errorf("%d head reads after scrapes, want 1", n)
 	}
 }

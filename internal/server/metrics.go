@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,11 @@ type Metrics struct {
 	checkpointLines  *prometheus.CounterVec
 
 	lastCP atomic.Pointer[storage.Checkpoint]
+	// head is the newest source position the server read (for write
+	// checkpoints and diagnostics); the lag gauge compares it with the
+	// newest checkpoint instead of asking the source on every scrape
+	// (for some sources reading the head writes a marker).
+	head atomic.Uint64
 }
 
 // NewMetrics creates the API's metrics with Go and process collectors.
@@ -68,23 +72,27 @@ func (m *Metrics) bind(s *Server) {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "powersync_replication_lag_seconds",
-			Help: "How long the source has been ahead of the newest checkpoint (0 when caught up)."},
-			func() float64 { return m.lagSeconds(s) }),
+			Help: "How long the newest source position the API read (for write checkpoints) has been ahead of the newest checkpoint (0 when caught up); scrapes do not read the source."},
+			func() float64 { return m.lagSeconds() }),
 	)
 }
 
-func (m *Metrics) lagSeconds(s *Server) float64 {
+func (m *Metrics) lagSeconds() float64 {
 	cp := m.lastCP.Load()
-	if cp == nil || s.opts.Head == nil {
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	head, err := s.opts.Head(ctx)
-	if err != nil || head <= cp.Position || cp.Time.IsZero() {
+	if cp == nil || cp.Time.IsZero() || storage.Position(m.head.Load()) <= cp.Position {
 		return 0
 	}
 	return time.Since(cp.Time).Seconds()
+}
+
+// sawHead records a source position read by the server.
+func (m *Metrics) sawHead(p storage.Position) {
+	for {
+		old := m.head.Load()
+		if uint64(p) <= old || m.head.CompareAndSwap(old, uint64(p)) {
+			return
+		}
+	}
 }
 
 func (m *Metrics) checkpoint(cp storage.Checkpoint) {

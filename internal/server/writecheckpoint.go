@@ -81,7 +81,11 @@ func (r *wcRegistry) notify(k wcKey, v int64) {
 // head returns the source position a new write checkpoint must be covered by.
 func (s *Server) head(r *http.Request) (storage.Position, error) {
 	if s.opts.Head != nil {
-		return s.opts.Head(r.Context())
+		p, err := s.opts.Head(r.Context())
+		if err == nil {
+			s.metrics.sawHead(p)
+		}
+		return p, err
 	}
 	if n := s.bc.current(); n != nil {
 		return n.cp.Position, nil
