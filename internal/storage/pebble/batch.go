@@ -50,7 +50,9 @@ type batch struct {
 	lookups map[string]struct{}
 	maxOp   int64
 
-	buf    []byte
+	buf    []byte // value scratch (Pebble copies keys and values on Set)
+	kbuf   []byte // key scratch
+	hbuf   []byte // checksum input scratch
 	closed bool
 }
 
@@ -61,6 +63,9 @@ type bucketDelta struct {
 }
 
 var _ storage.Batch = (*batch)(nil)
+
+// batchRetainBytes bounds the buffer an open batch keeps between commits.
+const batchRetainBytes = 8 << 20
 
 // Undo entry kinds.
 const (
@@ -83,7 +88,11 @@ func (s *Storage) newBatch(vid int64) (*batch, error) {
 		return nil, fmt.Errorf("new batch: version %d already has an open batch", vid)
 	}
 	s.openBatch[vid] = true
-	b := &batch{s: s, vid: vid, b: s.db.NewBatch(), baseOp: v.CommittedOp}
+	// The Pebble batch keeps its buffer across commits up to a few MB, so
+	// that every snapshot page or transaction does not grow it again from
+	// scratch (by doubling and copying).
+	retain := min(s.opts.SpillBytes, batchRetainBytes)
+	b := &batch{s: s, vid: vid, b: s.db.NewBatch(pebble.WithMaxRetainedSizeBytes(retain)), baseOp: v.CommittedOp}
 	b.reset()
 	return b, nil
 }
@@ -160,10 +169,10 @@ func (b *batch) addOp(bucket string, op int64, checksum uint32) {
 
 func (b *batch) put(br storage.BucketRow, subkey string) error {
 	op := b.nextOp()
-	sum := putChecksum(br.Table, br.ID, br.Data)
+	sum := putChecksum(&b.hbuf, br.Table, br.ID, br.Data)
 	b.buf = appendRowOp(b.buf[:0], op, opPut, br.Table, br.ID, subkey, br.Data, sum)
 	b.addOp(br.Bucket, op, sum)
-	return b.b.Set(bucketOpKey(spaceOp, b.vid, br.Bucket, op), b.buf, nil)
+	return b.b.Set(b.opKey(br.Bucket, op), b.buf, nil)
 }
 
 func (b *batch) remove(m membership, subkey string) error {
@@ -171,7 +180,18 @@ func (b *batch) remove(m membership, subkey string) error {
 	sum := removeChecksum(subkey)
 	b.buf = appendRowOp(b.buf[:0], op, opRemove, m.table, m.id, subkey, nil, sum)
 	b.addOp(m.bucket, op, sum)
-	return b.b.Set(bucketOpKey(spaceOp, b.vid, m.bucket, op), b.buf, nil)
+	return b.b.Set(b.opKey(m.bucket, op), b.buf, nil)
+}
+
+// opKey builds the key of op in bucket in the key scratch buffer (valid
+// until the next use of it).
+func (b *batch) opKey(bucket string, op int64) []byte {
+	k := append(b.kbuf[:0], spaceOp)
+	k = appendU64(k, uint64(b.vid))
+	k = appendStrPart(k, bucket)
+	k = appendU64(k, uint64(op))
+	b.kbuf = k
+	return k
 }
 
 func (b *batch) setLookup(key, row []byte, op int64, result []byte) error {
@@ -436,7 +456,8 @@ func (b *batch) writePending(withUndo bool) error {
 	// Each key once, in any order: the batch is applied atomically and
 	// every undo entry of one spill is about a different key.
 	for k, rec := range b.pending {
-		key := []byte(k)
+		key := append(b.kbuf[:0], k...)
+		b.kbuf = key
 		if withUndo {
 			if err := b.undoForKey(key); err != nil {
 				return err

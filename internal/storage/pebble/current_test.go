@@ -49,7 +49,10 @@ func FuzzWireJSON(f *testing.F) {
 	f.Add("todos", "1", []byte(`{"id":"1"}`), "sub")
 	f.Add("t\"\\\n\u2028", "\xff\x00", []byte("\x01<>&"), "")
 	f.Fuzz(func(t *testing.T, table, id string, data []byte, subkey string) {
-		sum := putChecksum(table, id, data)
+		sum := putChecksum(nil, table, id, data)
+		if want := protocol.PutChecksum(table, id, string(data)); sum != want {
+			t.Fatalf("checksum %d, protocol's %d", sum, want)
+		}
 		v := appendRowOp(nil, 42, opPut, table, id, subkey, data, sum)
 		h, err := decodeOp(v)
 		if err != nil {

@@ -111,7 +111,11 @@ func tablePrefix(vid int64, table string) []byte {
 }
 
 func currentKey(vid int64, table string, key []byte) []byte {
-	return append(tablePrefix(vid, table), key...)
+	b := make([]byte, 0, 1+8+binary.MaxVarintLen64+len(table)+len(key))
+	b = append(b, spaceCurrent)
+	b = appendU64(b, uint64(vid))
+	b = appendStrPart(b, table)
+	return append(b, key...)
 }
 
 // sourceRow identifies a source row inside lookup keys.

@@ -67,15 +67,15 @@ func decodeOp(v []byte) (opHeader, error) {
 // rowIdentity is the hash of a row's identity inside a bucket, used by
 // compaction to find superseded ops.
 func rowIdentity(objectType, objectID, subkey string) [identityLen]byte {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
+	// The hashed bytes are built in a stack buffer (one hash call, no
+	// allocation for usual sizes).
+	buf := make([]byte, 0, 256)
 	for _, s := range [3]string{objectType, objectID, subkey} {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		h.Write([]byte(s))
+		buf = appendStrPart(buf, s)
 	}
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(buf)
 	var id [identityLen]byte
-	copy(id[:], h.Sum(sum[:0]))
+	copy(id[:], sum[:])
 	return id
 }
 
@@ -83,13 +83,13 @@ func rowIdentity(objectType, objectID, subkey string) [identityLen]byte {
 // hash of (source table, key). Clients treat it as opaque; it only has to
 // be the same for every op of the row.
 func subkeyOf(table string, key []byte) string {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(table)))])
-	h.Write([]byte(table))
-	h.Write(key)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	buf := make([]byte, 0, 256)
+	buf = appendStrPart(buf, table)
+	buf = append(buf, key...)
+	sum := sha256.Sum256(buf)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
 // appendRowOp appends the value of a PUT (data != nil) or REMOVE op.
@@ -113,7 +113,7 @@ func appendRowOp(b []byte, op int64, kind byte, objectType, objectID, subkey str
 	b = appendJSONString(b, subkey)
 	if kind == opPut {
 		b = append(b, `,"data":`...)
-		b = appendJSONString(b, string(data))
+		b = appendJSONString(b, data)
 	} else {
 		b = append(b, `,"data":null`...)
 	}
@@ -138,15 +138,33 @@ func appendBareOp(b []byte, op int64, kind byte, checksum uint32, target int64) 
 	return append(b, '}')
 }
 
-func putChecksum(objectType, objectID string, data []byte) uint32 {
-	return protocol.PutChecksum(objectType, objectID, string(data))
+// putChecksum is protocol.PutChecksum (SHA-256 over
+// "put.<object_type>.<object_id>.<data>"), hashing in one call from
+// *scratch (grown as needed, may be nil) instead of allocating a digest.
+func putChecksum(scratch *[]byte, objectType, objectID string, data []byte) uint32 {
+	var x []byte
+	if scratch != nil {
+		x = (*scratch)[:0]
+	}
+	x = append(x, "put."...)
+	x = append(x, objectType...)
+	x = append(x, '.')
+	x = append(x, objectID...)
+	x = append(x, '.')
+	x = append(x, data...)
+	if scratch != nil {
+		*scratch = x
+	}
+	sum := sha256.Sum256(x)
+	return binary.LittleEndian.Uint32(sum[:4])
 }
 
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does, so the output is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
+// Row data comes as []byte, so both kinds are taken without a conversion.
+func appendJSONString[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -173,7 +191,7 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
