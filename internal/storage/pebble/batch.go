@@ -45,6 +45,16 @@ type batch struct {
 	spilledBuckets map[string]struct{} // buckets with a range undo entry
 	newLookupKeys  [][]byte            // lookup entry keys written since the last spill
 
+	// storedMax caches, per source table, an upper bound of the table's
+	// current-data keys in the database (nil: none), read once per table
+	// with a reverse seek: a key above it is certainly not stored, so its
+	// lookup is skipped (rows appended with growing keys, the usual insert,
+	// cost no read). It stays an upper bound while the batch is open: only
+	// this batch writes the version's current data, every key it stores
+	// raises the bound (noteStored), and deletes, truncates and a rollback
+	// (which ends the batch) only remove keys. Kept across commits.
+	storedMax map[string]*storedBound
+
 	// What the uncommitted work changed.
 	totals  map[string]*bucketDelta
 	lookups map[string]struct{}
@@ -55,6 +65,8 @@ type batch struct {
 	hbuf   []byte // checksum input scratch
 	closed bool
 }
+
+type storedBound struct{ max []byte }
 
 type bucketDelta struct {
 	checksum uint32
@@ -92,7 +104,8 @@ func (s *Storage) newBatch(vid int64) (*batch, error) {
 	// that every snapshot page or transaction does not grow it again from
 	// scratch (by doubling and copying).
 	retain := min(s.opts.SpillBytes, batchRetainBytes)
-	b := &batch{s: s, vid: vid, b: s.db.NewBatch(pebble.WithMaxRetainedSizeBytes(retain)), baseOp: v.CommittedOp}
+	b := &batch{s: s, vid: vid, b: s.db.NewBatch(pebble.WithMaxRetainedSizeBytes(retain)), baseOp: v.CommittedOp,
+		storedMax: map[string]*storedBound{}}
 	b.reset()
 	return b, nil
 }
@@ -117,10 +130,19 @@ func (b *batch) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// current returns the current record of a key as this batch sees it.
-func (b *batch) current(key []byte) (*currentRecord, error) {
+// current returns the current record of a key of table as this batch
+// sees it.
+func (b *batch) current(table string, key []byte) (*currentRecord, error) {
 	if r, ok := b.pending[string(key)]; ok {
 		return r, nil
+	}
+	bound, err := b.bound(table)
+	if err != nil {
+		return nil, err
+	}
+	if bound.max == nil || bytes.Compare(key, bound.max) > 0 {
+		b.orig[string(key)] = nil
+		return nil, nil
 	}
 	v, closer, err := b.s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -137,6 +159,40 @@ func (b *batch) current(key []byte) (*currentRecord, error) {
 	}
 	b.orig[string(key)] = rec
 	return rec, nil
+}
+
+// bound returns the upper bound of table's stored current-data keys.
+func (b *batch) bound(table string) (*storedBound, error) {
+	if sb, ok := b.storedMax[table]; ok {
+		return sb, nil
+	}
+	p := tablePrefix(b.vid, table)
+	it, err := b.s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	sb := &storedBound{}
+	if it.Last() {
+		sb.max = bytes.Clone(it.Key())
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("read the last current-data key of %s: %w", table, err)
+	}
+	b.storedMax[table] = sb
+	return sb, nil
+}
+
+// noteStored raises table's bound to key, which the batch stores (now in
+// pending, in the database once pending is written).
+func (b *batch) noteStored(table string, key []byte) error {
+	sb, err := b.bound(table)
+	if err != nil {
+		return err
+	}
+	if sb.max == nil || bytes.Compare(key, sb.max) > 0 {
+		sb.max = append(sb.max[:0], key...)
+	}
+	return nil
 }
 
 func (b *batch) setPending(key string, rec *currentRecord) {
@@ -239,7 +295,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 	}
 	if u.OldKey != nil && !bytes.Equal(u.OldKey, u.Key) {
 		ok := currentKey(b.vid, u.Table, u.OldKey)
-		old, err := b.current(ok)
+		old, err := b.current(u.Table, ok)
 		if err != nil {
 			return fmt.Errorf("save row of %s: %w", u.Table, err)
 		}
@@ -261,7 +317,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		}
 	} else {
 		var err error
-		if prev, err = b.current(ck); err != nil {
+		if prev, err = b.current(u.Table, ck); err != nil {
 			return fmt.Errorf("save row of %s: %w", u.Table, err)
 		}
 	}
@@ -317,6 +373,9 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		if rec.hasRow {
 			rec.row = bytes.Clone(rec.row)
 		}
+		if err := b.noteStored(u.Table, ck); err != nil {
+			return fmt.Errorf("save row of %s: %w", u.Table, err)
+		}
 		b.setPending(string(ck), rec)
 	}
 	return b.maybeSpill()
@@ -351,7 +410,7 @@ func (b *batch) Delete(ctx context.Context, table string, key []byte) error {
 	}
 	defer done()
 	ck := currentKey(b.vid, table, key)
-	prev, err := b.current(ck)
+	prev, err := b.current(table, ck)
 	if err != nil {
 		return fmt.Errorf("delete row of %s: %w", table, err)
 	}
@@ -440,7 +499,7 @@ func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byt
 		return nil, false, err
 	}
 	defer done()
-	rec, err := b.current(currentKey(b.vid, table, key))
+	rec, err := b.current(table, currentKey(b.vid, table, key))
 	if err != nil {
 		return nil, false, err
 	}
@@ -482,11 +541,17 @@ func (b *batch) writePending(withUndo bool) error {
 
 func (b *batch) addUndo(kind byte, key, val []byte) error {
 	b.undoSeq++
-	e := make([]byte, 0, 1+len(key)+len(val)+4)
-	e = append(e, kind)
+	// Both scratch buffers: Set copies, and callers pass keys that are not
+	// in them (writePending's key is in kbuf, so the undo key goes to hbuf).
+	e := append(b.buf[:0], kind)
 	e = appendPart(e, key)
 	e = appendPart(e, val)
-	return b.b.Set(undoKey(b.vid, b.undoSeq), e, nil)
+	b.buf = e
+	k := append(b.hbuf[:0], spaceUndo)
+	k = appendU64(k, uint64(b.vid))
+	k = appendU64(k, b.undoSeq)
+	b.hbuf = k
+	return b.b.Set(k, e, nil)
 }
 
 func (b *batch) undoForKey(key []byte) error {
