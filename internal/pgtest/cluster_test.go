@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/powersync-go/powersync/internal/pgtest"
+	"github.com/powersync-go/powersync/internal/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -85,7 +86,7 @@ func TestRestartKeepsData(t *testing.T) {
 func TestFindBinDir(t *testing.T) {
 	dir, err := pgtest.FindBinDir()
 	if err == pgtest.ErrNotInstalled {
-		t.Skip("postgres not installed")
+		testenv.Missing(t, "Postgres (initdb, pg_ctl)", "not on PATH or in /usr/lib/postgresql/*/bin")
 	}
 	if err != nil {
 		t.Fatal(err)
