@@ -148,10 +148,6 @@ func lookupRowPrefix(k []byte, prefixLen int) ([]byte, bool) {
 	return k[:prefixLen+w+int(n)], true
 }
 
-func undoKey(vid int64, seq uint64) []byte {
-	return appendU64(versionPrefix(spaceUndo, vid), seq)
-}
-
 func snapshotKey(vid int64, table string) []byte {
 	return append(versionPrefix(spaceSnapshot, vid), table...)
 }
