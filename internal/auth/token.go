@@ -144,3 +144,36 @@ func decodeClaims(payload []byte) (map[string]any, *Error) {
 	}
 	return claims, nil
 }
+
+// EndpointFromToken returns the first aud of tok that is an http(s) URL
+// (without a trailing slash), or "" when there is none. Tools use it to
+// default the service endpoint; the token is not verified.
+func EndpointFromToken(tok string) string {
+	_, p, err := DecodeUnverified(tok)
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Aud any `json:"aud"`
+	}
+	if json.Unmarshal(p, &claims) != nil {
+		return ""
+	}
+	var auds []string
+	switch a := claims.Aud.(type) {
+	case string:
+		auds = []string{a}
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				auds = append(auds, s)
+			}
+		}
+	}
+	for _, a := range auds {
+		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+			return strings.TrimRight(a, "/")
+		}
+	}
+	return ""
+}

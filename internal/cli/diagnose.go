@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/web/diagnose"
 )
 
@@ -49,7 +50,7 @@ token's aud when that is an http(s) URL.`,
 
 func runDiagnose(ctx context.Context, e *env, endpoint, token, dbPath, listen string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if token != "" && endpoint == "" && diagnose.EndpointFromToken(token) == "" {
+	if token != "" && endpoint == "" && auth.EndpointFromToken(token) == "" {
 		return errors.New("specify --endpoint, or use a token whose aud is the service URL")
 	}
 	srv, err := diagnose.New(ctx, diagnose.Options{DBPath: dbPath, Endpoint: endpoint, Token: token, Log: log})

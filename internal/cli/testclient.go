@@ -61,7 +61,7 @@ func (f *credFlags) resolve(e *env) (string, tokenSource, error) {
 	if f.token != "" {
 		ep := f.endpoint
 		if ep == "" {
-			ep = endpointFromToken(f.token)
+			ep = auth.EndpointFromToken(f.token)
 		}
 		if ep == "" {
 			return "", nil, errors.New("specify --endpoint, or use a token whose aud is the service URL")
@@ -109,37 +109,6 @@ func hmacTokenSource(cfg *config.Config) (tokenSource, error) {
 	return func(sub string) (string, error) {
 		return sk.Sign(auth.TokenClaims{Subject: sub, Audiences: auds[:1], Issuer: "powersync", IssuedAt: time.Now(), Lifetime: life}.Map())
 	}, nil
-}
-
-// endpointFromToken returns the first aud of tok that is an http(s) URL.
-func endpointFromToken(tok string) string {
-	_, p, err := auth.DecodeUnverified(tok)
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Aud any `json:"aud"`
-	}
-	if json.Unmarshal(p, &claims) != nil {
-		return ""
-	}
-	var auds []string
-	switch a := claims.Aud.(type) {
-	case string:
-		auds = []string{a}
-	case []any:
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				auds = append(auds, s)
-			}
-		}
-	}
-	for _, a := range auds {
-		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
-			return strings.TrimRight(a, "/")
-		}
-	}
-	return ""
 }
 
 // ---- fetch-operations ----

@@ -102,37 +102,6 @@ func (s *Server) DB() *client.DB { return s.db }
 // Close disconnects and closes the database.
 func (s *Server) Close() error { return s.db.Close() }
 
-// EndpointFromToken returns the first aud of tok that is an http(s) URL.
-func EndpointFromToken(tok string) string {
-	_, p, err := auth.DecodeUnverified(tok)
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Aud any `json:"aud"`
-	}
-	if json.Unmarshal(p, &claims) != nil {
-		return ""
-	}
-	var auds []string
-	switch a := claims.Aud.(type) {
-	case string:
-		auds = []string{a}
-	case []any:
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				auds = append(auds, s)
-			}
-		}
-	}
-	for _, a := range auds {
-		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
-			return strings.TrimRight(a, "/")
-		}
-	}
-	return ""
-}
-
 type fixedConnector struct{ creds client.Credentials }
 
 func (c fixedConnector) FetchCredentials(context.Context) (client.Credentials, error) {
@@ -149,7 +118,7 @@ func (s *Server) connect(ctx context.Context, endpoint, token string) error {
 		return fmt.Errorf("the token is not a JWT (three base64url parts): %w", err)
 	}
 	if endpoint == "" {
-		endpoint = EndpointFromToken(token)
+		endpoint = auth.EndpointFromToken(token)
 	}
 	if endpoint == "" {
 		return errors.New("no endpoint: give one, or use a token whose aud is the service URL")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/cli"
 	"github.com/powersync-go/powersync/internal/testenv"
 	"github.com/powersync-go/powersync/web/diagnose"
@@ -289,7 +290,7 @@ func TestEndpointFromToken(t *testing.T) {
 		{"garbage", ""},
 	}
 	for _, tt := range tests {
-		if got := diagnose.EndpointFromToken(tt.tok); got != tt.want {
+		if got := auth.EndpointFromToken(tt.tok); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.tok, got, tt.want)
 		}
 	}
