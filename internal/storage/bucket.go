@@ -66,8 +66,8 @@ type BucketPosition struct {
 
 // Limits bound one data chunk.
 type Limits struct {
-	Ops   int // default 1000
-	Bytes int // default 1 MiB
+	Ops   int // default DefaultChunkOps (1000)
+	Bytes int // default DefaultChunkBytes (1 MiB)
 }
 
 // Chunk is a run of one bucket's ops. Ops holds each op already encoded as
@@ -95,7 +95,7 @@ type Changes struct {
 type CompactOptions struct {
 	// Buckets limits compaction to these buckets (all when empty).
 	Buckets []string
-	// MoveBatch bounds the ops rewritten per write (0 = backend default).
+	// MoveBatch bounds the ops rewritten per write (0 = DefaultMoveBatch).
 	MoveBatch int
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // batch is the write side of one version. Everything it writes goes into a
@@ -29,14 +30,14 @@ type batch struct {
 	vid int64
 	b   *pebble.Batch
 
-	pending map[string]*currentRecord // current-data key → record (nil: deleted)
+	pending map[string]*storage.CurrentRecord // current-data key → record (nil: deleted)
 	// pendingBytes estimates pending's size; it counts toward SpillBytes
 	// (rows in no bucket produce no ops but may carry large row data).
 	pendingBytes int
 	// orig holds the stored record of each current-data key read since the
 	// last spill (nil: not stored), so a spill writes its undo entry
 	// without reading the key again.
-	orig map[string]*currentRecord
+	orig map[string]*storage.CurrentRecord
 
 	// Spill bookkeeping, reset by Commit.
 	spilled        bool
@@ -111,9 +112,9 @@ func (s *Storage) newBatch(vid int64) (*batch, error) {
 }
 
 func (b *batch) reset() {
-	b.pending = map[string]*currentRecord{}
+	b.pending = map[string]*storage.CurrentRecord{}
 	b.pendingBytes = 0
-	b.orig = map[string]*currentRecord{}
+	b.orig = map[string]*storage.CurrentRecord{}
 	b.spilled = false
 	b.undoSeq = 0
 	b.spilledBuckets = map[string]struct{}{}
@@ -132,7 +133,7 @@ func (b *batch) check(ctx context.Context) error {
 
 // current returns the current record of a key of table as this batch
 // sees it.
-func (b *batch) current(table string, key []byte) (*currentRecord, error) {
+func (b *batch) current(table string, key []byte) (*storage.CurrentRecord, error) {
 	if r, ok := b.pending[string(key)]; ok {
 		return r, nil
 	}
@@ -153,7 +154,7 @@ func (b *batch) current(table string, key []byte) (*currentRecord, error) {
 		return nil, err
 	}
 	defer closer.Close()
-	rec, err := decodeCurrent(v)
+	rec, err := storage.DecodeCurrentRecord(v)
 	if err != nil {
 		return nil, err
 	}
@@ -195,12 +196,12 @@ func (b *batch) noteStored(table string, key []byte) error {
 	return nil
 }
 
-func (b *batch) setPending(key string, rec *currentRecord) {
+func (b *batch) setPending(key string, rec *storage.CurrentRecord) {
 	b.pending[key] = rec
 	b.pendingBytes += len(key) + 16
 	if rec != nil {
-		b.pendingBytes += len(rec.row) + 48*len(rec.buckets)
-		for _, l := range rec.lookups {
+		b.pendingBytes += len(rec.Row) + 48*len(rec.Buckets)
+		for _, l := range rec.Lookups {
 			b.pendingBytes += len(l)
 		}
 	}
@@ -225,18 +226,18 @@ func (b *batch) addOp(bucket string, op int64, checksum uint32) {
 
 func (b *batch) put(br storage.BucketRow, subkey string) error {
 	op := b.nextOp()
-	sum := putChecksum(&b.hbuf, br.Table, br.ID, br.Data)
+	sum := storage.PutChecksum(&b.hbuf, br.Table, br.ID, br.Data)
 	b.buf = appendRowOp(b.buf[:0], op, opPut, br.Table, br.ID, subkey, br.Data, sum)
 	b.addOp(br.Bucket, op, sum)
 	return b.b.Set(b.opKey(br.Bucket, op), b.buf, nil)
 }
 
-func (b *batch) remove(m membership, subkey string) error {
+func (b *batch) remove(m storage.Membership, subkey string) error {
 	op := b.nextOp()
-	sum := removeChecksum(subkey)
-	b.buf = appendRowOp(b.buf[:0], op, opRemove, m.table, m.id, subkey, nil, sum)
-	b.addOp(m.bucket, op, sum)
-	return b.b.Set(b.opKey(m.bucket, op), b.buf, nil)
+	sum := protocol.RemoveChecksum(subkey)
+	b.buf = appendRowOp(b.buf[:0], op, opRemove, m.Table, m.ID, subkey, nil, sum)
+	b.addOp(m.Bucket, op, sum)
+	return b.b.Set(b.opKey(m.Bucket, op), b.buf, nil)
 }
 
 // opKey builds the key of op in bucket in the key scratch buffer (valid
@@ -244,7 +245,7 @@ func (b *batch) remove(m membership, subkey string) error {
 func (b *batch) opKey(bucket string, op int64) []byte {
 	k := append(b.kbuf[:0], spaceOp)
 	k = appendU64(k, uint64(b.vid))
-	k = appendStrPart(k, bucket)
+	k = storage.AppendStrPart(k, bucket)
 	k = appendU64(k, uint64(op))
 	b.kbuf = k
 	return k
@@ -261,17 +262,17 @@ func (b *batch) setLookup(key, row []byte, op int64, result []byte) error {
 
 // forget emits a REMOVE for each membership and a tombstone for each lookup
 // of a row that is gone.
-func (b *batch) forget(rec *currentRecord, table string, key []byte) error {
-	subkey := subkeyOf(table, key)
-	for _, m := range rec.buckets {
+func (b *batch) forget(rec *storage.CurrentRecord, table string, key []byte) error {
+	subkey := storage.SubkeyOf(table, key)
+	for _, m := range rec.Buckets {
 		if err := b.remove(m, subkey); err != nil {
 			return err
 		}
 	}
-	if len(rec.lookups) > 0 {
+	if len(rec.Lookups) > 0 {
 		op := b.nextOp()
 		row := sourceRow(table, key)
-		for _, l := range rec.lookups {
+		for _, l := range rec.Lookups {
 			if err := b.setLookup(l, row, op, nil); err != nil {
 				return err
 			}
@@ -307,7 +308,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		}
 	}
 	ck := currentKey(b.vid, u.Table, u.Key)
-	var prev *currentRecord
+	var prev *storage.CurrentRecord
 	if u.New && u.OldKey == nil {
 		// Known not to be stored: only this batch can have seen it.
 		if r, ok := b.pending[string(ck)]; ok {
@@ -321,9 +322,9 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 			return fmt.Errorf("save row of %s: %w", u.Table, err)
 		}
 	}
-	subkey := subkeyOf(u.Table, u.Key)
-	rec := &currentRecord{row: u.Row, hasRow: u.Row != nil}
-	rec.buckets = make([]membership, 0, len(u.Buckets))
+	subkey := storage.SubkeyOf(u.Table, u.Key)
+	rec := &storage.CurrentRecord{Row: u.Row, HasRow: u.Row != nil}
+	rec.Buckets = make([]storage.Membership, 0, len(u.Buckets))
 	for _, br := range u.Buckets {
 		if br.Bucket == "" {
 			return fmt.Errorf("save row of %s: empty bucket name", u.Table)
@@ -331,25 +332,18 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		if err := b.put(br, subkey); err != nil {
 			return err
 		}
-		rec.buckets = append(rec.buckets, membership{br.Bucket, br.Table, br.ID})
+		rec.Buckets = append(rec.Buckets, storage.Membership{Bucket: br.Bucket, Table: br.Table, ID: br.ID})
 	}
 	if prev != nil {
-		for _, m := range prev.buckets {
-			if !containsMembership(rec.buckets, m) {
+		for _, m := range prev.Buckets {
+			if !storage.ContainsMembership(rec.Buckets, m) {
 				if err := b.remove(m, subkey); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	var gone [][]byte
-	if prev != nil {
-		for _, l := range prev.lookups {
-			if !containsLookup(u.Lookups, l) {
-				gone = append(gone, l)
-			}
-		}
-	}
+	gone := storage.GoneLookups(prev, u.Lookups)
 	if len(u.Lookups) > 0 || len(gone) > 0 {
 		op := b.nextOp()
 		row := sourceRow(u.Table, u.Key)
@@ -357,7 +351,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 			if err := b.setLookup(l.Key, row, op, l.Result); err != nil {
 				return err
 			}
-			rec.lookups = append(rec.lookups, bytes.Clone(l.Key))
+			rec.Lookups = append(rec.Lookups, bytes.Clone(l.Key))
 		}
 		for _, l := range gone {
 			if err := b.setLookup(l, row, op, nil); err != nil {
@@ -365,13 +359,13 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 			}
 		}
 	}
-	if rec.empty() {
+	if rec.Empty() {
 		if prev != nil {
 			b.setPending(string(ck), nil)
 		}
 	} else {
-		if rec.hasRow {
-			rec.row = bytes.Clone(rec.row)
+		if rec.HasRow {
+			rec.Row = bytes.Clone(rec.Row)
 		}
 		if err := b.noteStored(u.Table, ck); err != nil {
 			return fmt.Errorf("save row of %s: %w", u.Table, err)
@@ -379,24 +373,6 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 		b.setPending(string(ck), rec)
 	}
 	return b.maybeSpill()
-}
-
-func containsMembership(ms []membership, m membership) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
-
-func containsLookup(ls []storage.LookupRow, key []byte) bool {
-	for _, l := range ls {
-		if bytes.Equal(l.Key, key) {
-			return true
-		}
-	}
-	return false
 }
 
 // Delete removes a source row.
@@ -438,7 +414,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 	p := tablePrefix(b.vid, table)
 	// Rows this batch already changed: handled from pending, after the
 	// stored ones (a spill during the scan flushes pending).
-	mine := map[string]*currentRecord{}
+	mine := map[string]*storage.CurrentRecord{}
 	for k, r := range b.pending {
 		if bytes.HasPrefix([]byte(k), p) {
 			mine[k] = r
@@ -456,7 +432,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 		if _, seen := mine[string(it.Key())]; seen {
 			continue
 		}
-		rec, err := decodeCurrent(it.Value())
+		rec, err := storage.DecodeCurrentRecord(it.Value())
 		if err != nil {
 			return fmt.Errorf("truncate %s: %w", table, err)
 		}
@@ -503,10 +479,10 @@ func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byt
 	if err != nil {
 		return nil, false, err
 	}
-	if rec == nil || !rec.hasRow {
+	if rec == nil || !rec.HasRow {
 		return nil, false, nil
 	}
-	return rec.row, true, nil
+	return rec.Row, true, nil
 }
 
 // writePending moves pending current data into the Pebble batch, with undo
@@ -526,16 +502,16 @@ func (b *batch) writePending(withUndo bool) error {
 		if rec == nil {
 			err = b.b.Delete(key, nil)
 		} else {
-			b.buf = rec.encode(b.buf[:0])
+			b.buf = rec.Append(b.buf[:0])
 			err = b.b.Set(key, b.buf, nil)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	b.pending = map[string]*currentRecord{}
+	b.pending = map[string]*storage.CurrentRecord{}
 	b.pendingBytes = 0
-	b.orig = map[string]*currentRecord{}
+	b.orig = map[string]*storage.CurrentRecord{}
 	return nil
 }
 
@@ -544,8 +520,8 @@ func (b *batch) addUndo(kind byte, key, val []byte) error {
 	// Both scratch buffers: Set copies, and callers pass keys that are not
 	// in them (writePending's key is in kbuf, so the undo key goes to hbuf).
 	e := append(b.buf[:0], kind)
-	e = appendPart(e, key)
-	e = appendPart(e, val)
+	e = storage.AppendPart(e, key)
+	e = storage.AppendPart(e, val)
 	b.buf = e
 	k := append(b.hbuf[:0], spaceUndo)
 	k = appendU64(k, uint64(b.vid))
@@ -559,7 +535,7 @@ func (b *batch) undoForKey(key []byte) error {
 		if rec == nil {
 			return b.addUndo(undoDelete, key, nil)
 		}
-		return b.addUndo(undoRestore, key, rec.encode(nil))
+		return b.addUndo(undoRestore, key, rec.Append(nil))
 	}
 	v, closer, err := b.s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -643,7 +619,7 @@ func (b *batch) Commit(ctx context.Context, opts storage.CommitOptions) (storage
 	}
 	if opts.SnapshotTable != "" {
 		st := storage.TableSnapshot{Cursor: opts.SnapshotCursor, Done: opts.SnapshotTableDone}
-		val := appendPart(nil, st.Cursor)
+		val := storage.AppendPart(nil, st.Cursor)
 		if st.Done {
 			val = append(val, 1)
 		} else {
@@ -811,15 +787,15 @@ func (s *Storage) rollback(vid int64) error {
 	defer wb.Close()
 	n := 0
 	for ok := it.Last(); ok; ok = it.Prev() {
-		r := reader{b: it.Value()}
-		if len(r.b) == 0 {
+		r := storage.PartReader{B: it.Value()}
+		if len(r.B) == 0 {
 			return errCorrupt
 		}
-		kind := r.b[0]
-		r.b = r.b[1:]
-		key := r.part()
-		val := r.part()
-		if r.bad {
+		kind := r.B[0]
+		r.B = r.B[1:]
+		key := r.Part()
+		val := r.Part()
+		if r.Bad {
 			return errCorrupt
 		}
 		switch kind {

@@ -10,12 +10,6 @@ import (
 	"github.com/powersync-go/powersync/internal/storage"
 )
 
-// Default chunk limits (reference: 1,000 ops and 1 MB per data line).
-const (
-	defaultChunkOps   = 1000
-	defaultChunkBytes = 1 << 20
-)
-
 // bucketStorage reads and writes one version.
 type bucketStorage struct {
 	s   *Storage
@@ -53,15 +47,15 @@ func (bs *bucketStorage) SnapshotProgress(ctx context.Context) (map[string]stora
 	defer it.Close()
 	var out map[string]storage.TableSnapshot
 	for ok := it.First(); ok; ok = it.Next() {
-		r := reader{b: it.Value()}
-		cursor := r.part()
-		if r.bad || len(r.b) != 1 {
+		r := storage.PartReader{B: it.Value()}
+		cursor := r.Part()
+		if r.Bad || len(r.B) != 1 {
 			return nil, fmt.Errorf("snapshot progress: %w", errCorrupt)
 		}
 		if out == nil {
 			out = map[string]storage.TableSnapshot{}
 		}
-		st := storage.TableSnapshot{Done: r.b[0] == 1}
+		st := storage.TableSnapshot{Done: r.B[0] == 1}
 		if len(cursor) > 0 {
 			st.Cursor = bytes.Clone(cursor)
 		}
@@ -120,12 +114,7 @@ func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, re
 		return err
 	}
 	defer done()
-	if lim.Ops <= 0 {
-		lim.Ops = defaultChunkOps
-	}
-	if lim.Bytes <= 0 {
-		lim.Bytes = defaultChunkBytes
-	}
+	lim = lim.WithDefaults()
 	it, err := bs.s.db.NewIterWithContext(ctx, nil)
 	if err != nil {
 		return err

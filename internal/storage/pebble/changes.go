@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"bytes"
 	"slices"
 
 	"github.com/powersync-go/powersync/internal/storage"
@@ -106,16 +105,7 @@ func (c *changeLog) between(from, to storage.Checkpoint) storage.Changes {
 			lookups[string(l)] = struct{}{}
 		}
 		if sameCheckpoint(e.cp, to) {
-			out := storage.Changes{}
-			for b := range buckets {
-				out.Buckets = append(out.Buckets, b)
-			}
-			for l := range lookups {
-				out.Lookups = append(out.Lookups, []byte(l))
-			}
-			slices.Sort(out.Buckets)
-			slices.SortFunc(out.Lookups, func(a, b []byte) int { return bytes.Compare(a, b) })
-			return out
+			return storage.SortedChanges(buckets, lookups)
 		}
 	}
 	return storage.Changes{All: true}

@@ -12,13 +12,10 @@ import (
 	"github.com/powersync-go/powersync/internal/storage"
 )
 
-const (
-	defaultMoveBatch = 2000
-	// compactRowsMax bounds the rows remembered per bucket while looking
-	// for superseded ops (about 40 bytes each); rows past it are not
-	// compacted in this run, which only loses some compaction.
-	compactRowsMax = 2 << 20
-)
+// compactRowsMax bounds the rows remembered per bucket while looking
+// for superseded ops (about 40 bytes each); rows past it are not
+// compacted in this run, which only loses some compaction.
+const compactRowsMax = 2 << 20
 
 // Compact rewrites superseded ops of the version's buckets, up to its
 // current checkpoint, to MOVE and folds each bucket's leading run of
@@ -41,9 +38,7 @@ func (bs *bucketStorage) Compact(ctx context.Context, opts storage.CompactOption
 	if err != nil {
 		return storage.CompactStats{}, err
 	}
-	if opts.MoveBatch <= 0 {
-		opts.MoveBatch = defaultMoveBatch
-	}
+	opts = opts.WithDefaults()
 	limit := v.CheckpointOp
 	var stats storage.CompactStats
 	buckets := opts.Buckets

@@ -7,22 +7,23 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/protocol"
 )
 
 func TestCurrentRecordRoundTrip(t *testing.T) {
-	recs := []*currentRecord{
+	recs := []*storage.CurrentRecord{
 		{},
-		{hasRow: true, row: []byte{}},
-		{buckets: []membership{{"b1", "t", "1"}, {"b2", "t", ""}}, lookups: [][]byte{[]byte("k1"), {}}, hasRow: true, row: []byte("row")},
+		{HasRow: true, Row: []byte{}},
+		{Buckets: []storage.Membership{{Bucket: "b1", Table: "t", ID: "1"}, {Bucket: "b2", Table: "t", ID: ""}}, Lookups: [][]byte{[]byte("k1"), {}}, HasRow: true, Row: []byte("row")},
 	}
 	for _, rec := range recs {
-		got, err := decodeCurrent(rec.encode(nil))
+		got, err := storage.DecodeCurrentRecord(rec.Append(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.hasRow != rec.hasRow || !bytes.Equal(got.row, rec.row) || len(got.buckets) != len(rec.buckets) ||
-			(len(rec.buckets) > 0 && !reflect.DeepEqual(got.buckets, rec.buckets)) || len(got.lookups) != len(rec.lookups) {
+		if got.HasRow != rec.HasRow || !bytes.Equal(got.Row, rec.Row) || len(got.Buckets) != len(rec.Buckets) ||
+			(len(rec.Buckets) > 0 && !reflect.DeepEqual(got.Buckets, rec.Buckets)) || len(got.Lookups) != len(rec.Lookups) {
 			t.Fatalf("round trip of %+v = %+v", rec, got)
 		}
 	}
@@ -30,12 +31,12 @@ func TestCurrentRecordRoundTrip(t *testing.T) {
 
 // FuzzDecodeCurrent: corrupt records give an error, never a panic.
 func FuzzDecodeCurrent(f *testing.F) {
-	f.Add((&currentRecord{buckets: []membership{{"b", "t", "i"}}, lookups: [][]byte{[]byte("k")}, hasRow: true, row: []byte("r")}).encode(nil))
+	f.Add((&storage.CurrentRecord{Buckets: []storage.Membership{{Bucket: "b", Table: "t", ID: "i"}}, Lookups: [][]byte{[]byte("k")}, HasRow: true, Row: []byte("r")}).Append(nil))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, v []byte) {
-		rec, err := decodeCurrent(v)
+		rec, err := storage.DecodeCurrentRecord(v)
 		if err == nil {
-			if _, err := decodeCurrent(rec.encode(nil)); err != nil {
+			if _, err := storage.DecodeCurrentRecord(rec.Append(nil)); err != nil {
 				t.Fatalf("re-encoded record does not decode: %v", err)
 			}
 		}
@@ -49,7 +50,7 @@ func FuzzWireJSON(f *testing.F) {
 	f.Add("todos", "1", []byte(`{"id":"1"}`), "sub")
 	f.Add("t\"\\\n\u2028", "\xff\x00", []byte("\x01<>&"), "")
 	f.Fuzz(func(t *testing.T, table, id string, data []byte, subkey string) {
-		sum := putChecksum(nil, table, id, data)
+		sum := storage.PutChecksum(nil, table, id, data)
 		if want := protocol.PutChecksum(table, id, string(data)); sum != want {
 			t.Fatalf("checksum %d, protocol's %d", sum, want)
 		}

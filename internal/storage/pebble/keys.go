@@ -3,10 +3,11 @@ package pebble
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"math"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/powersync-go/powersync/internal/storage"
 )
 
 // Key spaces. Every key starts with one of these bytes. Variable-length
@@ -17,7 +18,7 @@ import (
 //	version     0x02 vid                                    → versionRecord (JSON)
 //	op          0x03 vid len bucket opid                    → op header + wire JSON
 //	totals      0x04 vid len bucket ^opid                   → cumulative checksum, count
-//	current     0x05 vid len table key                      → currentRecord
+//	current     0x05 vid len table key                      → storage.CurrentRecord
 //	lookup      0x06 vid len lookupKey len sourceRow ^opid  → result ("" = tombstone)
 //	undo        0x07 vid seq                                → undo entry of an open batch
 //	snapshot    0x08 vid table                              → TableSnapshot
@@ -51,19 +52,9 @@ var (
 	leaseKey       = []byte{spaceLease}
 )
 
-var errCorrupt = errors.New("corrupt storage record")
+var errCorrupt = storage.ErrCorruptRecord
 
 func appendU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
-
-func appendPart(b []byte, part []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(part)))
-	return append(b, part...)
-}
-
-func appendStrPart(b []byte, part string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(part)))
-	return append(b, part...)
-}
 
 // versionPrefix is space + vid: every key of one version in a space.
 func versionPrefix(space byte, vid int64) []byte {
@@ -78,7 +69,7 @@ func bucketPrefix(space byte, vid int64, bucket string) []byte {
 	b := make([]byte, 0, 1+8+2+len(bucket)+8)
 	b = append(b, space)
 	b = appendU64(b, uint64(vid))
-	return appendStrPart(b, bucket)
+	return storage.AppendStrPart(b, bucket)
 }
 
 func bucketOpKey(space byte, vid int64, bucket string, op int64) []byte {
@@ -107,21 +98,21 @@ func tablePrefix(vid int64, table string) []byte {
 	b := make([]byte, 0, 1+8+2+len(table))
 	b = append(b, spaceCurrent)
 	b = appendU64(b, uint64(vid))
-	return appendStrPart(b, table)
+	return storage.AppendStrPart(b, table)
 }
 
 func currentKey(vid int64, table string, key []byte) []byte {
 	b := make([]byte, 0, 1+8+binary.MaxVarintLen64+len(table)+len(key))
 	b = append(b, spaceCurrent)
 	b = appendU64(b, uint64(vid))
-	b = appendStrPart(b, table)
+	b = storage.AppendStrPart(b, table)
 	return append(b, key...)
 }
 
 // sourceRow identifies a source row inside lookup keys.
 func sourceRow(table string, key []byte) []byte {
 	b := make([]byte, 0, 2+len(table)+len(key))
-	b = appendStrPart(b, table)
+	b = storage.AppendStrPart(b, table)
 	return append(b, key...)
 }
 
@@ -129,11 +120,11 @@ func lookupPrefix(vid int64, key []byte) []byte {
 	b := make([]byte, 0, 1+8+2+len(key)+2+32+8)
 	b = append(b, spaceLookup)
 	b = appendU64(b, uint64(vid))
-	return appendPart(b, key)
+	return storage.AppendPart(b, key)
 }
 
 func lookupEntryKey(vid int64, key, row []byte, op int64) []byte {
-	b := appendPart(lookupPrefix(vid, key), row)
+	b := storage.AppendPart(lookupPrefix(vid, key), row)
 	return appendU64(b, ^uint64(op))
 }
 
@@ -155,8 +146,8 @@ func snapshotKey(vid int64, table string) []byte {
 func writeCpPrefix(user, client string) []byte {
 	b := make([]byte, 0, 1+4+len(user)+len(client)+8)
 	b = append(b, spaceWriteCp)
-	b = appendStrPart(b, user)
-	return appendStrPart(b, client)
+	b = storage.AppendStrPart(b, user)
+	return storage.AppendStrPart(b, client)
 }
 
 func settingKey(name string) []byte {

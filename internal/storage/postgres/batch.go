@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // batch is the write side of one version: one Postgres transaction from the
@@ -98,7 +99,7 @@ func (b *batch) check(ctx context.Context) error {
 }
 
 func ckey(table string, key []byte) string {
-	return string(appendStrPart(nil, table)) + string(key)
+	return string(storage.AppendStrPart(nil, table)) + string(key)
 }
 
 func cloneUpdate(u storage.RowUpdate) storage.RowUpdate {
@@ -200,14 +201,14 @@ func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byt
 	if err != nil {
 		return nil, false, fmt.Errorf("read current row of %s: %w", table, err)
 	}
-	rec, err := decodeRecord(v)
+	rec, err := storage.DecodeCurrentRecord(v)
 	if err != nil {
 		return nil, false, err
 	}
-	if !rec.hasRow {
+	if !rec.HasRow {
 		return nil, false, nil
 	}
-	return rec.row, true, nil
+	return rec.Row, true, nil
 }
 
 func (b *batch) maybeFlush(ctx context.Context) error {
@@ -239,7 +240,7 @@ func (b *batch) begin(ctx context.Context) error {
 // flushState is the work of one flush.
 type flushState struct {
 	b       *batch
-	cache   map[string]*record // current-data key → record (nil: none)
+	cache   map[string]*storage.CurrentRecord // current-data key → record (nil: none)
 	dirty   map[string]bool
 	stored  map[string]bool   // keys with a row in current_data
 	tables  map[string]string // current-data key → table
@@ -257,7 +258,7 @@ func (b *batch) flush(ctx context.Context) error {
 	if err := b.begin(ctx); err != nil {
 		return err
 	}
-	f := &flushState{b: b, cache: map[string]*record{}, dirty: map[string]bool{}, stored: map[string]bool{},
+	f := &flushState{b: b, cache: map[string]*storage.CurrentRecord{}, dirty: map[string]bool{}, stored: map[string]bool{},
 		tables: map[string]string{}, keys: map[string][]byte{}}
 	if err := f.load(ctx); err != nil {
 		return err
@@ -346,7 +347,7 @@ func (f *flushState) load(ctx context.Context) error {
 		if err := rows.Scan(&table, &key, &v); err != nil {
 			return fmt.Errorf("read current data: %w", err)
 		}
-		rec, err := decodeRecord(v)
+		rec, err := storage.DecodeCurrentRecord(v)
 		if err != nil {
 			return fmt.Errorf("current data of %s: %w", table, err)
 		}
@@ -400,7 +401,7 @@ func (b *batch) wrote(table string, key []byte) {
 	set[string(key)] = struct{}{}
 }
 
-func (f *flushState) set(table string, key []byte, rec *record) {
+func (f *flushState) set(table string, key []byte, rec *storage.CurrentRecord) {
 	k := ckey(table, key)
 	f.cache[k] = rec
 	f.dirty[k] = true
@@ -434,20 +435,22 @@ func (f *flushState) put(ctx context.Context, br storage.BucketRow, subkey strin
 	if err != nil {
 		return err
 	}
-	sum := putChecksum(br.Table, br.ID, br.Data)
-	wire := appendRowOp(make([]byte, 0, 128+len(br.Data)), op, opPut, br.Table, br.ID, subkey, br.Data, sum)
-	f.addOp(br.Bucket, op, opPut, sum, rowIdentity(br.Table, br.ID, subkey), wire)
+	sum := storage.PutChecksum(nil, br.Table, br.ID, br.Data)
+	wire := storage.AppendRowOpJSON(make([]byte, 0, 128+len(br.Data)), op, storage.OpPut, br.Table, br.ID, subkey, br.Data, sum)
+	id := storage.RowIdentity(br.Table, br.ID, subkey)
+	f.addOp(br.Bucket, op, opPut, sum, id[:], wire)
 	return nil
 }
 
-func (f *flushState) remove(ctx context.Context, m membership, subkey string) error {
+func (f *flushState) remove(ctx context.Context, m storage.Membership, subkey string) error {
 	op, err := f.op(ctx)
 	if err != nil {
 		return err
 	}
-	sum := removeChecksum(subkey)
-	wire := appendRowOp(make([]byte, 0, 160), op, opRemove, m.table, m.id, subkey, nil, sum)
-	f.addOp(m.bucket, op, opRemove, sum, rowIdentity(m.table, m.id, subkey), wire)
+	sum := protocol.RemoveChecksum(subkey)
+	wire := storage.AppendRowOpJSON(make([]byte, 0, 160), op, storage.OpRemove, m.Table, m.ID, subkey, nil, sum)
+	id := storage.RowIdentity(m.Table, m.ID, subkey)
+	f.addOp(m.Bucket, op, opRemove, sum, id[:], wire)
 	return nil
 }
 
@@ -458,20 +461,20 @@ func (f *flushState) setLookup(key, row []byte, op int64, result []byte) {
 
 // forget emits a REMOVE for each membership and a tombstone for each lookup
 // of a row that is gone.
-func (f *flushState) forget(ctx context.Context, rec *record, table string, key []byte) error {
-	subkey := subkeyOf(table, key)
-	for _, m := range rec.buckets {
+func (f *flushState) forget(ctx context.Context, rec *storage.CurrentRecord, table string, key []byte) error {
+	subkey := storage.SubkeyOf(table, key)
+	for _, m := range rec.Buckets {
 		if err := f.remove(ctx, m, subkey); err != nil {
 			return err
 		}
 	}
-	if len(rec.lookups) > 0 {
+	if len(rec.Lookups) > 0 {
 		op, err := f.op(ctx)
 		if err != nil {
 			return err
 		}
 		row := sourceRow(table, key)
-		for _, l := range rec.lookups {
+		for _, l := range rec.Lookups {
 			f.setLookup(l, row, op, nil)
 		}
 	}
@@ -488,31 +491,24 @@ func (f *flushState) save(ctx context.Context, u *storage.RowUpdate) error {
 		}
 	}
 	prev := f.cache[ckey(u.Table, u.Key)]
-	subkey := subkeyOf(u.Table, u.Key)
-	rec := &record{row: u.Row, hasRow: u.Row != nil, buckets: make([]membership, 0, len(u.Buckets))}
+	subkey := storage.SubkeyOf(u.Table, u.Key)
+	rec := &storage.CurrentRecord{Row: u.Row, HasRow: u.Row != nil, Buckets: make([]storage.Membership, 0, len(u.Buckets))}
 	for _, br := range u.Buckets {
 		if err := f.put(ctx, br, subkey); err != nil {
 			return err
 		}
-		rec.buckets = append(rec.buckets, membership{br.Bucket, br.Table, br.ID})
+		rec.Buckets = append(rec.Buckets, storage.Membership{Bucket: br.Bucket, Table: br.Table, ID: br.ID})
 	}
 	if prev != nil {
-		for _, m := range prev.buckets {
-			if !containsMembership(rec.buckets, m) {
+		for _, m := range prev.Buckets {
+			if !storage.ContainsMembership(rec.Buckets, m) {
 				if err := f.remove(ctx, m, subkey); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	var gone [][]byte
-	if prev != nil {
-		for _, l := range prev.lookups {
-			if !containsLookup(u.Lookups, l) {
-				gone = append(gone, l)
-			}
-		}
-	}
+	gone := storage.GoneLookups(prev, u.Lookups)
 	if len(u.Lookups) > 0 || len(gone) > 0 {
 		op, err := f.op(ctx)
 		if err != nil {
@@ -521,13 +517,13 @@ func (f *flushState) save(ctx context.Context, u *storage.RowUpdate) error {
 		row := sourceRow(u.Table, u.Key)
 		for _, l := range u.Lookups {
 			f.setLookup(l.Key, row, op, l.Result)
-			rec.lookups = append(rec.lookups, l.Key)
+			rec.Lookups = append(rec.Lookups, l.Key)
 		}
 		for _, l := range gone {
 			f.setLookup(l, row, op, nil)
 		}
 	}
-	if rec.empty() {
+	if rec.Empty() {
 		if prev != nil {
 			f.set(u.Table, u.Key, nil)
 		}
@@ -535,24 +531,6 @@ func (f *flushState) save(ctx context.Context, u *storage.RowUpdate) error {
 		f.set(u.Table, u.Key, rec)
 	}
 	return nil
-}
-
-func containsMembership(ms []membership, m membership) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
-
-func containsLookup(ls []storage.LookupRow, key []byte) bool {
-	for _, l := range ls {
-		if bytes.Equal(l.Key, key) {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *flushState) delete(ctx context.Context, table string, key []byte) error {
@@ -581,7 +559,7 @@ func (f *flushState) truncate(ctx context.Context, table string) error {
 	}
 	type stored struct {
 		key []byte
-		rec *record
+		rec *storage.CurrentRecord
 	}
 	var all []stored
 	for rows.Next() {
@@ -590,7 +568,7 @@ func (f *flushState) truncate(ctx context.Context, table string) error {
 			rows.Close()
 			return fmt.Errorf("truncate %s: %w", table, err)
 		}
-		rec, err := decodeRecord(v)
+		rec, err := storage.DecodeCurrentRecord(v)
 		if err != nil {
 			rows.Close()
 			return fmt.Errorf("truncate %s: %w", table, err)
@@ -657,7 +635,7 @@ func (f *flushState) write(ctx context.Context) error {
 		}
 		if rec := f.cache[k]; rec != nil {
 			f.b.wrote(f.tables[k], f.keys[k])
-			f.buf = rec.encode(f.buf[:0])
+			f.buf = rec.Append(f.buf[:0])
 			rows = append(rows, []any{f.b.vid, f.tables[k], f.keys[k], bytes.Clone(f.buf)})
 			f.stored[k] = true
 		} else {

@@ -1,21 +1,13 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/storage"
-)
-
-// Default chunk limits (reference: 1,000 ops and 1 MB per data line).
-const (
-	defaultChunkOps   = 1000
-	defaultChunkBytes = 1 << 20
 )
 
 // bucketStorage reads and writes one version.
@@ -115,12 +107,7 @@ func (bs *bucketStorage) ReadData(ctx context.Context, cp storage.Checkpoint, re
 	if err := bs.s.checkOpen(); err != nil {
 		return err
 	}
-	if lim.Ops <= 0 {
-		lim.Ops = defaultChunkOps
-	}
-	if lim.Bytes <= 0 {
-		lim.Bytes = defaultChunkBytes
-	}
+	lim = lim.WithDefaults()
 	conn, err := bs.s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("read bucket data: %w", err)
@@ -379,16 +366,7 @@ func (bs *bucketStorage) Changes(ctx context.Context, from, to storage.Checkpoin
 			lookups[string(l)] = struct{}{}
 		}
 		if op == to.OpID && storage.Position(uint64(pos)) == to.Position {
-			out := storage.Changes{}
-			for b := range buckets {
-				out.Buckets = append(out.Buckets, b)
-			}
-			for l := range lookups {
-				out.Lookups = append(out.Lookups, []byte(l))
-			}
-			slices.Sort(out.Buckets)
-			slices.SortFunc(out.Lookups, bytes.Compare)
-			return out, nil
+			return storage.SortedChanges(buckets, lookups), nil
 		}
 	}
 	if err := rows.Err(); err != nil {

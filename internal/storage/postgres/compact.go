@@ -10,12 +10,9 @@ import (
 	"github.com/powersync-go/powersync/internal/storage"
 )
 
-const (
-	defaultMoveBatch = 2000
-	// compactRowsMax bounds the rows remembered per bucket while looking
-	// for superseded ops; rows past it are not compacted in this run.
-	compactRowsMax = 2 << 20
-)
+// compactRowsMax bounds the rows remembered per bucket while looking
+// for superseded ops; rows past it are not compacted in this run.
+const compactRowsMax = 2 << 20
 
 // Compact rewrites superseded ops of the version's buckets, up to its
 // current checkpoint, to MOVE and folds each bucket's leading run of
@@ -31,9 +28,7 @@ func (bs *bucketStorage) Compact(ctx context.Context, opts storage.CompactOption
 	if err != nil {
 		return storage.CompactStats{}, err
 	}
-	if opts.MoveBatch <= 0 {
-		opts.MoveBatch = defaultMoveBatch
-	}
+	opts = opts.WithDefaults()
 	limit := v.Checkpoint.OpID
 	var stats storage.CompactStats
 	buckets := opts.Buckets
@@ -101,7 +96,7 @@ func (bs *bucketStorage) moveSuperseded(ctx context.Context, bucket string, limi
 		}
 		ops = append(ops, op)
 		targets = append(targets, newer)
-		wires = append(wires, appendBareOp(nil, op, opMove, uint32(sum)))
+		wires = append(wires, storage.AppendBareOpJSON(nil, op, storage.OpMove, uint32(sum)))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -180,7 +175,7 @@ func (bs *bucketStorage) foldClear(ctx context.Context, bucket string, limit int
 			}
 			_, err = tx.Exec(ctx, `UPDATE powersync.bucket_data SET kind = 4, checksum = $4, target_op = $5, identity = NULL, wire = $6
 				WHERE version = $1 AND bucket = $2 AND op_id = $3`,
-				bs.vid, bucket, last, int64(sum), target, appendBareOp(nil, last, opClear, sum))
+				bs.vid, bucket, last, int64(sum), target, storage.AppendBareOpJSON(nil, last, storage.OpClear, sum))
 			return err
 		})
 		if err != nil {

@@ -1,4 +1,4 @@
-package pebble
+package storage_test
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/powersync-go/powersync/internal/storage"
 )
 
 // TestStoredHashes pins the stored subkey and row identity hashes to their
@@ -28,17 +30,17 @@ func TestStoredHashes(t *testing.T) {
 		part(h, c.table)
 		h.Write([]byte(c.key))
 		wantSub := hex.EncodeToString(h.Sum(nil)[:16])
-		if got := subkeyOf(c.table, []byte(c.key)); got != wantSub {
-			t.Errorf("subkeyOf(%.20q, %.20q) = %s, want %s", c.table, c.key, got, wantSub)
+		if got := storage.SubkeyOf(c.table, []byte(c.key)); got != wantSub {
+			t.Errorf("storage.SubkeyOf(%.20q, %.20q) = %s, want %s", c.table, c.key, got, wantSub)
 		}
 		h = sha256.New()
 		part(h, c.table)
 		part(h, c.id)
 		part(h, wantSub)
-		var want [identityLen]byte
+		var want [storage.IdentityLen]byte
 		copy(want[:], h.Sum(nil))
-		if got := rowIdentity(c.table, c.id, wantSub); got != want {
-			t.Errorf("rowIdentity(%.20q, %.20q) = %x, want %x", c.table, c.id, got, want)
+		if got := storage.RowIdentity(c.table, c.id, wantSub); got != want {
+			t.Errorf("storage.RowIdentity(%.20q, %.20q) = %x, want %x", c.table, c.id, got, want)
 		}
 	}
 }
