@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/powersync-go/powersync/internal/source"
@@ -113,6 +114,8 @@ func (r *Replicator) runVersion(ctx context.Context, id int64, kick chan<- struc
 		if err := w.snapshot(ctx, bs, tables, pos, fresh); err != nil {
 			return err
 		}
+	} else if err := w.catchUp(ctx, bs, tables, pos); err != nil {
+		return err
 	}
 	r.status.version(id, func(s *VersionStatus) { s.Phase = PhaseStreaming; s.SnapshotTable = "" })
 	log.Info("streaming changes", "slot", slot, "from", uint64(pos))
@@ -191,6 +194,9 @@ type writer struct {
 
 	pending     int64     // row changes since the last commit
 	firstChange time.Time // when the first of them arrived
+	// copied are tables the stream copied inline (source.Change.Copy) since
+	// the last commit; the commit records them as copied.
+	copied []string
 
 	evalErrors  int64
 	lastEvalLog time.Time
@@ -250,6 +256,9 @@ func (w *writer) Change(ctx context.Context, c source.Change) error {
 	case source.Delete:
 		return w.pipe.add(ctx, write{kind: writeDelete, u: storage.RowUpdate{Table: c.Table.ID, Key: c.Key}})
 	case source.Truncate:
+		if c.Copy && !slices.Contains(w.copied, c.Table.ID) {
+			w.copied = append(w.copied, c.Table.ID)
+		}
 		return w.pipe.add(ctx, write{kind: writeTruncate, u: storage.RowUpdate{Table: c.Table.ID}})
 	default:
 		return fmt.Errorf("table %s: unknown change kind %d", c.Table.ID, c.Kind)
@@ -259,12 +268,32 @@ func (w *writer) Change(ctx context.Context, c source.Change) error {
 // largeCommit is the number of row changes from which a commit is logged.
 const largeCommit = 10000
 
-// Commit commits the batch with a checkpoint at pos.
+// Commit commits the batch with a checkpoint at pos. A table copied inline
+// since the last commit is recorded as copied in the same commit as its
+// rows; when several were, the others are recorded by follow-up commits
+// without rows (a crash in between only makes the next start copy them
+// again, which is idempotent).
 func (w *writer) Commit(ctx context.Context, pos storage.Position) error {
-	cp, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true})
+	opts := storage.CommitOptions{Position: pos, Checkpoint: true}
+	if len(w.copied) > 0 {
+		opts.SnapshotTable, opts.SnapshotTableDone = w.copied[0], true
+	}
+	cp, err := w.pipe.commit(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("commit at position %d: %w", pos, err)
 	}
+	for _, id := range w.copied {
+		if id == opts.SnapshotTable {
+			continue
+		}
+		if _, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, SnapshotTable: id, SnapshotTableDone: true}); err != nil {
+			return fmt.Errorf("record inline copy of %s: %w", id, err)
+		}
+	}
+	for _, id := range w.copied {
+		w.log.Info("table copied inline from the change stream", "table", id, "position", uint64(pos))
+	}
+	w.copied = w.copied[:0]
 	var lag time.Duration
 	if w.pending > 0 {
 		lag = time.Since(w.firstChange)
@@ -317,8 +346,59 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 		progress = nil
 		rowsNew = false
 	}
-	seen := map[string]struct{}{} // keys of the current page
+	if err := w.copyTables(ctx, tables, progress, pos, rowsNew); err != nil {
+		return err
+	}
 	src := w.r.opts.Source
+	head, err := src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read source head: %w", err)
+	}
+	if _, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, SnapshotDone: true, NoCheckpointBefore: head}); err != nil {
+		return fmt.Errorf("commit snapshot done: %w", err)
+	}
+	w.log.Info("initial snapshot done", "no_checkpoint_before", uint64(head))
+	return nil
+}
+
+// catchUp copies, before the stream resumes, every table of a version
+// whose snapshot is done that has not been copied yet: a table that
+// started matching the sync config or was published while replication was
+// stopped, or one whose inline copy (source.Change.Copy) did not commit
+// before a crash. Its pages commit with their resume cursor at the resume
+// position without a checkpoint, so clients see the table only together
+// with the stream's next checkpoint, and the changes the stream replays
+// from pos converge as after the initial snapshot. Rows are saved with the
+// lookup of their previous state, since an earlier copy may have stored
+// them.
+func (w *writer) catchUp(ctx context.Context, bs storage.BucketStorage, tables []*source.Table, pos storage.Position) error {
+	progress, err := bs.SnapshotProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("read snapshot progress: %w", err)
+	}
+	var missing []*source.Table
+	for _, t := range tables {
+		if !progress[t.ID].Done {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ids := make([]string, len(missing))
+	for i, t := range missing {
+		ids[i] = t.ID
+	}
+	w.log.Info("copying tables that are replicated but not copied yet", "tables", ids, "position", uint64(pos))
+	return w.copyTables(ctx, missing, progress, pos, false)
+}
+
+// copyTables copies each table of tables not done in progress, resuming
+// after its recorded cursor, committing per page at pos. rowsNew saves the
+// rows as storage.RowUpdate.New (see snapshot).
+func (w *writer) copyTables(ctx context.Context, tables []*source.Table, progress map[string]storage.TableSnapshot, pos storage.Position, rowsNew bool) error {
+	src := w.r.opts.Source
+	seen := map[string]struct{}{} // keys of the current page
 	for _, t := range tables {
 		p := progress[t.ID]
 		if p.Done {
@@ -328,9 +408,11 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 		start := time.Now()
 		lastLog := start
 		var rows int64
+		done := false
 		w.log.Info("snapshot table", "table", t.ID, "resume", p.Cursor != nil)
 		err := src.Snapshot(ctx, t, p.Cursor, func(page source.SnapshotPage) error {
 			clear(seen)
+			done = page.Cursor == nil
 			for i, row := range page.Rows {
 				key := page.Keys[i]
 				isNew := rowsNew
@@ -370,17 +452,16 @@ func (w *writer) snapshot(ctx context.Context, bs storage.BucketStorage, tables 
 			}
 			return fmt.Errorf("snapshot %s: %w", t.ID, err)
 		}
+		if !done {
+			// The source sent no last page (an empty table): record the
+			// table as copied all the same.
+			if _, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, SnapshotTable: t.ID, SnapshotTableDone: true}); err != nil {
+				return fmt.Errorf("commit snapshot of %s: %w", t.ID, err)
+			}
+		}
 		el := time.Since(start)
 		w.log.Info("snapshot table done", "table", t.ID, "rows", rows, "seconds", el.Seconds(), "rows_per_second", rate(rows, el))
 	}
-	head, err := src.Head(ctx)
-	if err != nil {
-		return fmt.Errorf("read source head: %w", err)
-	}
-	if _, err := w.pipe.commit(ctx, storage.CommitOptions{Position: pos, SnapshotDone: true, NoCheckpointBefore: head}); err != nil {
-		return fmt.Errorf("commit snapshot done: %w", err)
-	}
-	w.log.Info("initial snapshot done", "no_checkpoint_before", uint64(head))
 	return nil
 }
 

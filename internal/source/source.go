@@ -50,6 +50,11 @@ type Change struct {
 	// Unchanged lists columns the source did not send because they did not
 	// change (Postgres TOAST); replication merges them from current data.
 	Unchanged []string
+	// Copy marks a Truncate that starts a full copy of Table's current rows
+	// (a table that appeared while streaming): the Inserts that follow in
+	// the same transaction are its rows, and replication records the table
+	// as copied atomically with the commit that ends the transaction.
+	Copy bool
 }
 
 // Handler receives the stream of changes.

@@ -606,10 +606,13 @@ func (r *relation) colType(name string) *typeInfo {
 // copyNewTable copies the current rows of a table that appeared while
 // streaming (created, or added to the publication, after the snapshot) as
 // part of the transaction that first changed it; its own changes follow and
-// converge as after the initial snapshot.
+// converge as after the initial snapshot. The Truncate that starts the copy
+// is marked Copy, so replication records the table as copied in the same
+// storage commit as its rows; a crash before that commit leaves the table
+// uncopied, and the next start copies it (replication's catch-up).
 func (st *streamState) copyNewTable(ctx context.Context, t *source.Table) error {
 	st.s.log.Info("copying a table that appeared in the change stream", "table", t.ID)
-	if err := st.h.Change(ctx, source.Change{Kind: source.Truncate, Table: t}); err != nil {
+	if err := st.h.Change(ctx, source.Change{Kind: source.Truncate, Table: t, Copy: true}); err != nil {
 		return err
 	}
 	st.txChanges++
