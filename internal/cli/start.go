@@ -68,6 +68,9 @@ exits at once.`,
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			log := newLogger(cfg.System.Logging, e.stderr)
+			for _, w := range cfg.Warnings {
+				log.Warn("config: "+w.Message, "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column))
+			}
 			svc, err := openService(ctx, cfg, serviceOptions{role: role, log: log})
 			if err != nil {
 				return err

@@ -464,8 +464,9 @@ migrations: {disable_auto_migration: true}
 	if !reflect.DeepEqual(cfg.Metadata, map[string]string{"team": "sync"}) || !cfg.Migrations.DisableAutoMigration {
 		t.Errorf("metadata/migrations = %v %v", cfg.Metadata, cfg.Migrations)
 	}
-	if len(cfg.Warnings) != 0 {
-		t.Errorf("unexpected warnings: %v", cfg.Warnings)
+	// prometheus_port is accepted but has no effect, and says so.
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0].Message != "telemetry.prometheus_port: not supported; metrics are served at /metrics on the service port" {
+		t.Errorf("warnings = %v, want only the prometheus_port one", cfg.Warnings)
 	}
 }
 

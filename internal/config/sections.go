@@ -592,6 +592,14 @@ func (d *decoder) warnings(cfg *Config, present map[string]entry) {
 	case hasKeys && len(ca.Audience) == 0 && !ca.Supabase:
 		d.c.warnf(at, "client_auth.audience", "no audience configured: every token will be rejected (PSYNC_S2105) until you list the accepted `aud` values")
 	}
+	// Keys of the reference schema that are accepted but have no effect
+	// here: say so instead of ignoring them silently.
+	if cfg.Telemetry.PrometheusPort != 0 {
+		d.c.warnf(present["telemetry"].keyPos, "telemetry.prometheus_port", "not supported; metrics are served at /metrics on the service port")
+	}
+	if cfg.Healthcheck.Probes.UseFilesystem {
+		d.c.warnf(present["healthcheck"].keyPos, "healthcheck.probes.use_filesystem", "not supported; probes are served at /probes/startup, /probes/liveness and /probes/readiness on the service port")
+	}
 	if len(cfg.Replication.Connections) == 0 {
 		at := pos{}
 		if e, ok := present["replication"]; ok {
