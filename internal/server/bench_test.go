@@ -20,9 +20,11 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/server"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
+	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -56,7 +58,7 @@ func cpuTime() time.Duration {
 // benchEnv is a Server on Pebble storage with one bucket per user
 // (by_owner["<user>"]), as in the reference measurement.
 type benchEnv struct {
-	store *pebble.Storage
+	store storage.Storage
 	bs    storage.BucketStorage
 	url   string
 	pos   storage.Position
@@ -69,10 +71,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := pebble.Open(b.TempDir(), pebble.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := openBenchStorage(b, quiet)
 	b.Cleanup(func() { st.Close(ctx) })
 	v, err := st.Deploy(ctx, "bench")
 	if err != nil {
@@ -358,5 +357,34 @@ func BenchmarkChangeLatency(b *testing.B) {
 			b.ReportMetric(pct(api, 50), "api-ms-p50")
 			b.ReportMetric(pct(api, 99), "api-ms-p99")
 		})
+	}
+}
+
+// openBenchStorage opens the storage the benchmarks serve from: Pebble, or
+// Postgres bucket storage on a throwaway cluster when
+// POWERSYNC_BENCH_STORAGE=postgres.
+func openBenchStorage(b *testing.B, log *slog.Logger) storage.Storage {
+	b.Helper()
+	switch kind := os.Getenv("POWERSYNC_BENCH_STORAGE"); kind {
+	case "", "pebble":
+		st, err := pebble.Open(b.TempDir(), pebble.Options{Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	case "postgres":
+		c := pgtest.Private(b)
+		ctx := context.Background()
+		if err := c.CreateDatabase(ctx, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		st, err := pgstorage.Open(ctx, pgstorage.Options{ConnString: c.URL("bench"), Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	default:
+		b.Fatalf("POWERSYNC_BENCH_STORAGE=%q: want pebble or postgres", kind)
+		return nil
 	}
 }
