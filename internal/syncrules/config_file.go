@@ -167,6 +167,16 @@ func mappingOf(n ast.Node) (*ast.MappingNode, bool) {
 	return nil, false
 }
 
+// mapOrReport is mappingOf that reports a fatal "Expected a map here." at n
+// when n is not a mapping.
+func mapOrReport(n ast.Node, d *diagList) (*ast.MappingNode, bool) {
+	m, ok := mappingOf(n)
+	if !ok {
+		d.atNode(n, SeverityFatal, "Expected a map here.")
+	}
+	return m, ok
+}
+
 // scalarString returns the text of a scalar node (strings, block scalars,
 // numbers and booleans written where SQL is expected) and a sqlText map.
 func (s *fileSpec) scalarSQL(n ast.Node, d *diagList) (*sqlText, bool) {
@@ -300,9 +310,8 @@ func (s *fileSpec) parseConfigBlock(n ast.Node, d *diagList) {
 	if isNullNode(n) {
 		return
 	}
-	m, ok := mappingOf(n)
+	m, ok := mapOrReport(n, d)
 	if !ok {
-		d.atNode(n, SeverityFatal, "Expected a map here.")
 		return
 	}
 	for _, mv := range m.Values {
@@ -369,9 +378,8 @@ func (s *fileSpec) parseBuckets(n ast.Node, d *diagList) {
 	if isEmptyNode(n) {
 		return
 	}
-	m, ok := mappingOf(n)
+	m, ok := mapOrReport(n, d)
 	if !ok {
-		d.atNode(n, SeverityFatal, "Expected a map here.")
 		return
 	}
 	for _, mv := range m.Values {
@@ -432,9 +440,8 @@ func (s *fileSpec) parseStreams(n ast.Node, d *diagList) {
 	if isEmptyNode(n) {
 		return
 	}
-	m, ok := mappingOf(n)
+	m, ok := mapOrReport(n, d)
 	if !ok {
-		d.atNode(n, SeverityFatal, "Expected a map here.")
 		return
 	}
 	for _, mv := range m.Values {
@@ -509,9 +516,8 @@ func (s *fileSpec) parseEvents(n ast.Node, d *diagList) {
 	if isNullNode(n) {
 		return
 	}
-	m, ok := mappingOf(n)
+	m, ok := mapOrReport(n, d)
 	if !ok {
-		d.atNode(n, SeverityFatal, "Expected a map here.")
 		return
 	}
 	for _, mv := range m.Values {
