@@ -130,19 +130,12 @@ func (p *jsonParser) value(depth int) (jsonValue, error) {
 				return jsonValue{}, err
 			}
 			v.arr = append(v.arr, e)
-			p.skip()
-			if p.i >= len(p.s) {
-				return jsonValue{}, p.errf("unexpected end of input")
-			}
-			if p.s[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.s[p.i] == ']' {
-				p.i++
+			if done, err := p.afterElement(']'); done || err != nil {
+				if err != nil {
+					return jsonValue{}, err
+				}
 				return v, nil
 			}
-			return jsonValue{}, p.errf("expected , or ]")
 		}
 	case c == '{':
 		p.i++
@@ -178,22 +171,33 @@ func (p *jsonParser) value(depth int) (jsonValue, error) {
 			}
 			v.keys = append(v.keys, k)
 			v.arr = append(v.arr, e)
-			p.skip()
-			if p.i >= len(p.s) {
-				return jsonValue{}, p.errf("unexpected end of input")
-			}
-			if p.s[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.s[p.i] == '}' {
-				p.i++
+			if done, err := p.afterElement('}'); done || err != nil {
+				if err != nil {
+					return jsonValue{}, err
+				}
 				return v, nil
 			}
-			return jsonValue{}, p.errf("expected , or }")
 		}
 	}
 	return jsonValue{}, p.errf("unexpected character %q", p.s[p.i])
+}
+
+// afterElement reads what follows an array element or object member: a ","
+// (more follow: false) or the closing byte (done: true).
+func (p *jsonParser) afterElement(closing byte) (done bool, err error) {
+	p.skip()
+	if p.i >= len(p.s) {
+		return false, p.errf("unexpected end of input")
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.errf("expected , or %c", closing)
 }
 
 func (p *jsonParser) number() (jsonValue, error) {
