@@ -100,3 +100,15 @@ bucket_definitions:
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkParse measures parsing and compiling a whole sync config (the
+// cost paid at start and on every deploy, not per row).
+func BenchmarkParse(b *testing.B) {
+	src := []byte(benchConfig)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if c, diags := syncrules.Parse(src, syncrules.ParseOptions{DefaultSchema: "public"}); c == nil {
+			b.Fatal(diags)
+		}
+	}
+}
