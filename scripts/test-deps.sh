@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs when it is missing: a Postgres server
-# (initdb, pg_ctl), Chromium for the browser tests, and the npm packages of
+# (initdb, pg_ctl), a MariaDB server (mariadbd, mariadb-install-db), Chromium for the browser tests, and the npm packages of
 # compat/ (the official PowerSync Node SDK and CLI). Safe to run repeatedly;
 # it does nothing when everything is present.
 set -euo pipefail
@@ -12,6 +12,8 @@ have_pg() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
 have_pg || apt_packages+=(postgresql)
+{ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 ||
+  apt_packages+=(mariadb-server)
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
