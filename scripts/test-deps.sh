@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs when it is missing: a Postgres server
 # (initdb, pg_ctl), a MariaDB server (mariadbd, mariadb-install-db), Chromium for the browser tests, and the npm packages of
-# compat/ (the official PowerSync Node SDK and CLI). Safe to run repeatedly;
+# compat/ (the official PowerSync Node SDK and CLI in compat/node, the web SDK
+# and vite in compat/web). Safe to run repeatedly;
 # it does nothing when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,16 @@ if [ -f compat/node/package.json ]; then
     [ -d /usr/include/node ] && nodedir_flag=(--nodedir=/usr)
     (cd compat/node && npm ci --no-audit --no-fund "${nodedir_flag[@]}")
     cp compat/node/package-lock.json "$stamp"
+  fi
+fi
+
+# The official web SDK and vite (the tests bundle their page with it), pinned
+# in compat/web/package-lock.json. Nothing here is built from source.
+if [ -f compat/web/package.json ]; then
+  stamp=compat/web/node_modules/.installed-lock
+  if [ ! -f "$stamp" ] || ! cmp -s compat/web/package-lock.json "$stamp"; then
+    echo "test-deps: installing npm packages of compat/web"
+    (cd compat/web && npm ci --no-audit --no-fund)
+    cp compat/web/package-lock.json "$stamp"
   fi
 fi
