@@ -18,9 +18,9 @@ import (
 
 	"github.com/powersync-go/powersync/internal/replication"
 	"github.com/powersync-go/powersync/internal/source/sqlite"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
-	"github.com/powersync-go/powersync/internal/syncrules"
 	"github.com/powersync-go/powersync/protocol"
 )
 
@@ -192,7 +192,7 @@ func readOps(t testing.TB, bs storage.BucketStorage, cp storage.Checkpoint, buck
 }
 
 // sourceRows reads every row of a table as sync rules rows.
-func sourceRows(t testing.TB, db *sql.DB, table string) []syncrules.Row {
+func sourceRows(t testing.TB, db *sql.DB, table string) []sqlvalue.Row {
 	t.Helper()
 	rows, err := db.Query("SELECT * FROM " + table)
 	if err != nil {
@@ -200,7 +200,7 @@ func sourceRows(t testing.TB, db *sql.DB, table string) []syncrules.Row {
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var out []syncrules.Row
+	var out []sqlvalue.Row
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -210,19 +210,19 @@ func sourceRows(t testing.TB, db *sql.DB, table string) []syncrules.Row {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		r := syncrules.Row{}
+		r := sqlvalue.Row{}
 		for i, c := range cols {
 			switch v := vals[i].(type) {
 			case nil:
-				r[c] = syncrules.Null
+				r[c] = sqlvalue.Null
 			case int64:
-				r[c] = syncrules.Int(v)
+				r[c] = sqlvalue.Int(v)
 			case float64:
-				r[c] = syncrules.Real(v)
+				r[c] = sqlvalue.Real(v)
 			case string:
-				r[c] = syncrules.Text(v)
+				r[c] = sqlvalue.Text(v)
 			case []byte:
-				r[c] = syncrules.Blob(v)
+				r[c] = sqlvalue.Blob(v)
 			default:
 				t.Fatalf("unexpected value %T", v)
 			}
@@ -255,7 +255,7 @@ func verify(t testing.TB, st storage.Storage, db *sql.DB, compile replication.Co
 	want := map[string][]string{}
 	for _, tb := range tables {
 		for _, row := range sourceRows(t, db, tb) {
-			ev, errs := rules.EvaluateRow(syncrules.TableRef{Name: tb}, row)
+			ev, errs := rules.EvaluateRow(sqlvalue.TableRef{Name: tb}, row)
 			if len(errs) > 0 {
 				t.Fatalf("evaluate %s: %v", tb, errs)
 			}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // job replicates one sync config version: snapshot, then the change
@@ -153,12 +153,12 @@ func (r *Replicator) rebuild(ctx context.Context, v storage.Version, kick chan<-
 
 // tableIndex finds a replicated table by the reference a source gives.
 type tableIndex struct {
-	byRef  map[syncrules.TableRef]*source.Table
+	byRef  map[sqlvalue.TableRef]*source.Table
 	byName map[string]*source.Table // only names that are unique
 }
 
 func newTableIndex(tables []*source.Table) *tableIndex {
-	ix := &tableIndex{byRef: map[syncrules.TableRef]*source.Table{}, byName: map[string]*source.Table{}}
+	ix := &tableIndex{byRef: map[sqlvalue.TableRef]*source.Table{}, byName: map[string]*source.Table{}}
 	dup := map[string]bool{}
 	for _, t := range tables {
 		ix.byRef[t.Ref] = t
@@ -173,7 +173,7 @@ func newTableIndex(tables []*source.Table) *tableIndex {
 	return ix
 }
 
-func (ix *tableIndex) lookup(ref syncrules.TableRef) *source.Table {
+func (ix *tableIndex) lookup(ref sqlvalue.TableRef) *source.Table {
 	if t := ix.byRef[ref]; t != nil {
 		return t
 	}
@@ -206,7 +206,7 @@ var _ source.Handler = (*writer)(nil)
 
 // save evaluates a row and saves it. isNew marks a row known not to be
 // stored for the version yet (storage.RowUpdate.New).
-func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, row syncrules.Row, isNew bool) error {
+func (w *writer) save(ctx context.Context, t *source.Table, key, oldKey []byte, row sqlvalue.Row, isNew bool) error {
 	ev, errs := w.rules.EvaluateRow(t.Ref, row)
 	w.evalFailed(t, errs)
 	lk, errs := w.rules.EvaluateParameterRow(t.Ref, row)

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
@@ -44,11 +45,11 @@ import (
 // Rules is what replication needs of a compiled sync config.
 type Rules interface {
 	// SourceTables lists every table pattern the config reads.
-	SourceTables() []syncrules.TablePattern
+	SourceTables() []sqlvalue.TablePattern
 	// EvaluateRow returns the buckets a source row is in.
-	EvaluateRow(table syncrules.TableRef, row syncrules.Row) ([]syncrules.EvaluatedRow, []error)
+	EvaluateRow(table sqlvalue.TableRef, row sqlvalue.Row) ([]syncrules.EvaluatedRow, []error)
 	// EvaluateParameterRow returns the lookup entries of a parameter row.
-	EvaluateParameterRow(table syncrules.TableRef, row syncrules.Row) ([]syncrules.LookupEntry, []error)
+	EvaluateParameterRow(table sqlvalue.TableRef, row sqlvalue.Row) ([]syncrules.LookupEntry, []error)
 }
 
 // CompileFunc compiles the sync config content of a version; bucket ids

@@ -17,6 +17,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
 	"github.com/powersync-go/powersync/protocol"
@@ -406,7 +407,7 @@ func (a *admin) tables(ctx context.Context, cfg *syncrules.Config, st *syncRules
 		if p.Schema != "" {
 			name = p.Schema + "." + p.Name
 		}
-		ts, err := a.opts.Source.Tables(ctx, []syncrules.TablePattern{p})
+		ts, err := a.opts.Source.Tables(ctx, []sqlvalue.TablePattern{p})
 		if err != nil {
 			e := replicationError{Level: "warning", Message: fmt.Sprintf("Table %s: %v", name, err)}
 			out = append(out, tableInfo{Schema: p.Schema, Name: p.Name, ReplicationID: []string{}, Errors: []replicationError{e}})

@@ -11,13 +11,13 @@ package source
 import (
 	"context"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // Table is a source table resolved from the sync config's table patterns.
 type Table struct {
-	Ref syncrules.TableRef
+	Ref sqlvalue.TableRef
 	// ID is a stable identifier used as the storage table name
 	// (for example "public.todos").
 	ID string
@@ -46,7 +46,7 @@ type Change struct {
 	// OldKey is set on an Update that changed the replica identity.
 	OldKey []byte
 	// Row is the new row for Insert and Update.
-	Row syncrules.Row
+	Row sqlvalue.Row
 	// Unchanged lists columns the source did not send because they did not
 	// change (Postgres TOAST); replication merges them from current data.
 	Unchanged []string
@@ -71,7 +71,7 @@ type Handler interface {
 
 // SnapshotPage is one page of a table's initial snapshot.
 type SnapshotPage struct {
-	Rows []syncrules.Row
+	Rows []sqlvalue.Row
 	Keys [][]byte
 	// Cursor resumes the snapshot after this page; nil on the last page.
 	Cursor []byte
@@ -86,7 +86,7 @@ type Source interface {
 	// error that says what is wrong and how to fix it.
 	Check(ctx context.Context) error
 	// Tables resolves table patterns to the tables that exist.
-	Tables(ctx context.Context, patterns []syncrules.TablePattern) ([]*Table, error)
+	Tables(ctx context.Context, patterns []sqlvalue.TablePattern) ([]*Table, error)
 	// Start prepares the change stream for a sync config version. fresh
 	// reports that the stream was (re)created and a full snapshot is
 	// needed; pos is where Stream must start.
@@ -103,7 +103,7 @@ type Source interface {
 	// occurs. Tables for which tables returns nil are skipped. A source may
 	// group several committed transactions into one Handler.Commit; it never
 	// splits one.
-	Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *Table, h Handler) error
+	Stream(ctx context.Context, slot string, from storage.Position, tables func(sqlvalue.TableRef) *Table, h Handler) error
 	// Drop removes the source-side stream of a replaced version.
 	Drop(ctx context.Context, slot string) error
 	// Close releases connections; safe to call twice.

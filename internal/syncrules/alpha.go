@@ -3,6 +3,7 @@ package syncrules
 import (
 	"context"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 )
 
@@ -252,15 +253,15 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 				key := "subquery:" + q.queryID
 				rowEval := x.eval
 				overlap := in.overlap
-				m := &matchClause{inputs: []inputParam{{key: key}}, eval: func(c *legacyCtx) ([][]Value, error) {
+				m := &matchClause{inputs: []inputParam{{key: key}}, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 					val, err := rowEval(c)
-					if err != nil || val.kind == KindNull || val.kind == KindBlob {
+					if err != nil || val.Kind() == sqlvalue.KindNull || val.Kind() == sqlvalue.KindBlob {
 						return nil, err
 					}
 					if overlap {
 						return arrayAssignments(val)
 					}
-					return [][]Value{{val}}, nil
+					return [][]sqlvalue.Value{{val}}, nil
 				}}
 				m.unbounded = overlap
 				addMatch(m)
@@ -297,7 +298,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 		return nil, nil
 	}
 	if match == nil {
-		match = lc.toMatch(staticExpr(Int(1), Span{}))
+		match = lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
 	}
 	for _, in := range match.inputs {
 		ai := alphaInput{eval: in.eval, expanding: in.expanding}
@@ -370,7 +371,7 @@ func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sq
 		}
 		*usesSub = *usesSub || where.subscription
 	}
-	m := lc.toMatch(staticExpr(Int(1), Span{}))
+	m := lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
 	if where != nil {
 		m = lc.toMatch(where)
 	}
@@ -433,7 +434,7 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 				return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
 			}
 			return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, column: "user_id",
-				eval: func(c *legacyCtx) (Value, error) { return c.req.userID, nil }}
+				eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.req.userID, nil }}
 		}
 	case "connection":
 		raw = func(rc *requestContext) string { return rc.paramsRaw }
@@ -451,7 +452,7 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 			return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
 		}
 		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, subscription: sub,
-			eval: func(c *legacyCtx) (Value, error) { return Text(raw(c.req)), nil }}
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return sqlvalue.Text(raw(c.req)), nil }}
 	case "parameter":
 		if len(e.Args) != 1 {
 			return lc.errorf(e.Span, "Function '%s' takes 1 arguments.", full)
@@ -465,16 +466,16 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 		}
 		keyEval := arg.eval
 		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth.or(arg.auth), subscription: sub || arg.subscription,
-			eval: func(c *legacyCtx) (Value, error) {
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) {
 				k, err := keyEval(c)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
 				text := raw(c.req)
 				if sub && c.req.subDefault {
-					return Null, nil
+					return sqlvalue.Null, nil
 				}
-				return jsonArrow2(Text(text), k, evalOptions{fixedJSON: true})
+				return jsonArrow2(sqlvalue.Text(text), k, evalOptions{fixedJSON: true})
 			}}
 	}
 	return lc.errorf(e.Span, "Function '%s' is not defined", full)
@@ -555,7 +556,7 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 			return nil
 		}
 	}
-	sets := make([][]Value, len(v.inputs))
+	sets := make([][]sqlvalue.Value, len(v.inputs))
 	var lookups []int
 	for i, in := range v.inputs {
 		switch {
@@ -566,7 +567,7 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 			if err != nil {
 				return err
 			}
-			if val.kind == KindNull {
+			if val.Kind() == sqlvalue.KindNull {
 				return nil
 			}
 			elems, err := jsonElements(val)
@@ -574,7 +575,7 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 				return err
 			}
 			for _, e := range elems {
-				if e.kind != KindNull && e.kind != KindBlob {
+				if e.Kind() != sqlvalue.KindNull && e.Kind() != sqlvalue.KindBlob {
 					sets[i] = append(sets[i], e)
 				}
 			}
@@ -585,15 +586,15 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 			if err != nil {
 				return err
 			}
-			if val.kind == KindBlob {
+			if val.Kind() == sqlvalue.KindBlob {
 				return nil
 			}
-			sets[i] = []Value{val}
+			sets[i] = []sqlvalue.Value{val}
 		}
 	}
 	prefix := c.prefix
-	emit := func(sets [][]Value, add func(string, int, inclusion)) {
-		cur := make([]Value, len(sets))
+	emit := func(sets [][]sqlvalue.Value, add func(string, int, inclusion)) {
+		cur := make([]sqlvalue.Value, len(sets))
 		var rec func(int)
 		rec = func(i int) {
 			if i == len(sets) {
@@ -652,7 +653,7 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 				return nil
 			}
 		}
-		local := make([][]Value, len(sets))
+		local := make([][]sqlvalue.Value, len(sets))
 		copy(local, sets)
 		for _, p := range plan {
 			local[p.input] = nil
@@ -674,7 +675,7 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 					}
 					if e, ok := j.get("result"); ok {
 						val := e.toValue()
-						if val.kind != KindNull {
+						if val.Kind() != sqlvalue.KindNull {
 							local[p.input] = append(local[p.input], val)
 						}
 					}
@@ -733,15 +734,15 @@ func readsSubscription(e Expr) bool {
 
 // arrayAssignments turns a row's JSON array into one assignment per
 // non-NULL element (for && and IN over row arrays).
-func arrayAssignments(v Value) ([][]Value, error) {
+func arrayAssignments(v sqlvalue.Value) ([][]sqlvalue.Value, error) {
 	elems, err := jsonElements(v)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]Value, 0, len(elems))
+	out := make([][]sqlvalue.Value, 0, len(elems))
 	for _, e := range elems {
-		if e.kind != KindNull {
-			out = append(out, []Value{e})
+		if e.Kind() != sqlvalue.KindNull {
+			out = append(out, []sqlvalue.Value{e})
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -31,18 +32,18 @@ streams:
 		t.Errorf("diagnostics: %v", diags)
 	}
 	c = c.Versioned(1)
-	rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "lists"}, syncrules.Row{"id": syncrules.Text("l1"), "owner_id": syncrules.Text("u1")})
+	rows, errs := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "lists"}, sqlvalue.Row{"id": sqlvalue.Text("l1"), "owner_id": sqlvalue.Text("u1")})
 	if errs != nil {
 		t.Fatal(errs)
 	}
 	if got := rowsString(rows); !slices.Equal(got, []string{`1#own|0["u1"] lists/l1 {"id":"l1","owner_id":"u1"}`, `1#own|1[] lists/l1 {"id":"l1","owner_id":"u1"}`}) {
 		t.Errorf("lists rows: %v", got)
 	}
-	rows, _ = c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "todos"}, syncrules.Row{"id": syncrules.Text("t1"), "list_id": syncrules.Text("l1")})
+	rows, _ = c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "todos"}, sqlvalue.Row{"id": sqlvalue.Text("t1"), "list_id": sqlvalue.Text("l1")})
 	if got := rowsString(rows); !slices.Equal(got, []string{`1#by_list|0["l1"] todos/t1 {"id":"t1","list_id":"l1"}`, `1#shared|0["l1"] todos/t1 {"id":"t1","list_id":"l1"}`}) {
 		t.Errorf("todos rows: %v", got)
 	}
-	entries, _ := c.EvaluateParameterRow(syncrules.TableRef{Schema: "public", Name: "shares"}, syncrules.Row{"list_id": syncrules.Text("l1"), "user_id": syncrules.Text("u1")})
+	entries, _ := c.EvaluateParameterRow(sqlvalue.TableRef{Schema: "public", Name: "shares"}, sqlvalue.Row{"list_id": sqlvalue.Text("l1"), "user_id": sqlvalue.Text("u1")})
 	if len(entries) != 1 || string(entries[0].Key) != `["shared","0","u1"]` || string(entries[0].Result) != `{"result":"l1"}` {
 		t.Fatalf("entries: %v", entries)
 	}
@@ -90,7 +91,7 @@ streams:
 func TestAlphaStreamSemantics(t *testing.T) {
 	type rowCase struct {
 		table string
-		row   syncrules.Row
+		row   sqlvalue.Row
 		want  []string
 	}
 	tests := []struct {
@@ -105,29 +106,29 @@ func TestAlphaStreamSemantics(t *testing.T) {
 			name:  "row condition or row condition is one variant",
 			query: "SELECT * FROM comments WHERE LENGTH(content) > 5 OR json_array_length(tagged_users) > 1",
 			rows: []rowCase{
-				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("short"), "tagged_users": syncrules.Text(`["a","b"]`)}, []string{`stream|0[]`}},
-				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("longer"), "tagged_users": syncrules.Text(`["a","b"]`)}, []string{`stream|0[]`}},
-				{"comments", syncrules.Row{"id": syncrules.Text("a"), "content": syncrules.Text("short"), "tagged_users": syncrules.Text(`[]`)}, nil},
+				{"comments", sqlvalue.Row{"id": sqlvalue.Text("a"), "content": sqlvalue.Text("short"), "tagged_users": sqlvalue.Text(`["a","b"]`)}, []string{`stream|0[]`}},
+				{"comments", sqlvalue.Row{"id": sqlvalue.Text("a"), "content": sqlvalue.Text("longer"), "tagged_users": sqlvalue.Text(`["a","b"]`)}, []string{`stream|0[]`}},
+				{"comments", sqlvalue.Row{"id": sqlvalue.Text("a"), "content": sqlvalue.Text("short"), "tagged_users": sqlvalue.Text(`[]`)}, nil},
 			},
 		},
 		{
 			name:    "request condition or request condition is one variant",
 			query:   "SELECT * FROM comments WHERE auth.parameter('a') OR auth.parameters() ->> 'b'",
-			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("a")}, []string{`stream|0[]`}}},
+			rows:    []rowCase{{"comments", sqlvalue.Row{"id": sqlvalue.Text("a")}, []string{`stream|0[]`}}},
 			claims:  `{"a":true,"b":false}`,
 			buckets: []string{`stream|0[]`},
 		},
 		{
 			name:    "parameter match or row condition",
 			query:   "SELECT * FROM issues WHERE owner_id = auth.user_id() OR LENGTH(name) = 3",
-			rows:    []rowCase{{"issues", syncrules.Row{"id": syncrules.Text("f"), "owner_id": syncrules.Text("a"), "name": syncrules.Text("aaa")}, []string{`stream|0["a"]`, `stream|1[]`}}},
+			rows:    []rowCase{{"issues", sqlvalue.Row{"id": sqlvalue.Text("f"), "owner_id": sqlvalue.Text("a"), "name": sqlvalue.Text("aaa")}, []string{`stream|0["a"]`, `stream|1[]`}}},
 			claims:  `{"sub":"u1"}`,
 			buckets: []string{`stream|0["u1"]`, `stream|1[]`},
 		},
 		{
 			name:    "double negation",
 			query:   "select * from comments where NOT (issue_id not in (select id from issues where owner_id = auth.user_id()))",
-			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i")}, []string{`stream|0["i"]`}}, {"issues", syncrules.Row{"id": syncrules.Text("i"), "owner_id": syncrules.Text("user1")}, []string{`["stream","0","user1"] {"result":"i"}`}}},
+			rows:    []rowCase{{"comments", sqlvalue.Row{"id": sqlvalue.Text("c"), "issue_id": sqlvalue.Text("i")}, []string{`stream|0["i"]`}}, {"issues", sqlvalue.Row{"id": sqlvalue.Text("i"), "owner_id": sqlvalue.Text("user1")}, []string{`["stream","0","user1"] {"result":"i"}`}}},
 			claims:  `{"sub":"user1"}`,
 			lookup:  map[string][]string{`["stream","0","user1"]`: {`{"result":"i"}`}},
 			buckets: []string{`stream|0["i"]`},
@@ -136,14 +137,14 @@ func TestAlphaStreamSemantics(t *testing.T) {
 			name:  "negated and",
 			query: "select * from comments where not (length(content) = 5 AND issue_id not in (select id from issues where owner_id = auth.user_id()))",
 			rows: []rowCase{
-				{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i"), "content": syncrules.Text("foo")}, []string{`stream|0[]`, `stream|1["i"]`}},
-				{"comments", syncrules.Row{"id": syncrules.Text("c"), "issue_id": syncrules.Text("i"), "content": syncrules.Text("foooo")}, []string{`stream|1["i"]`}},
+				{"comments", sqlvalue.Row{"id": sqlvalue.Text("c"), "issue_id": sqlvalue.Text("i"), "content": sqlvalue.Text("foo")}, []string{`stream|0[]`, `stream|1["i"]`}},
+				{"comments", sqlvalue.Row{"id": sqlvalue.Text("c"), "issue_id": sqlvalue.Text("i"), "content": sqlvalue.Text("foooo")}, []string{`stream|1["i"]`}},
 			},
 		},
 		{
 			name:    "overlap with a subquery",
 			query:   "SELECT * FROM comments WHERE tagged_users && (SELECT user_a FROM friends WHERE user_b = auth.user_id())",
-			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("c"), "tagged_users": syncrules.Text(`["a", "b"]`)}, []string{`stream|0["a"]`, `stream|0["b"]`}}, {"friends", syncrules.Row{"user_a": syncrules.Text("a"), "user_b": syncrules.Text("b")}, []string{`["stream","0","b"] {"result":"a"}`}}},
+			rows:    []rowCase{{"comments", sqlvalue.Row{"id": sqlvalue.Text("c"), "tagged_users": sqlvalue.Text(`["a", "b"]`)}, []string{`stream|0["a"]`, `stream|0["b"]`}}, {"friends", sqlvalue.Row{"user_a": sqlvalue.Text("a"), "user_b": sqlvalue.Text("b")}, []string{`["stream","0","b"] {"result":"a"}`}}},
 			claims:  `{"sub":"user1"}`,
 			lookup:  map[string][]string{`["stream","0","user1"]`: {`{"result":"issue_id"}`}},
 			buckets: []string{`stream|0["issue_id"]`},
@@ -157,7 +158,7 @@ func TestAlphaStreamSemantics(t *testing.T) {
 		{
 			name:    "auth and subscription match on the same column",
 			query:   "SELECT * FROM comments WHERE issue_id = subscription.parameter('issue') AND issue_id IN auth.parameter('issues')",
-			rows:    []rowCase{{"comments", syncrules.Row{"id": syncrules.Text("a"), "issue_id": syncrules.Text("i")}, []string{`stream|0["i","i"]`}}},
+			rows:    []rowCase{{"comments", sqlvalue.Row{"id": sqlvalue.Text("a"), "issue_id": sqlvalue.Text("i")}, []string{`stream|0["i","i"]`}}},
 			claims:  `{"sub":"a","issues":["i","i2"]}`,
 			params:  `{"issue":"i"}`,
 			buckets: []string{`stream|0["i","i"]`, `stream|0["i","i2"]`},
@@ -171,7 +172,7 @@ func TestAlphaStreamSemantics(t *testing.T) {
 		{
 			name:    "multiple matchers in a subquery",
 			query:   `SELECT _id as id, * FROM "Scene" WHERE project IN (SELECT project FROM "ProjectInvitation" WHERE "appliedTo" != '' AND (auth.parameters() ->> 'haystack_id') IN "appliedTo" AND project = subscription.parameter('project') AND "status" = 'CLAIMED')`,
-			rows:    []rowCase{{"ProjectInvitation", syncrules.Row{"project": syncrules.Text("foo"), "appliedTo": syncrules.Text("[1,2]"), "status": syncrules.Text("CLAIMED")}, []string{`["stream","0",1,"foo"] {"result":"foo"}`, `["stream","0",2,"foo"] {"result":"foo"}`}}},
+			rows:    []rowCase{{"ProjectInvitation", sqlvalue.Row{"project": sqlvalue.Text("foo"), "appliedTo": sqlvalue.Text("[1,2]"), "status": sqlvalue.Text("CLAIMED")}, []string{`["stream","0",1,"foo"] {"result":"foo"}`, `["stream","0",2,"foo"] {"result":"foo"}`}}},
 			claims:  `{"sub":"user1","haystack_id":1}`,
 			params:  `{"project":"foo"}`,
 			lookup:  map[string][]string{`["stream","0",1,"foo"]`: {`{"result":"foo"}`}},
@@ -185,7 +186,7 @@ func TestAlphaStreamSemantics(t *testing.T) {
 				t.Fatal(diags)
 			}
 			for _, rc := range tt.rows {
-				table := syncrules.TableRef{Schema: "public", Name: rc.table}
+				table := sqlvalue.TableRef{Schema: "public", Name: rc.table}
 				var got []string
 				rows, errs := c.EvaluateRow(table, rc.row)
 				entries, errs2 := c.EvaluateParameterRow(table, rc.row)

@@ -34,20 +34,6 @@ package syncrules
 // Config.TimestampFormat (convert.go). The edition-3 stream compiler plugs
 // in through compileEdition3Hook (edition3_hook.go).
 
-// TableRef names a source table. Schema is empty for sources without schemas
-// (SQLite); Postgres uses "public" by default.
-type TableRef struct {
-	Schema string
-	Name   string
-}
-
-// TablePattern is a table name from a query's FROM clause. A Name ending in
-// "%" matches every table with that prefix (the rest is _table_suffix).
-type TablePattern struct {
-	Schema string
-	Name   string
-}
-
 // EvaluatedRow is one (bucket, output row) pair produced by a source row.
 type EvaluatedRow struct {
 	Bucket string // full bucket id, e.g. `1#by_user["u1"]`

@@ -1,5 +1,7 @@
 package syncrules
 
+import "github.com/powersync-go/powersync/internal/sqlvalue"
+
 // This file holds the syntax tree of the SQL subset used by Sync Rules and
 // Sync Streams. The parser (parser.go) produces it from one SQL string;
 // the compilers (legacy.go for bucket_definitions and alpha streams, the
@@ -53,7 +55,7 @@ type Expr interface {
 // TEXT string or a BLOB (x'..').
 type Literal struct {
 	Span  Span
-	Value Value
+	Value sqlvalue.Value
 	Raw   string // the literal's source text
 }
 

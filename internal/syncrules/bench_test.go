@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -24,16 +25,16 @@ bucket_definitions:
       - SELECT * FROM lists
 `
 
-func benchRows(n int) []syncrules.Row {
-	rows := make([]syncrules.Row, n)
+func benchRows(n int) []sqlvalue.Row {
+	rows := make([]sqlvalue.Row, n)
 	for i := range rows {
-		rows[i] = syncrules.Row{
-			"id":          syncrules.Text("7f1c5b8e-3c1a-4f5e-9a7d-" + strconv.Itoa(100000000000+i)),
-			"owner_id":    syncrules.Text("user-" + strconv.Itoa(i%100)),
-			"list_id":     syncrules.Text("list-" + strconv.Itoa(i%1000)),
-			"description": syncrules.Text("Buy milk and eggs and bread and butter " + strconv.Itoa(i)),
-			"completed":   syncrules.Int(int64(i % 2)),
-			"created_at":  syncrules.Text("2026-11-27T01:00:00.000000Z"),
+		rows[i] = sqlvalue.Row{
+			"id":          sqlvalue.Text("7f1c5b8e-3c1a-4f5e-9a7d-" + strconv.Itoa(100000000000+i)),
+			"owner_id":    sqlvalue.Text("user-" + strconv.Itoa(i%100)),
+			"list_id":     sqlvalue.Text("list-" + strconv.Itoa(i%1000)),
+			"description": sqlvalue.Text("Buy milk and eggs and bread and butter " + strconv.Itoa(i)),
+			"completed":   sqlvalue.Int(int64(i % 2)),
+			"created_at":  sqlvalue.Text("2026-11-27T01:00:00.000000Z"),
 		}
 	}
 	return rows
@@ -48,7 +49,7 @@ func BenchmarkEvaluateRow(b *testing.B) {
 	}
 	c = c.Versioned(1)
 	rows := benchRows(1024)
-	table := syncrules.TableRef{Schema: "public", Name: "todos"}
+	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -63,8 +64,8 @@ func BenchmarkEvaluateRow(b *testing.B) {
 // BenchmarkEvaluateParameterRow measures the parameter-table path.
 func BenchmarkEvaluateParameterRow(b *testing.B) {
 	c, _ := syncrules.Parse([]byte(benchConfig), syncrules.ParseOptions{DefaultSchema: "public"})
-	table := syncrules.TableRef{Schema: "public", Name: "lists"}
-	row := syncrules.Row{"id": syncrules.Text("list-1"), "owner_id": syncrules.Text("user-1"), "name": syncrules.Text("Groceries")}
+	table := sqlvalue.TableRef{Schema: "public", Name: "lists"}
+	row := sqlvalue.Row{"id": sqlvalue.Text("list-1"), "owner_id": sqlvalue.Text("user-1"), "name": sqlvalue.Text("Groceries")}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if out, _ := c.EvaluateParameterRow(table, row); len(out) != 1 {
@@ -89,7 +90,7 @@ bucket_definitions:
 	}
 	c = c.Versioned(1)
 	rows := benchRows(1024)
-	table := syncrules.TableRef{Schema: "public", Name: "todos"}
+	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,6 +1,7 @@
 package syncrules
 
 import (
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
 )
@@ -75,9 +76,9 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 		case "NULL":
 			r = &sxExpr{kind: sxIsNull, span: x.Span, args: []*sxExpr{a}}
 		case "TRUE", "FALSE":
-			one := Int(1)
+			one := sqlvalue.Int(1)
 			if x.Target == "FALSE" {
-				one = Int(0)
+				one = sqlvalue.Int(0)
 			}
 			r = &sxExpr{kind: sxBin, name: "IS", span: x.Span, args: []*sxExpr{a, {kind: sxLit, lit: one, span: x.Span}}}
 		default:
@@ -251,20 +252,20 @@ func streamFunction(name string) (scalarFunc, bool) {
 // streamSubstring is substring() of edition-3 streams: positions count
 // code points, as in SQLite and the reference's edition-3 engine (legacy
 // Sync Rules count UTF-16 code units).
-func streamSubstring(o evalOptions, a []Value) (Value, error) {
-	if a[0].kind != KindText {
+func streamSubstring(o evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() != sqlvalue.KindText {
 		return fnSubstring(o, a)
 	}
-	if a[1].kind == KindNull || (len(a) == 3 && a[2].kind == KindNull) {
-		return Null, nil
+	if a[1].Kind() == sqlvalue.KindNull || (len(a) == 3 && a[2].Kind() == sqlvalue.KindNull) {
+		return sqlvalue.Null, nil
 	}
 	var length int64
 	if len(a) == 3 {
 		length = castInteger(a[2]).Int64()
 	}
-	runes := []rune(a[0].str)
+	runes := []rune(a[0].Str())
 	i, j := substrRange(len(runes), castInteger(a[1]).Int64(), length, len(a) == 3)
-	return Text(string(runes[i:j])), nil
+	return sqlvalue.Text(string(runes[i:j])), nil
 }
 
 // lowerCall lowers a function call: request functions, table metadata
@@ -346,7 +347,7 @@ func (l *lowerer) lowerRequestCall(x *FuncCall, schema, fname string, nameSpan S
 			l.errorf(x.Span, "Expected no arguments here")
 			return nil
 		}
-		path := &sxExpr{kind: sxLit, lit: Text("$.sub"), span: x.Span}
+		path := &sxExpr{kind: sxLit, lit: sqlvalue.Text("$.sub"), span: x.Span}
 		return &sxExpr{kind: sxBin, name: "->>", span: x.Span, args: []*sxExpr{raw, path}}
 	case "parameter":
 		if len(x.Args) != 1 {

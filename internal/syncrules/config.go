@@ -1,6 +1,7 @@
 package syncrules
 
 import (
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,9 +67,9 @@ type namedPriority struct {
 // (stream*.go / compiler*.go): Parse calls compileEdition3 for configs with
 // config.edition 3 and dispatches the three entry points to it.
 type edition3Streams interface {
-	sourceTables() []TablePattern
-	evaluateRow(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, []error)
-	evaluateParameterRow(c *Config, table TableRef, row Row, out []LookupEntry) ([]LookupEntry, []error)
+	sourceTables() []sqlvalue.TablePattern
+	evaluateRow(c *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []EvaluatedRow) ([]EvaluatedRow, []error)
+	evaluateParameterRow(c *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []LookupEntry) ([]LookupEntry, []error)
 	addToQuerier(b *querierBuilder)
 }
 
@@ -89,9 +90,9 @@ func (c *Config) Versioned(version int64) *Config {
 
 // SourceTables lists every table (pattern) any query reads, data or
 // parameter side, without duplicates, in first-use order.
-func (c *Config) SourceTables() []TablePattern {
-	var out []TablePattern
-	add := func(p TablePattern) {
+func (c *Config) SourceTables() []sqlvalue.TablePattern {
+	var out []sqlvalue.TablePattern
+	add := func(p sqlvalue.TablePattern) {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
@@ -113,7 +114,7 @@ func (c *Config) SourceTables() []TablePattern {
 // EvaluateRow computes the buckets a source row belongs to, with the
 // output table, id and JSON data of each. Errors are per query: the other
 // queries' results are still returned.
-func (c *Config) EvaluateRow(table TableRef, row Row) ([]EvaluatedRow, []error) {
+func (c *Config) EvaluateRow(table sqlvalue.TableRef, row sqlvalue.Row) ([]EvaluatedRow, []error) {
 	var out []EvaluatedRow
 	var errs []error
 	var ctx *legacyCtx
@@ -141,7 +142,7 @@ func (c *Config) EvaluateRow(table TableRef, row Row) ([]EvaluatedRow, []error) 
 
 // EvaluateParameterRow computes the lookup index entries of a row of a
 // parameter table.
-func (c *Config) EvaluateParameterRow(table TableRef, row Row) ([]LookupEntry, []error) {
+func (c *Config) EvaluateParameterRow(table sqlvalue.TableRef, row sqlvalue.Row) ([]LookupEntry, []error) {
 	var out []LookupEntry
 	var errs []error
 	for _, q := range c.params {
@@ -163,7 +164,7 @@ func (c *Config) EvaluateParameterRow(table TableRef, row Row) ([]LookupEntry, [
 }
 
 // IsParameterTable reports whether rows of table produce lookup entries.
-func (c *Config) IsParameterTable(table TableRef) bool {
+func (c *Config) IsParameterTable(table sqlvalue.TableRef) bool {
 	for _, q := range c.params {
 		if q.table.matches(table) {
 			return true
@@ -172,7 +173,7 @@ func (c *Config) IsParameterTable(table TableRef) bool {
 	if c.streams3 == nil {
 		return false
 	}
-	if p, ok := c.streams3.(interface{ isParameterTable(TableRef) bool }); ok {
+	if p, ok := c.streams3.(interface{ isParameterTable(sqlvalue.TableRef) bool }); ok {
 		return p.isParameterTable(table)
 	}
 	// Without an exact answer from the stream compiler: any table it reads
@@ -186,7 +187,7 @@ func (c *Config) IsParameterTable(table TableRef) bool {
 }
 
 // patternOf converts a TablePattern ("%" suffix = wildcard).
-func patternOf(p TablePattern) tablePattern {
+func patternOf(p sqlvalue.TablePattern) tablePattern {
 	if strings.HasSuffix(p.Name, "%") {
 		return tablePattern{schema: p.Schema, name: strings.TrimSuffix(p.Name, "%"), wildcard: true}
 	}
@@ -202,15 +203,15 @@ type tablePattern struct {
 	tag string
 }
 
-func (p tablePattern) pattern() TablePattern {
+func (p tablePattern) pattern() sqlvalue.TablePattern {
 	n := p.name
 	if p.wildcard {
 		n += "%"
 	}
-	return TablePattern{Schema: p.schema, Name: n}
+	return sqlvalue.TablePattern{Schema: p.schema, Name: n}
 }
 
-func (p tablePattern) matches(t TableRef) bool {
+func (p tablePattern) matches(t sqlvalue.TableRef) bool {
 	if p.tag != "" && p.tag != "default" {
 		return false
 	}
@@ -224,7 +225,7 @@ func (p tablePattern) matches(t TableRef) bool {
 }
 
 // suffix returns the part of the table name matched by the wildcard.
-func (p tablePattern) suffix(t TableRef) string {
+func (p tablePattern) suffix(t sqlvalue.TableRef) string {
 	if !p.wildcard {
 		return ""
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"reflect"
 	"sort"
@@ -48,82 +49,82 @@ const maxSourceJSONDepth = 10
 // by f with microsecond source precision; maps, slices and arrays → JSON
 // TEXT with booleans as 1/0, timestamps as text by f and BLOBs left out
 // (deeper than 10 levels → ErrJSONDepth). Anything else is an error naming its type.
-func FromGo(v any, f TimestampFormat) (Value, error) {
+func FromGo(v any, f TimestampFormat) (sqlvalue.Value, error) {
 	switch x := v.(type) {
 	case nil:
-		return Null, nil
-	case Value:
+		return sqlvalue.Null, nil
+	case sqlvalue.Value:
 		return x, nil
 	case bool:
-		return Bool(x), nil
+		return sqlvalue.Bool(x), nil
 	case int:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case int8:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case int16:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case int32:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case int64:
-		return Int(x), nil
+		return sqlvalue.Int(x), nil
 	case uint:
 		return fromUint(uint64(x)), nil
 	case uint8:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case uint16:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case uint32:
-		return Int(int64(x)), nil
+		return sqlvalue.Int(int64(x)), nil
 	case uint64:
 		return fromUint(x), nil
 	case float32:
-		return Real(float64(x)), nil
+		return sqlvalue.Real(float64(x)), nil
 	case float64:
-		return Real(x), nil
+		return sqlvalue.Real(x), nil
 	case string:
-		return Text(x), nil
+		return sqlvalue.Text(x), nil
 	case []byte:
 		if x == nil {
-			return Null, nil
+			return sqlvalue.Null, nil
 		}
-		return Blob(x), nil
+		return sqlvalue.Blob(x), nil
 	case json.RawMessage:
 		if x == nil {
-			return Null, nil
+			return sqlvalue.Null, nil
 		}
-		return Text(string(x)), nil
+		return sqlvalue.Text(string(x)), nil
 	case json.Number:
-		return castNumeric(Text(string(x))), nil
+		return castNumeric(sqlvalue.Text(string(x))), nil
 	case time.Time:
-		return Text(f.Format(x, 6, true)), nil
+		return sqlvalue.Text(f.Format(x, 6, true)), nil
 	case *time.Time:
 		if x == nil {
-			return Null, nil
+			return sqlvalue.Null, nil
 		}
-		return Text(f.Format(*x, 6, true)), nil
+		return sqlvalue.Text(f.Format(*x, 6, true)), nil
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Map, reflect.Slice, reflect.Array:
 		b, err := appendGoJSON(nil, rv, 0, f)
 		if err != nil {
-			return Null, err
+			return sqlvalue.Null, err
 		}
-		return Text(string(b)), nil
+		return sqlvalue.Text(string(b)), nil
 	case reflect.Pointer:
 		if rv.IsNil() {
-			return Null, nil
+			return sqlvalue.Null, nil
 		}
 		return FromGo(rv.Elem().Interface(), f)
 	}
-	return Null, fmt.Errorf("syncrules: cannot convert %T to a sync rules value", v)
+	return sqlvalue.Null, fmt.Errorf("syncrules: cannot convert %T to a sync rules value", v)
 }
 
-func fromUint(u uint64) Value {
+func fromUint(u uint64) sqlvalue.Value {
 	if u > math.MaxInt64 {
-		return Real(float64(u))
+		return sqlvalue.Real(float64(u))
 	}
-	return Int(int64(u))
+	return sqlvalue.Int(int64(u))
 }
 
 // appendGoJSON writes a nested Go value as JSON the way the reference
@@ -139,7 +140,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 		rv = rv.Elem()
 	}
 	if t, ok := rv.Interface().(time.Time); ok {
-		return appendJSONString(dst, f.Format(t, 6, true)), nil
+		return sqlvalue.AppendJSONString(dst, f.Format(t, 6, true)), nil
 	}
 	switch rv.Kind() {
 	case reflect.Bool:
@@ -152,12 +153,12 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return strconv.AppendUint(dst, rv.Uint(), 10), nil
 	case reflect.Float32, reflect.Float64:
-		return appendPlainReal(dst, rv.Float()), nil
+		return sqlvalue.AppendPlainReal(dst, rv.Float()), nil
 	case reflect.String:
 		if n, ok := rv.Interface().(json.Number); ok {
 			return append(dst, string(n)...), nil
 		}
-		return appendJSONString(dst, rv.String()), nil
+		return sqlvalue.AppendJSONString(dst, rv.String()), nil
 	case reflect.Slice, reflect.Array:
 		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
 			return append(dst, "null"...), nil // binary is not JSON
@@ -201,7 +202,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONString(dst, names[i])
+			dst = sqlvalue.AppendJSONString(dst, names[i])
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendGoJSON(dst, val, depth+1, f); err != nil {
@@ -262,7 +263,7 @@ func (f TimestampFormat) Format(t time.Time, sourceDigits int, withZone bool) st
 // format keeps the fraction exactly as written; "infinity" and "-infinity"
 // become 9999-12-31 23:59:59 and 0000-01-01 00:00:00; years out of range
 // (BC) become NULL.
-func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) Value {
+func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) sqlvalue.Value {
 	sep := " "
 	if f.ISO8601 {
 		sep = "T"
@@ -273,16 +274,16 @@ func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) Val
 	}
 	switch text {
 	case "infinity":
-		return Text("9999-12-31" + sep + "23:59:59" + z)
+		return sqlvalue.Text("9999-12-31" + sep + "23:59:59" + z)
 	case "-infinity":
-		return Text("0000-01-01" + sep + "00:00:00" + z)
+		return sqlvalue.Text("0000-01-01" + sep + "00:00:00" + z)
 	}
 	t, fraction, ok := parsePostgresTimestamp(text, withZone)
 	if !ok {
-		return Null
+		return sqlvalue.Null
 	}
 	if f.ISO8601 {
-		return Text(f.Format(t, 6, withZone))
+		return sqlvalue.Text(f.Format(t, 6, withZone))
 	}
 	if withZone {
 		t = t.UTC()
@@ -291,7 +292,7 @@ func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) Val
 	if fraction != "" && strings.Trim(fraction, "0") != "" {
 		s += "." + fraction
 	}
-	return Text(s + z)
+	return sqlvalue.Text(s + z)
 }
 
 // parsePostgresTimestamp parses "YYYY-MM-DD hh:mm:ss[.f][±hh[:mm[:ss]]]".

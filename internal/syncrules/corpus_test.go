@@ -20,6 +20,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -208,25 +209,25 @@ type parityCase struct {
 const corpusSchema = "test_schema"
 
 // value converts a corpus value (README.md "Typed values") to a Value.
-func value(x any) (syncrules.Value, error) {
+func value(x any) (sqlvalue.Value, error) {
 	switch v := x.(type) {
 	case nil:
-		return syncrules.Null, nil
+		return sqlvalue.Null, nil
 	case string:
-		return syncrules.Text(v), nil
+		return sqlvalue.Text(v), nil
 	case bool:
-		return syncrules.Bool(v), nil
+		return sqlvalue.Bool(v), nil
 	case int:
-		return syncrules.Int(int64(v)), nil
+		return sqlvalue.Int(int64(v)), nil
 	case int64:
-		return syncrules.Int(v), nil
+		return sqlvalue.Int(v), nil
 	case uint64:
 		if v > math.MaxInt64 {
-			return syncrules.Null, fmt.Errorf("integer %d out of range", v)
+			return sqlvalue.Null, fmt.Errorf("integer %d out of range", v)
 		}
-		return syncrules.Int(int64(v)), nil
+		return sqlvalue.Int(int64(v)), nil
 	case float64:
-		return syncrules.Real(v), nil
+		return sqlvalue.Real(v), nil
 	case map[string]any:
 		if len(v) == 1 {
 			for k, inner := range v {
@@ -234,29 +235,29 @@ func value(x any) (syncrules.Value, error) {
 				switch k {
 				case "$int":
 					i, err := strconv.ParseInt(s, 10, 64)
-					return syncrules.Int(i), err
+					return sqlvalue.Int(i), err
 				case "$real":
 					f, err := strconv.ParseFloat(s, 64)
-					return syncrules.Real(f), err
+					return sqlvalue.Real(f), err
 				case "$blob":
 					b, err := hex.DecodeString(s)
-					return syncrules.Blob(b), err
+					return sqlvalue.Blob(b), err
 				}
 			}
 		}
 	}
 	b, err := json.Marshal(x)
 	if err != nil {
-		return syncrules.Null, err
+		return sqlvalue.Null, err
 	}
-	return syncrules.Text(string(b)), nil
+	return sqlvalue.Text(string(b)), nil
 }
 
 // row converts a corpus row. A {$timestamp: "RFC 3339", $digits: n} value
 // is rendered the way a source would for this config (cfg), as a
 // timestamptz with n sub-second digits of source precision.
-func row(cfg *syncrules.Config, m map[string]any) (syncrules.Row, error) {
-	r := syncrules.Row{}
+func row(cfg *syncrules.Config, m map[string]any) (sqlvalue.Row, error) {
+	r := sqlvalue.Row{}
 	for k, x := range m {
 		if ts, ok := x.(map[string]any); ok && ts["$timestamp"] != nil {
 			t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(ts["$timestamp"]))
@@ -267,7 +268,7 @@ func row(cfg *syncrules.Config, m map[string]any) (syncrules.Row, error) {
 			if d, ok := ts["$digits"]; ok {
 				digits, _ = strconv.Atoi(fmt.Sprint(d))
 			}
-			r[k] = syncrules.Text(cfg.TimestampFormat().Format(t, digits, true))
+			r[k] = sqlvalue.Text(cfg.TimestampFormat().Format(t, digits, true))
 			continue
 		}
 		v, err := value(x)
@@ -279,11 +280,11 @@ func row(cfg *syncrules.Config, m map[string]any) (syncrules.Row, error) {
 	return r, nil
 }
 
-func tableRef(name string) syncrules.TableRef {
+func tableRef(name string) sqlvalue.TableRef {
 	if i := strings.IndexByte(name, '.'); i >= 0 && !strings.ContainsAny(name[:i], "[\"") {
-		return syncrules.TableRef{Schema: name[:i], Name: name[i+1:]}
+		return sqlvalue.TableRef{Schema: name[:i], Name: name[i+1:]}
 	}
-	return syncrules.TableRef{Schema: corpusSchema, Name: name}
+	return sqlvalue.TableRef{Schema: corpusSchema, Name: name}
 }
 
 // canonicalJSON re-encodes JSON with sorted keys, keeping number text.
@@ -305,15 +306,15 @@ func dataJSON(m map[string]any) (string, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	cols := make([]syncrules.Column, 0, len(m))
+	cols := make([]sqlvalue.Column, 0, len(m))
 	for _, k := range names {
 		v, err := value(m[k])
 		if err != nil {
 			return "", err
 		}
-		cols = append(cols, syncrules.Column{Name: k, Value: v})
+		cols = append(cols, sqlvalue.Column{Name: k, Value: v})
 	}
-	return canonicalJSON(syncrules.AppendRowJSON(nil, cols))
+	return canonicalJSON(sqlvalue.AppendRowJSON(nil, cols))
 }
 
 // paramJSON is the bucket-id / lookup style JSON of one value (no ".0").
@@ -323,16 +324,16 @@ func paramJSON(x any) (any, error) {
 		return nil, err
 	}
 	switch v.Kind() {
-	case syncrules.KindNull:
+	case sqlvalue.KindNull:
 		return nil, nil
-	case syncrules.KindInteger:
+	case sqlvalue.KindInteger:
 		return json.Number(strconv.FormatInt(v.Int64(), 10)), nil
-	case syncrules.KindReal:
+	case sqlvalue.KindReal:
 		f := v.Float64()
 		if f == math.Trunc(f) && math.Abs(f) < 1e18 {
 			return json.Number(strconv.FormatInt(int64(f), 10)), nil
 		}
-		return json.Number(syncrules.FormatJSNumber(f)), nil
+		return json.Number(sqlvalue.FormatJSNumber(f)), nil
 	}
 	return v.Str(), nil
 }
@@ -834,7 +835,7 @@ func (e *exprCase) runEdition(ed int) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	got, errs := cfg.EvaluateRow(syncrules.TableRef{Schema: corpusSchema, Name: "t"}, r)
+	got, errs := cfg.EvaluateRow(sqlvalue.TableRef{Schema: corpusSchema, Name: "t"}, r)
 	if e.Error {
 		if len(errs) == 0 {
 			var data []string

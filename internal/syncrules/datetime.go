@@ -2,6 +2,7 @@ package syncrules
 
 import (
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
@@ -13,12 +14,12 @@ import (
 
 // timeModifiers reads the optional modifiers: ok is false for any
 // combination the reference does not accept.
-func timeModifiers(mods []Value) (unix, subsec, ok bool) {
+func timeModifiers(mods []sqlvalue.Value) (unix, subsec, ok bool) {
 	for i, m := range mods {
-		if m.kind != KindText {
+		if m.Kind() != sqlvalue.KindText {
 			return false, false, false
 		}
-		switch strings.ToLower(m.str) {
+		switch strings.ToLower(m.Str()) {
 		case "unixepoch":
 			if i != 0 {
 				return false, false, false
@@ -37,16 +38,16 @@ func timeModifiers(mods []Value) (unix, subsec, ok bool) {
 }
 
 // timeMillis converts the time value argument to Unix milliseconds.
-func timeMillis(v Value, unix bool) (float64, bool) {
-	switch v.kind {
-	case KindInteger, KindReal:
+func timeMillis(v sqlvalue.Value, unix bool) (float64, bool) {
+	switch v.Kind() {
+	case sqlvalue.KindInteger, sqlvalue.KindReal:
 		f := toFloat(v)
 		if unix {
 			return f * 1000, true
 		}
 		return julianToMillis(f), true
-	case KindText:
-		s := strings.TrimSpace(v.str)
+	case sqlvalue.KindText:
+		s := strings.TrimSpace(v.Str())
 		if isJulianText(s) {
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil {
@@ -175,38 +176,38 @@ func parseISOTime(s string) (int64, bool) {
 	return tm.UnixMilli() - int64(offset)*60000, true
 }
 
-func fnUnixepoch(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnUnixepoch(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	unix, subsec, ok := timeModifiers(a[1:])
 	if !ok {
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
 	ms, ok := timeMillis(a[0], unix)
 	if !ok || math.IsNaN(ms) || math.IsInf(ms, 0) {
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
 	if subsec {
-		return Real(math.Round(ms) / 1000), nil
+		return sqlvalue.Real(math.Round(ms) / 1000), nil
 	}
-	return Int(int64(math.Floor(ms / 1000))), nil
+	return sqlvalue.Int(int64(math.Floor(ms / 1000))), nil
 }
 
-func fnDatetime(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnDatetime(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	unix, subsec, ok := timeModifiers(a[1:])
 	if !ok {
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
 	ms, ok := timeMillis(a[0], unix)
 	if !ok || math.IsNaN(ms) || math.IsInf(ms, 0) || math.Abs(ms) > 8.64e15 {
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
 	t := time.UnixMilli(int64(math.Round(ms))).UTC()
-	return Text(formatSQLiteTime(t, subsec)), nil
+	return sqlvalue.Text(formatSQLiteTime(t, subsec)), nil
 }
 
 func formatSQLiteTime(t time.Time, subsec bool) string {

@@ -12,5 +12,7 @@
 //     resolving parameter lookups against storage at each checkpoint
 //     (NewQuerier).
 //
-// The package imports nothing of this module but protocol.
+// The SQLite value model (Value, Row, TableRef) is package sqlvalue, which
+// the source adapters share. The package imports nothing of this module but
+// protocol and sqlvalue.
 package syncrules

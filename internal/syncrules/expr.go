@@ -3,6 +3,7 @@ package syncrules
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"strings"
 )
@@ -15,16 +16,16 @@ import (
 // parameter assignments that make it true).
 
 // legacyFn evaluates a compiled expression.
-type legacyFn func(c *legacyCtx) (Value, error)
+type legacyFn func(c *legacyCtx) (sqlvalue.Value, error)
 
 // legacyCtx is what a compiled expression reads: the source row (row side)
 // or the request (parameter side), plus the json_each row of table-valued
 // parameter queries.
 type legacyCtx struct {
-	row    Row
+	row    sqlvalue.Row
 	suffix string
 	req    *requestContext
-	each   [2]Value // key, value
+	each   [2]sqlvalue.Value // key, value
 }
 
 type exprClass uint8
@@ -50,7 +51,7 @@ func (a authUse) or(b authUse) authUse {
 type cexpr struct {
 	cls   exprClass
 	eval  legacyFn
-	value Value // clsStatic
+	value sqlvalue.Value // clsStatic
 	key   string
 	// bucketParam is set for a bare bucket.<name> in a data query.
 	bucketParam string
@@ -88,7 +89,7 @@ type matchClause struct {
 	// auth is the request sources used, with "authenticated" true only if
 	// every branch of an OR is authenticated.
 	auth authUse
-	eval func(c *legacyCtx) ([][]Value, error)
+	eval func(c *legacyCtx) ([][]sqlvalue.Value, error)
 	// single, when set, is the row value of a one-input equality clause
 	// (row = param): NULL or BLOB means no assignment, otherwise exactly
 	// one. It lets data queries skip building assignment slices.
@@ -164,8 +165,8 @@ func (lc *legacyCompiler) checkCase(id Ident) {
 	}
 }
 
-func staticExpr(v Value, sp Span) *cexpr {
-	return &cexpr{cls: clsStatic, value: v, span: sp, eval: func(*legacyCtx) (Value, error) { return v, nil }}
+func staticExpr(v sqlvalue.Value, sp Span) *cexpr {
+	return &cexpr{cls: clsStatic, value: v, span: sp, eval: func(*legacyCtx) (sqlvalue.Value, error) { return v, nil }}
 }
 
 // compile compiles e; nil means an error was reported.
@@ -184,7 +185,7 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 		}
 		switch e.Op {
 		case "NOT":
-			return lc.apply(e.Span, []*cexpr{x}, func(v []Value) (Value, error) { return Bool(!v[0].Truthy()), nil })
+			return lc.apply(e.Span, []*cexpr{x}, func(v []sqlvalue.Value) (sqlvalue.Value, error) { return sqlvalue.Bool(!v[0].Truthy()), nil })
 		case "+":
 			return x
 		}
@@ -199,21 +200,21 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 		var y *cexpr
 		switch e.Target {
 		case "NULL":
-			y = staticExpr(Null, e.Span)
+			y = staticExpr(sqlvalue.Null, e.Span)
 		case "TRUE":
-			y = staticExpr(Int(1), e.Span)
+			y = staticExpr(sqlvalue.Int(1), e.Span)
 		case "FALSE":
-			y = staticExpr(Int(0), e.Span)
+			y = staticExpr(sqlvalue.Int(0), e.Span)
 		default:
 			if y = lc.compile(e.Y); y == nil {
 				return nil
 			}
 		}
 		not := e.Not
-		return lc.apply(e.Span, []*cexpr{x, y}, func(v []Value) (Value, error) {
+		return lc.apply(e.Span, []*cexpr{x, y}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
 			r := isOp(v[0], v[1])
 			if not {
-				return Bool(!r.Truthy()), nil
+				return sqlvalue.Bool(!r.Truthy()), nil
 			}
 			return r, nil
 		})
@@ -225,10 +226,10 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 			return nil
 		}
 		typ := e.Type
-		if _, ok := castTo(Null, typ); !ok {
+		if _, ok := castTo(sqlvalue.Null, typ); !ok {
 			return lc.errorf(e.TypeSpan, "CAST not supported for '%s'", typ)
 		}
-		return lc.apply(e.Span, []*cexpr{x}, func(v []Value) (Value, error) {
+		return lc.apply(e.Span, []*cexpr{x}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
 			r, _ := castTo(v[0], typ)
 			return r, nil
 		})
@@ -273,7 +274,7 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 		auth := authUse{authenticated: token, unauthenticated: !token}
 		name := col
 		return &cexpr{cls: clsParam, key: qual + "." + col, span: e.Span, column: col, auth: auth,
-			eval: func(c *legacyCtx) (Value, error) {
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) {
 				if token {
 					return c.req.tokenParams[name], nil
 				}
@@ -285,10 +286,10 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 			switch col {
 			case "value":
 				return &cexpr{cls: clsParam, key: "json_each.value", span: e.Span, column: col,
-					eval: func(c *legacyCtx) (Value, error) { return c.each[1], nil }}
+					eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.each[1], nil }}
 			case "key":
 				return &cexpr{cls: clsParam, key: "json_each.key", span: e.Span, column: col,
-					eval: func(c *legacyCtx) (Value, error) { return c.each[0], nil }}
+					eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.each[0], nil }}
 			}
 		}
 		if qual == "" {
@@ -311,10 +312,10 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 	lc.checkCase(e.Column)
 	if col == "_table_suffix" && lc.wildcard {
 		return &cexpr{cls: clsRow, span: e.Span, column: col, lookupColumn: true,
-			eval: func(c *legacyCtx) (Value, error) { return Text(c.suffix), nil }}
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return sqlvalue.Text(c.suffix), nil }}
 	}
 	return &cexpr{cls: clsRow, span: e.Span, column: col, lookupColumn: true,
-		eval: func(c *legacyCtx) (Value, error) { return c.row[col], nil }}
+		eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.row[col], nil }}
 }
 
 // call compiles a function call.
@@ -340,7 +341,7 @@ func (lc *legacyCompiler) call(e *FuncCall) *cexpr {
 		}
 	}
 	o := lc.opts
-	return lc.apply(e.Span, args, func(v []Value) (Value, error) { return f.call(o, v) })
+	return lc.apply(e.Span, args, func(v []sqlvalue.Value) (sqlvalue.Value, error) { return f.call(o, v) })
 }
 
 // requestCall compiles schema.fn(...) request functions.
@@ -372,13 +373,13 @@ func (lc *legacyCompiler) requestCall(e *FuncCall) *cexpr {
 	switch name {
 	case "user_id":
 		return &cexpr{cls: clsParam, key: key, span: e.Span, column: "user_id", auth: authUse{authenticated: true},
-			eval: func(c *legacyCtx) (Value, error) { return c.req.userID, nil }}
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.req.userID, nil }}
 	case "jwt":
 		return &cexpr{cls: clsParam, key: key, span: e.Span, auth: authUse{authenticated: true},
-			eval: func(c *legacyCtx) (Value, error) { return Text(c.req.jwtRaw), nil }}
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return sqlvalue.Text(c.req.jwtRaw), nil }}
 	case "parameters":
 		return &cexpr{cls: clsParam, key: key, span: e.Span, auth: authUse{unauthenticated: true},
-			eval: func(c *legacyCtx) (Value, error) { return Text(c.req.paramsRaw), nil }}
+			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return sqlvalue.Text(c.req.paramsRaw), nil }}
 	}
 	arg := lc.compile(e.Args[0])
 	if arg == nil {
@@ -389,18 +390,18 @@ func (lc *legacyCompiler) requestCall(e *FuncCall) *cexpr {
 	}
 	keyEval := arg.eval
 	return &cexpr{cls: clsParam, key: key, span: e.Span, auth: authUse{unauthenticated: true}.or(arg.auth),
-		eval: func(c *legacyCtx) (Value, error) {
+		eval: func(c *legacyCtx) (sqlvalue.Value, error) {
 			k, err := keyEval(c)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			return jsonArrow2(Text(c.req.paramsRaw), k, evalOptions{fixedJSON: true})
+			return jsonArrow2(sqlvalue.Text(c.req.paramsRaw), k, evalOptions{fixedJSON: true})
 		}}
 }
 
 // apply combines argument expressions with a scalar function, following
 // the class rules of §6.1.
-func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]Value) (Value, error)) *cexpr {
+func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]sqlvalue.Value) (sqlvalue.Value, error)) *cexpr {
 	cls := clsStatic
 	var auth authUse
 	for _, a := range args {
@@ -423,7 +424,7 @@ func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]Value) (Value,
 		sub = sub || a.subscription
 	}
 	if cls == clsStatic {
-		vals := make([]Value, len(args))
+		vals := make([]sqlvalue.Value, len(args))
 		for i, a := range args {
 			vals[i] = a.value
 		}
@@ -437,27 +438,27 @@ func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]Value) (Value,
 	switch len(args) {
 	case 1:
 		a := args[0].eval
-		out.eval = func(c *legacyCtx) (Value, error) {
+		out.eval = func(c *legacyCtx) (sqlvalue.Value, error) {
 			x, err := a(c)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			var buf [1]Value
+			var buf [1]sqlvalue.Value
 			buf[0] = x
 			return fn(buf[:])
 		}
 	case 2:
 		a, b := args[0].eval, args[1].eval
-		out.eval = func(c *legacyCtx) (Value, error) {
+		out.eval = func(c *legacyCtx) (sqlvalue.Value, error) {
 			x, err := a(c)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			y, err := b(c)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			buf := [2]Value{x, y}
+			buf := [2]sqlvalue.Value{x, y}
 			return fn(buf[:])
 		}
 	default:
@@ -465,12 +466,12 @@ func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]Value) (Value,
 		for i, a := range args {
 			evals[i] = a.eval
 		}
-		out.eval = func(c *legacyCtx) (Value, error) {
-			vals := make([]Value, len(evals))
+		out.eval = func(c *legacyCtx) (sqlvalue.Value, error) {
+			vals := make([]sqlvalue.Value, len(evals))
 			for i, ev := range evals {
 				v, err := ev(c)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
 				vals[i] = v
 			}
@@ -486,7 +487,7 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 		return lc.logical(e)
 	}
 	if e.Op == "->" || e.Op == "->>" {
-		if lit, ok := e.R.(*Literal); ok && lit.Value.kind != KindText {
+		if lit, ok := e.R.(*Literal); ok && lit.Value.Kind() != sqlvalue.KindText {
 			return lc.errorf(e.Span, "Unsupported member operation %s", e.Op)
 		}
 	}
@@ -533,7 +534,7 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 	}
 	o := lc.opts
 	op := e.Op
-	return lc.apply(e.Span, []*cexpr{l, r}, func(v []Value) (Value, error) {
+	return lc.apply(e.Span, []*cexpr{l, r}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
 		switch op {
 		case "=", "!=", "<", "<=", ">", ">=":
 			return compareOp(op, v[0], v[1])
@@ -552,15 +553,15 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 func (lc *legacyCompiler) equalityMatch(sp Span, rowSide, paramSide *cexpr) *cexpr {
 	in := inputParam{key: paramSide.key, eval: paramSide.eval, bucketParam: paramSide.bucketParam, auth: paramSide.auth}
 	rowEval := rowSide.eval
-	m := &matchClause{inputs: []inputParam{in}, auth: paramSide.auth, single: rowEval, eval: func(c *legacyCtx) ([][]Value, error) {
+	m := &matchClause{inputs: []inputParam{in}, auth: paramSide.auth, single: rowEval, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 		v, err := rowEval(c)
 		if err != nil {
 			return nil, err
 		}
-		if v.kind == KindNull || v.kind == KindBlob {
+		if v.Kind() == sqlvalue.KindNull || v.Kind() == sqlvalue.KindBlob {
 			return nil, nil
 		}
-		return [][]Value{{v}}, nil
+		return [][]sqlvalue.Value{{v}}, nil
 	}}
 	return &cexpr{cls: clsMatch, match: m, span: sp}
 }
@@ -591,21 +592,21 @@ func (lc *legacyCompiler) in(e *InExpr) *cexpr {
 		// param IN row: one assignment per array element of the row value.
 		in := inputParam{key: x.key, eval: x.eval, bucketParam: x.bucketParam, auth: x.auth}
 		rowEval := y.eval
-		m := &matchClause{inputs: []inputParam{in}, unbounded: true, auth: x.auth, eval: func(c *legacyCtx) ([][]Value, error) {
+		m := &matchClause{inputs: []inputParam{in}, unbounded: true, auth: x.auth, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 			v, err := rowEval(c)
-			if err != nil || v.kind == KindNull {
+			if err != nil || v.Kind() == sqlvalue.KindNull {
 				return nil, err
 			}
 			elems, err := jsonElements(v)
 			if err != nil {
 				return nil, err
 			}
-			out := make([][]Value, 0, len(elems))
+			out := make([][]sqlvalue.Value, 0, len(elems))
 			for _, el := range elems {
-				if el.kind == KindNull {
+				if el.Kind() == sqlvalue.KindNull {
 					continue
 				}
-				out = append(out, []Value{el})
+				out = append(out, []sqlvalue.Value{el})
 			}
 			return out, nil
 		}}
@@ -614,25 +615,25 @@ func (lc *legacyCompiler) in(e *InExpr) *cexpr {
 		// row IN param: an expanding input parameter.
 		in := inputParam{key: y.key + "[*]", eval: y.eval, expanding: true, auth: y.auth}
 		rowEval := x.eval
-		m := &matchClause{inputs: []inputParam{in}, expanding: true, auth: y.auth, eval: func(c *legacyCtx) ([][]Value, error) {
+		m := &matchClause{inputs: []inputParam{in}, expanding: true, auth: y.auth, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 			v, err := rowEval(c)
-			if err != nil || v.kind == KindBlob {
+			if err != nil || v.Kind() == sqlvalue.KindBlob {
 				return nil, err
 			}
-			return [][]Value{{v}}, nil
+			return [][]sqlvalue.Value{{v}}, nil
 		}}
 		res = &cexpr{cls: clsMatch, match: m, span: e.Span}
 	default:
-		res = lc.apply(e.Span, []*cexpr{x, y}, func(v []Value) (Value, error) { return inJSON(v[0], v[1]) })
+		res = lc.apply(e.Span, []*cexpr{x, y}, func(v []sqlvalue.Value) (sqlvalue.Value, error) { return inJSON(v[0], v[1]) })
 	}
 	if res == nil || !e.Not {
 		return res
 	}
-	return lc.apply(e.Span, []*cexpr{res}, func(v []Value) (Value, error) {
-		if v[0].kind == KindNull {
-			return Null, nil
+	return lc.apply(e.Span, []*cexpr{res}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
+		if v[0].Kind() == sqlvalue.KindNull {
+			return sqlvalue.Null, nil
 		}
-		return Bool(!v[0].Truthy()), nil
+		return sqlvalue.Bool(!v[0].Truthy()), nil
 	})
 }
 
@@ -643,25 +644,25 @@ func (lc *legacyCompiler) toMatch(x *cexpr) *matchClause {
 		return x.match
 	case clsParam:
 		in := inputParam{key: x.key, eval: x.eval, bucketParam: x.bucketParam, truthy: true, auth: x.auth}
-		return &matchClause{inputs: []inputParam{in}, auth: x.auth, eval: func(*legacyCtx) ([][]Value, error) {
-			return [][]Value{{Int(1)}}, nil
+		return &matchClause{inputs: []inputParam{in}, auth: x.auth, eval: func(*legacyCtx) ([][]sqlvalue.Value, error) {
+			return [][]sqlvalue.Value{{sqlvalue.Int(1)}}, nil
 		}}
 	case clsStatic:
 		t := x.value.Truthy()
-		return &matchClause{eval: func(*legacyCtx) ([][]Value, error) {
+		return &matchClause{eval: func(*legacyCtx) ([][]sqlvalue.Value, error) {
 			if t {
-				return [][]Value{{}}, nil
+				return [][]sqlvalue.Value{{}}, nil
 			}
 			return nil, nil
 		}}
 	}
 	ev := x.eval
-	return &matchClause{eval: func(c *legacyCtx) ([][]Value, error) {
+	return &matchClause{eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 		v, err := ev(c)
 		if err != nil || !v.Truthy() {
 			return nil, err
 		}
-		return [][]Value{{}}, nil
+		return [][]sqlvalue.Value{{}}, nil
 	}}
 }
 
@@ -677,11 +678,11 @@ func (lc *legacyCompiler) logical(e *Binary) *cexpr {
 	and := e.Op == "AND"
 	mixed := (l.cls == clsRow && r.cls == clsParam) || (l.cls == clsParam && r.cls == clsRow)
 	if l.cls != clsMatch && r.cls != clsMatch && !mixed && !(lc.kind == kindData && (l.cls == clsParam || r.cls == clsParam)) {
-		return lc.apply(e.Span, []*cexpr{l, r}, func(v []Value) (Value, error) {
+		return lc.apply(e.Span, []*cexpr{l, r}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
 			if and {
-				return Bool(v[0].Truthy() && v[1].Truthy()), nil
+				return sqlvalue.Bool(v[0].Truthy() && v[1].Truthy()), nil
 			}
-			return Bool(v[0].Truthy() || v[1].Truthy()), nil
+			return sqlvalue.Bool(v[0].Truthy() || v[1].Truthy()), nil
 		})
 	}
 	ml, mr := lc.toMatch(l), lc.toMatch(r)
@@ -717,7 +718,7 @@ func (lc *legacyCompiler) andMatch(sp Span, ml, mr *matchClause) *cexpr {
 	le, re := ml.eval, mr.eval
 	m := &matchClause{inputs: inputs, unbounded: ml.unbounded || mr.unbounded, expanding: ml.expanding || mr.expanding,
 		auth: ml.auth.or(mr.auth)}
-	m.eval = func(c *legacyCtx) ([][]Value, error) {
+	m.eval = func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 		la, err := le(c)
 		if err != nil || len(la) == 0 {
 			return nil, err
@@ -726,10 +727,10 @@ func (lc *legacyCompiler) andMatch(sp Span, ml, mr *matchClause) *cexpr {
 		if err != nil || len(ra) == 0 {
 			return nil, err
 		}
-		out := make([][]Value, 0, len(la)*len(ra))
+		out := make([][]sqlvalue.Value, 0, len(la)*len(ra))
 		for _, a := range la {
 			for _, b := range ra {
-				row := make([]Value, n)
+				row := make([]sqlvalue.Value, n)
 				copy(row, a)
 				for j, idx := range rmap {
 					row[idx] = b[j]
@@ -759,7 +760,7 @@ func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
 	le, re := ml.eval, mr.eval
 	auth := authUse{authenticated: ml.auth.authenticated && mr.auth.authenticated, unauthenticated: ml.auth.unauthenticated || mr.auth.unauthenticated}
 	m := &matchClause{inputs: ml.inputs, unbounded: ml.unbounded || mr.unbounded, expanding: ml.expanding || mr.expanding, auth: auth}
-	m.eval = func(c *legacyCtx) ([][]Value, error) {
+	m.eval = func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 		la, err := le(c)
 		if err != nil {
 			return nil, err
@@ -770,7 +771,7 @@ func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
 		}
 		out := la
 		for _, b := range ra {
-			row := make([]Value, len(b))
+			row := make([]sqlvalue.Value, len(b))
 			for j, idx := range rmap {
 				row[idx] = b[j]
 			}
@@ -784,15 +785,15 @@ func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
 // EvalConstant evaluates an expression that uses no row or request data
 // (literals, operators and functions), with fixed_json_extract rules when
 // fixedJSON is set. It reports the first compile or evaluation error.
-func EvalConstant(e Expr, fixedJSON bool) (Value, error) {
+func EvalConstant(e Expr, fixedJSON bool) (sqlvalue.Value, error) {
 	d := &diagList{file: newSrcFile("")}
 	lc := &legacyCompiler{kind: kindParamStatic, sql: &sqlText{file: d.file}, diags: d, opts: evalOptions{fixedJSON: fixedJSON}}
 	ce := lc.compile(e)
 	if ce == nil {
-		return Null, fmt.Errorf("%s", d.list[0].Message)
+		return sqlvalue.Null, fmt.Errorf("%s", d.list[0].Message)
 	}
 	if ce.cls != clsStatic {
-		return Null, fmt.Errorf("expression is not constant")
+		return sqlvalue.Null, fmt.Errorf("expression is not constant")
 	}
 	return ce.value, nil
 }
@@ -810,24 +811,24 @@ func (lc *legacyCompiler) overlapExpr(e *Binary, l, r *cexpr) *cexpr {
 	case l.cls == clsRow && r.cls == clsParam:
 		in := inputParam{key: r.key + "[*]", eval: r.eval, expanding: true, auth: r.auth}
 		rowEval := l.eval
-		m := &matchClause{inputs: []inputParam{in}, unbounded: true, expanding: true, auth: r.auth, eval: func(c *legacyCtx) ([][]Value, error) {
+		m := &matchClause{inputs: []inputParam{in}, unbounded: true, expanding: true, auth: r.auth, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 			v, err := rowEval(c)
-			if err != nil || v.kind == KindNull {
+			if err != nil || v.Kind() == sqlvalue.KindNull {
 				return nil, err
 			}
 			elems, err := jsonElements(v)
 			if err != nil {
 				return nil, err
 			}
-			out := make([][]Value, 0, len(elems))
+			out := make([][]sqlvalue.Value, 0, len(elems))
 			for _, el := range elems {
-				if el.kind != KindNull {
-					out = append(out, []Value{el})
+				if el.Kind() != sqlvalue.KindNull {
+					out = append(out, []sqlvalue.Value{el})
 				}
 			}
 			return out, nil
 		}}
 		return &cexpr{cls: clsMatch, match: m, span: e.Span, subscription: r.subscription}
 	}
-	return lc.apply(e.Span, []*cexpr{l, r}, func(v []Value) (Value, error) { return overlap(v[0], v[1]) })
+	return lc.apply(e.Span, []*cexpr{l, r}, func(v []sqlvalue.Value) (sqlvalue.Value, error) { return overlap(v[0], v[1]) })
 }

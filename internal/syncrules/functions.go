@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // scalarFunc is one SQL function of §5.2.
 type scalarFunc struct {
 	minArgs, maxArgs int // maxArgs -1 = unbounded
-	call             func(o evalOptions, args []Value) (Value, error)
+	call             func(o evalOptions, args []sqlvalue.Value) (sqlvalue.Value, error)
 }
 
 // scalarFunctions is every scalar function the engine knows, by lower-case
@@ -46,13 +47,13 @@ var scalarFunctions = map[string]scalarFunc{
 // CallFunction calls a scalar function by (lower-case) name on evaluated
 // arguments; fixedJSON selects the fixed_json_extract rules. It reports an
 // error for unknown functions and wrong argument counts.
-func CallFunction(name string, args []Value, fixedJSON bool) (Value, error) {
+func CallFunction(name string, args []sqlvalue.Value, fixedJSON bool) (sqlvalue.Value, error) {
 	f, ok := scalarFunctions[name]
 	if !ok {
-		return Null, sqlErrorf("Function '%s' is not defined", name)
+		return sqlvalue.Null, sqlErrorf("Function '%s' is not defined", name)
 	}
 	if len(args) < f.minArgs || (f.maxArgs >= 0 && len(args) > f.maxArgs) {
-		return Null, sqlErrorf("Function '%s' takes %s arguments", name, arityText(f))
+		return sqlvalue.Null, sqlErrorf("Function '%s' takes %s arguments", name, arityText(f))
 	}
 	return f.call(evalOptions{fixedJSON: fixedJSON}, args)
 }
@@ -67,21 +68,21 @@ func arityText(f scalarFunc) string {
 	return strconv.Itoa(f.minArgs) + " to " + strconv.Itoa(f.maxArgs)
 }
 
-func fnUpper(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnUpper(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	s := strings.ToUpper(a[0].AsText())
 	// JavaScript maps ß to SS; Go's simple case mapping keeps it.
 	s = strings.ReplaceAll(s, "ß", "SS")
-	return Text(s), nil
+	return sqlvalue.Text(s), nil
 }
 
-func fnLower(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnLower(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
-	return Text(strings.ToLower(a[0].AsText())), nil
+	return sqlvalue.Text(strings.ToLower(a[0].AsText())), nil
 }
 
 // substr implements SQLite's substr() index arithmetic on n units.
@@ -129,140 +130,140 @@ func substrRange(n int, start int64, length int64, hasLen bool) (int, int) {
 	return int(p1), int(p1 + p2)
 }
 
-func fnSubstring(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull || a[1].kind == KindNull || (len(a) == 3 && a[2].kind == KindNull) {
-		return Null, nil
+func fnSubstring(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull || a[1].Kind() == sqlvalue.KindNull || (len(a) == 3 && a[2].Kind() == sqlvalue.KindNull) {
+		return sqlvalue.Null, nil
 	}
 	start := castInteger(a[1]).Int64()
 	var length int64
 	if len(a) == 3 {
 		length = castInteger(a[2]).Int64()
 	}
-	if a[0].kind == KindBlob {
-		b := a[0].str
+	if a[0].Kind() == sqlvalue.KindBlob {
+		b := a[0].Str()
 		i, j := substrRange(len(b), start, length, len(a) == 3)
-		return Value{kind: KindBlob, str: b[i:j]}, nil
+		return sqlvalue.BlobString(b[i:j]), nil
 	}
 	units := utf16.Encode([]rune(a[0].AsText()))
 	i, j := substrRange(len(units), start, length, len(a) == 3)
-	return Text(string(utf16.Decode(units[i:j]))), nil
+	return sqlvalue.Text(string(utf16.Decode(units[i:j]))), nil
 }
 
-func fnInstr(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull || a[1].kind == KindNull {
-		return Null, nil
+func fnInstr(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull || a[1].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
-	if a[0].kind == KindBlob && a[1].kind == KindBlob {
-		return Int(int64(strings.Index(a[0].str, a[1].str) + 1)), nil
+	if a[0].Kind() == sqlvalue.KindBlob && a[1].Kind() == sqlvalue.KindBlob {
+		return sqlvalue.Int(int64(strings.Index(a[0].Str(), a[1].Str()) + 1)), nil
 	}
 	hay, needle := a[0].AsText(), a[1].AsText()
 	i := strings.Index(hay, needle)
 	if i < 0 {
-		return Int(0), nil
+		return sqlvalue.Int(0), nil
 	}
-	return Int(int64(UTF16Len(hay[:i]) + 1)), nil
+	return sqlvalue.Int(int64(sqlvalue.UTF16Len(hay[:i]) + 1)), nil
 }
 
-func fnLength(_ evalOptions, a []Value) (Value, error) {
-	switch a[0].kind {
-	case KindNull:
-		return Null, nil
-	case KindBlob:
-		return Int(int64(len(a[0].str))), nil
+func fnLength(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	switch a[0].Kind() {
+	case sqlvalue.KindNull:
+		return sqlvalue.Null, nil
+	case sqlvalue.KindBlob:
+		return sqlvalue.Int(int64(len(a[0].Str()))), nil
 	}
-	return Int(int64(UTF16Len(a[0].AsText()))), nil
+	return sqlvalue.Int(int64(sqlvalue.UTF16Len(a[0].AsText()))), nil
 }
 
-func fnHex(_ evalOptions, a []Value) (Value, error) {
-	return Text(strings.ToUpper(hex.EncodeToString([]byte(a[0].AsText())))), nil
+func fnHex(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	return sqlvalue.Text(strings.ToUpper(hex.EncodeToString([]byte(a[0].AsText())))), nil
 }
 
-func fnBase64(_ evalOptions, a []Value) (Value, error) {
-	return Text(base64.StdEncoding.EncodeToString([]byte(a[0].AsText()))), nil
+func fnBase64(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	return sqlvalue.Text(base64.StdEncoding.EncodeToString([]byte(a[0].AsText()))), nil
 }
 
-func fnUUIDBlob(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnUUIDBlob(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	s := a[0].AsText()
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
 	s = strings.ReplaceAll(s, "-", "")
 	b, ok := decodeHex(s)
 	if !ok || len(b) != 16 {
-		return Null, sqlError("Cannot call uuid_blob on a non UUID value")
+		return sqlvalue.Null, sqlError("Cannot call uuid_blob on a non UUID value")
 	}
-	return Blob(b), nil
+	return sqlvalue.Blob(b), nil
 }
 
-func fnTypeof(_ evalOptions, a []Value) (Value, error) {
-	return Text(a[0].kind.String()), nil
+func fnTypeof(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	return sqlvalue.Text(a[0].Kind().String()), nil
 }
 
-func fnIfnull(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind != KindNull {
+func fnIfnull(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() != sqlvalue.KindNull {
 		return a[0], nil
 	}
 	return a[1], nil
 }
 
-func fnIif(_ evalOptions, a []Value) (Value, error) {
+func fnIif(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	if a[0].Truthy() {
 		return a[1], nil
 	}
 	return a[2], nil
 }
 
-func fnJSONExtract(o evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull || a[1].kind == KindNull {
-		return Null, nil
+func fnJSONExtract(o evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull || a[1].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	path := a[1].AsText()
 	if !strings.HasPrefix(path, "$") {
-		return Null, sqlError("JSON path must start with $.")
+		return sqlvalue.Null, sqlError("JSON path must start with $.")
 	}
 	return jsonArrow2(a[0], a[1], o)
 }
 
-func fnJSONArrayLength(o evalOptions, a []Value) (Value, error) {
+func fnJSONArrayLength(o evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	src := a[0]
 	if len(a) == 2 {
 		var err error
 		if src, err = fnJSONExtract(o, a); err != nil {
-			return Null, err
+			return sqlvalue.Null, err
 		}
 	}
-	if src.kind == KindNull {
-		return Null, nil
+	if src.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	j, err := parseJSON(src.AsText())
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	if j.kind != jsonArray {
-		return Int(0), nil
+		return sqlvalue.Int(0), nil
 	}
-	return Int(int64(len(j.arr))), nil
+	return sqlvalue.Int(int64(len(j.arr))), nil
 }
 
-func fnJSONValid(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Int(0), nil
+func fnJSONValid(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Int(0), nil
 	}
 	_, err := parseJSON(a[0].AsText())
-	return Bool(err == nil), nil
+	return sqlvalue.Bool(err == nil), nil
 }
 
-func fnJSONKeys(_ evalOptions, a []Value) (Value, error) {
-	if a[0].kind == KindNull {
-		return Null, nil
+func fnJSONKeys(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	if a[0].Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	j, err := parseJSON(a[0].AsText())
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	if j.kind != jsonObject {
-		return Null, sqlError("Object.keys called on non-object")
+		return sqlvalue.Null, sqlError("Object.keys called on non-object")
 	}
 	// JavaScript orders integer-like keys first, ascending.
 	var ints []string
@@ -280,10 +281,10 @@ func fnJSONKeys(_ evalOptions, a []Value) (Value, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, k)
+		out = sqlvalue.AppendJSONString(out, k)
 	}
 	out = append(out, ']')
-	return Text(string(out)), nil
+	return sqlvalue.Text(string(out)), nil
 }
 
 func isArrayIndex(k string) bool {
@@ -309,50 +310,50 @@ func sortIndexKeys(keys []string) {
 
 // Geometry functions: g is PostGIS (E)WKB as a BLOB or hex text.
 
-func geometryBytes(v Value) ([]byte, bool) {
-	switch v.kind {
-	case KindBlob:
-		return []byte(v.str), true
-	case KindText:
-		return decodeHex(v.str)
+func geometryBytes(v sqlvalue.Value) ([]byte, bool) {
+	switch v.Kind() {
+	case sqlvalue.KindBlob:
+		return []byte(v.Str()), true
+	case sqlvalue.KindText:
+		return decodeHex(v.Str())
 	}
 	return nil, false
 }
 
-func fnGeoJSON(_ evalOptions, a []Value) (Value, error) {
+func fnGeoJSON(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	g, err := geometryOf(a[0])
 	if err != nil || g == nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
-	return Text(g.geoJSON()), nil
+	return sqlvalue.Text(g.geoJSON()), nil
 }
 
-func fnGeoText(_ evalOptions, a []Value) (Value, error) {
+func fnGeoText(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	g, err := geometryOf(a[0])
 	if err != nil || g == nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
-	return Text(g.wkt()), nil
+	return sqlvalue.Text(g.wkt()), nil
 }
 
-func fnGeoX(_ evalOptions, a []Value) (Value, error) {
+func fnGeoX(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	g, err := geometryOf(a[0])
 	if err != nil || g == nil || g.typ != 1 || len(g.points) != 1 {
-		return Null, err
+		return sqlvalue.Null, err
 	}
-	return Real(g.points[0][0]), nil
+	return sqlvalue.Real(g.points[0][0]), nil
 }
 
-func fnGeoY(_ evalOptions, a []Value) (Value, error) {
+func fnGeoY(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	g, err := geometryOf(a[0])
 	if err != nil || g == nil || g.typ != 1 || len(g.points) != 1 {
-		return Null, err
+		return sqlvalue.Null, err
 	}
-	return Real(g.points[0][1]), nil
+	return sqlvalue.Real(g.points[0][1]), nil
 }
 
-func geometryOf(v Value) (*geometry, error) {
-	if v.kind == KindNull {
+func geometryOf(v sqlvalue.Value) (*geometry, error) {
+	if v.Kind() == sqlvalue.KindNull {
 		return nil, nil
 	}
 	b, ok := geometryBytes(v)
@@ -525,15 +526,15 @@ func appendCoord(b *bytes.Buffer, p [2]float64, json bool) {
 	if json {
 		// GeoJSON text is written like row data: integral REALs get ".0".
 		b.WriteByte('[')
-		b.Write(appendRowReal(nil, p[0]))
+		b.Write(sqlvalue.AppendRowReal(nil, p[0]))
 		b.WriteByte(',')
-		b.Write(appendRowReal(nil, p[1]))
+		b.Write(sqlvalue.AppendRowReal(nil, p[1]))
 		b.WriteByte(']')
 		return
 	}
-	b.WriteString(FormatJSNumber(p[0]))
+	b.WriteString(sqlvalue.FormatJSNumber(p[0]))
 	b.WriteByte(' ')
-	b.WriteString(FormatJSNumber(p[1]))
+	b.WriteString(sqlvalue.FormatJSNumber(p[1]))
 }
 
 func appendCoords(b *bytes.Buffer, ps [][2]float64, json bool) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -24,7 +25,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("bucket_definitions:\n  b:\n    parameters: SELECT value AS v FROM json_each(request.parameters() -> 'a') WHERE v > 1\n    data: ['SELECT id, upper(x) || 1 AS y FROM t WHERE t.x IN bucket.v OR 1']\n")
 	f.Add("bucket_definitions:\n  b:\n    data:\n      - |\n        SELECT CAST(a AS real), a -> 'b' ->> 'c', x'ff' AS id\n          FROM \"t%\" WHERE NOT (a IS NULL)\n")
 	f.Add("config: {edition: 2}\nstreams:\n  s:\n    query: SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = auth.user_id()) OR d = subscription.parameter('x')\n")
-	row := syncrules.Row{"id": syncrules.Text("1"), "a": syncrules.Text(`{"b":{"c":1}}`), "x": syncrules.Int(2), "v": syncrules.Real(1.5)}
+	row := sqlvalue.Row{"id": sqlvalue.Text("1"), "a": sqlvalue.Text(`{"b":{"c":1}}`), "x": sqlvalue.Int(2), "v": sqlvalue.Real(1.5)}
 	f.Fuzz(func(t *testing.T, text string) {
 		c, diags := syncrules.Parse([]byte(text), syncrules.ParseOptions{DefaultSchema: "public"})
 		if c == nil {
@@ -39,7 +40,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, tp := range c.SourceTables() {
-			table := syncrules.TableRef(tp)
+			table := sqlvalue.TableRef(tp)
 			c.EvaluateRow(table, row)
 			c.EvaluateParameterRow(table, row)
 		}

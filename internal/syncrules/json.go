@@ -3,25 +3,17 @@ package syncrules
 import (
 	"errors"
 	"fmt"
-	"math"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// JSON in the sync rules engine is read with number literals kept as
+// JSON documents in the sync rules engine (claims, parameters, JSON
+// columns read by the JSON functions) are read with number literals kept as
 // written (no fraction or exponent → INTEGER, otherwise REAL), object key
-// order preserved and duplicate keys rejected, and written by three writers:
-//
-//   - bucket-id parameter arrays (appendBucketJSON): plain JavaScript
-//     number formatting, so REAL 314.0 is written 314;
-//   - row data (AppendRowJSON): REAL values that look like integers get
-//     ".0" (REAL 1 → 1.0), as the reference's JSONBig does;
-//   - lookup keys (appendLookupValue): integer-valued REALs are normalized
-//     to INTEGER first so 314 and 314.0 produce the same key.
-//
-// All three escape strings like JavaScript's JSON.stringify (no HTML
-// escaping; U+2028 and U+2029 are written raw).
+// order preserved and duplicate keys rejected. They are written back with
+// the writers of package sqlvalue.
 
 // jsonKind is the type of a parsed JSON value.
 type jsonKind uint8
@@ -347,22 +339,22 @@ func (p *jsonParser) hex4() (rune, bool) {
 // toValue converts a parsed JSON node to a sync rules value: strings →
 // TEXT, integers → INTEGER, other numbers → REAL, booleans → 1/0, objects
 // and arrays → their JSON text (row-data style) and null → NULL.
-func (j jsonValue) toValue() Value {
+func (j jsonValue) toValue() sqlvalue.Value {
 	switch j.kind {
 	case jsonNull:
-		return Null
+		return sqlvalue.Null
 	case jsonFalse:
-		return Int(0)
+		return sqlvalue.Int(0)
 	case jsonTrue:
-		return Int(1)
+		return sqlvalue.Int(1)
 	case jsonInt:
-		return Int(j.i)
+		return sqlvalue.Int(j.i)
 	case jsonReal:
-		return Real(j.f)
+		return sqlvalue.Real(j.f)
 	case jsonString:
-		return Text(j.s)
+		return sqlvalue.Text(j.s)
 	}
-	return Text(string(j.appendJSON(nil)))
+	return sqlvalue.Text(string(j.appendJSON(nil)))
 }
 
 // get returns an object member or, for a numeric key, an array element.
@@ -395,9 +387,9 @@ func (j jsonValue) appendJSON(dst []byte) []byte {
 	case jsonInt:
 		return strconv.AppendInt(dst, j.i, 10)
 	case jsonReal:
-		return appendRowReal(dst, j.f)
+		return sqlvalue.AppendRowReal(dst, j.f)
 	case jsonString:
-		return appendJSONString(dst, j.s)
+		return sqlvalue.AppendJSONString(dst, j.s)
 	case jsonArray:
 		dst = append(dst, '[')
 		for i, e := range j.arr {
@@ -413,169 +405,9 @@ func (j jsonValue) appendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = sqlvalue.AppendJSONString(dst, k)
 		dst = append(dst, ':')
 		dst = j.arr[i].appendJSON(dst)
-	}
-	return append(dst, '}')
-}
-
-// appendRowReal writes a REAL the way row data carries it: JavaScript
-// number text with ".0" appended when that text looks like an integer.
-// Non-finite numbers become null, as JSON.stringify writes them.
-func appendRowReal(dst []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...)
-	}
-	start := len(dst)
-	dst = appendJSNumber(dst, f)
-	for _, c := range dst[start:] {
-		if c == '.' || c == 'e' {
-			return dst
-		}
-	}
-	return append(dst, '.', '0')
-}
-
-// appendPlainReal writes a REAL as JavaScript's JSON.stringify does.
-func appendPlainReal(dst []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...)
-	}
-	return appendJSNumber(dst, f)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe marks the bytes a JSON string can carry unescaped (for bytes
-// of 0x80 and above: when the string is valid UTF-8).
-var jsonSafe = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString writes s as a JSON string literal, escaping like
-// JavaScript's JSON.stringify. Invalid UTF-8 bytes become U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	// validity of the non-ASCII tail is checked once, at its first byte
-	checked, valid := false, false
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf && jsonSafe[c] {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf && !checked {
-			checked, valid = true, utf8.ValidString(s[i:])
-		}
-		if c >= utf8.RuneSelf && valid {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, "\ufffd"...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// appendBucketValue writes one bucket parameter value of a bucket id:
-// INTEGER digits, REAL as plain JavaScript number text, TEXT quoted, NULL
-// as null. BLOBs never reach bucket ids.
-func appendBucketValue(dst []byte, v Value) []byte {
-	switch v.kind {
-	case KindInteger:
-		return strconv.AppendInt(dst, v.Int64(), 10)
-	case KindReal:
-		return appendPlainReal(dst, v.Float64())
-	case KindText:
-		return appendJSONString(dst, v.str)
-	}
-	return append(dst, "null"...)
-}
-
-// appendRowValue writes one output column value of row data.
-func appendRowValue(dst []byte, v Value) []byte {
-	if v.kind == KindReal {
-		return appendRowReal(dst, v.Float64())
-	}
-	return appendBucketValue(dst, v)
-}
-
-// normalizeParameter turns an integer-valued REAL into INTEGER so that
-// lookups for 314 and 314.0 meet.
-func normalizeParameter(v Value) Value {
-	if v.kind == KindReal {
-		f := v.Float64()
-		if f == math.Trunc(f) && f >= -9.2e18 && f <= 9.2e18 {
-			return Int(int64(f))
-		}
-	}
-	return v
-}
-
-// appendLookupValue writes one component of a canonical lookup key.
-func appendLookupValue(dst []byte, v Value) []byte {
-	return appendBucketValue(dst, normalizeParameter(v))
-}
-
-// Column is one output column of an evaluated row, in output order.
-type Column struct {
-	Name  string
-	Value Value
-}
-
-// AppendRowJSON writes an output row as a JSON object in the reference's
-// row-data format (column order kept, REAL 1 written 1.0, BLOBs left out).
-func AppendRowJSON(dst []byte, cols []Column) []byte {
-	dst = append(dst, '{')
-	first := true
-	for _, c := range cols {
-		if c.Value.kind == KindBlob {
-			continue
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = appendJSONString(dst, c.Name)
-		dst = append(dst, ':')
-		dst = appendRowValue(dst, c.Value)
 	}
 	return append(dst, '}')
 }
@@ -583,10 +415,10 @@ func AppendRowJSON(dst []byte, cols []Column) []byte {
 // ParseJSONValue parses a JSON scalar or document into a Value, as a
 // source would for a JSON column read as a whole (objects and arrays stay
 // JSON text).
-func ParseJSONValue(s string) (Value, error) {
+func ParseJSONValue(s string) (sqlvalue.Value, error) {
 	j, err := parseJSON(s)
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	return j.toValue(), nil
 }

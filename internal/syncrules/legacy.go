@@ -2,6 +2,7 @@ package syncrules
 
 import (
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"sort"
 	"strconv"
@@ -191,7 +192,7 @@ func outputName(it SelectItem, ce *cexpr) (string, bool) {
 // priorityColumn reads a _priority output: a simple integer literal 0..3.
 func priorityColumn(it SelectItem, sql *sqlText, d *diagList) (int, bool) {
 	lit, ok := it.Expr.(*Literal)
-	if !ok || lit.Value.kind != KindInteger {
+	if !ok || lit.Value.Kind() != sqlvalue.KindInteger {
 		d.atSQL(sql, it.Expr.Pos(), SeverityFatal, "Priority must be a simple integer literal")
 		return 0, false
 	}
@@ -315,7 +316,7 @@ func (c *Config) compileParameterQuery(src *bucketSource, spec *bucketSpec, sql 
 			out.lookup = true
 			out.name = name
 			col := ce.column
-			out.eval = func(c *legacyCtx) (Value, error) { return c.row[col], nil }
+			out.eval = func(c *legacyCtx) (sqlvalue.Value, error) { return c.row[col], nil }
 			if col == "_table_suffix" && lc.wildcard {
 				out.eval = ce.eval
 			}
@@ -375,7 +376,7 @@ func (c *Config) compileParameterQuery(src *bucketSource, spec *bucketSpec, sql 
 	case kindParamTable:
 		var m *matchClause
 		if where == nil {
-			m = lc.toMatch(staticExpr(Int(1), Span{}))
+			m = lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
 		} else {
 			m = lc.toMatch(where)
 		}
@@ -483,7 +484,7 @@ func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText
 	if sel.Where != nil {
 		where = lc.compile(sel.Where)
 	} else {
-		where = staticExpr(Int(1), Span{})
+		where = staticExpr(sqlvalue.Int(1), Span{})
 	}
 	if lc.failed || where == nil {
 		return nil
@@ -526,23 +527,23 @@ func jsonStrings(list []string) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = sqlvalue.AppendJSONString(b, s)
 	}
 	return string(append(b, ']'))
 }
 
 // evaluate runs the data query on one row of a matching table.
-func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []EvaluatedRow) ([]EvaluatedRow, error) {
+func (q *dataQuery) evaluate(c *Config, table sqlvalue.TableRef, ctx *legacyCtx, out []EvaluatedRow) ([]EvaluatedRow, error) {
 	ctx.suffix = q.table.suffix(table)
-	var single Value
-	var assigns [][]Value
+	var single sqlvalue.Value
+	var assigns [][]sqlvalue.Value
 	if q.where.single != nil {
 		// Fast path for "column = bucket.param".
 		v, err := q.where.single(ctx)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", q.prefix, err)
 		}
-		if v.kind == KindNull || v.kind == KindBlob {
+		if v.Kind() == sqlvalue.KindNull || v.Kind() == sqlvalue.KindBlob {
 			return out, nil
 		}
 		single = v
@@ -555,17 +556,17 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 			return out, nil
 		}
 	}
-	var colBuf [24]Column
+	var colBuf [24]sqlvalue.Column
 	cols, err := q.outputColumns(ctx, colBuf[:0])
 	if err != nil {
 		return out, fmt.Errorf("%s: %w", q.prefix, err)
 	}
 	size := 2
 	for _, col := range cols {
-		size += len(col.Name) + 4 + len(col.Value.str) + 24
+		size += len(col.Name) + 4 + len(col.Value.Str()) + 24
 	}
-	bucketSize := len(c.prefix) + len(q.prefix) + len(single.str) + 24
-	buf := AppendRowJSON(make([]byte, 0, size+bucketSize), cols)
+	bucketSize := len(c.prefix) + len(q.prefix) + len(single.Str()) + 24
+	buf := sqlvalue.AppendRowJSON(make([]byte, 0, size+bucketSize), cols)
 	if len(buf) > MaxRowDataSize {
 		return out, fmt.Errorf("%s: row data of %d bytes exceeds the limit of %d bytes; row not synced", q.prefix, len(buf), MaxRowDataSize)
 	}
@@ -587,7 +588,7 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 		buf = append(buf, c.prefix...)
 		buf = append(buf, q.prefix...)
 		buf = append(buf, '[')
-		buf = appendBucketValue(buf, single)
+		buf = sqlvalue.AppendBucketValue(buf, single)
 		buf = append(buf, ']')
 		bucket := unsafe.String(&buf[n], len(buf)-n)
 		return append(out, EvaluatedRow{Bucket: bucket, Table: outTable, ID: id, Data: buf[:n:n]}), nil
@@ -602,7 +603,7 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendBucketValue(b, a[idx])
+			b = sqlvalue.AppendBucketValue(b, a[idx])
 		}
 		b = append(b, ']')
 		out = append(out, EvaluatedRow{Bucket: string(b), Table: outTable, ID: id, Data: data})
@@ -616,19 +617,19 @@ func (q *dataQuery) evaluate(c *Config, table TableRef, ctx *legacyCtx, out []Ev
 const MaxRowDataSize = 15 << 20
 
 // idText is the object id of an output row (§4.7).
-func idText(v Value) string {
-	switch v.kind {
-	case KindNull:
+func idText(v sqlvalue.Value) string {
+	switch v.Kind() {
+	case sqlvalue.KindNull:
 		return ""
-	case KindText:
-		return v.str
+	case sqlvalue.KindText:
+		return v.Str()
 	}
 	return v.AsText()
 }
 
 // setColumn sets a named output value: a later explicit column overwrites,
 // "*" only fills names not yet set.
-func setColumn(cols []Column, name string, v Value, overwrite bool) []Column {
+func setColumn(cols []sqlvalue.Column, name string, v sqlvalue.Value, overwrite bool) []sqlvalue.Column {
 	for i := range cols {
 		if cols[i].Name == name {
 			if overwrite {
@@ -637,11 +638,11 @@ func setColumn(cols []Column, name string, v Value, overwrite bool) []Column {
 			return cols
 		}
 	}
-	return append(cols, Column{Name: name, Value: v})
+	return append(cols, sqlvalue.Column{Name: name, Value: v})
 }
 
 // outputColumns applies the output columns in order.
-func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []Column) ([]Column, error) {
+func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []sqlvalue.Column) ([]sqlvalue.Column, error) {
 	for _, col := range q.columns {
 		if col.star {
 			empty := len(cols) == 0
@@ -657,7 +658,7 @@ func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []Column) ([]Column, erro
 							break
 						}
 						if k[0] != '_' {
-							cols = append(cols, Column{Name: k, Value: v})
+							cols = append(cols, sqlvalue.Column{Name: k, Value: v})
 						}
 					}
 					if ok {
@@ -671,7 +672,7 @@ func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []Column) ([]Column, erro
 					continue
 				}
 				if empty {
-					cols = append(cols, Column{Name: k, Value: ctx.row[k]})
+					cols = append(cols, sqlvalue.Column{Name: k, Value: ctx.row[k]})
 				} else {
 					cols = setColumn(cols, k, ctx.row[k], false)
 				}
@@ -689,7 +690,7 @@ func (q *dataQuery) outputColumns(ctx *legacyCtx, cols []Column) ([]Column, erro
 
 // sortedKeys returns the row's column names in byte order, reusing the
 // previous row's list when the column set is the same (the usual case).
-func (q *dataQuery) sortedKeys(row Row) []string {
+func (q *dataQuery) sortedKeys(row sqlvalue.Row) []string {
 	if p := q.starKeys.Load(); p != nil && len(*p) == len(row) {
 		same := true
 		for _, k := range *p {
@@ -712,7 +713,7 @@ func (q *dataQuery) sortedKeys(row Row) []string {
 }
 
 // evaluate produces the lookup entries of one parameter-table row.
-func (q *paramTableQuery) evaluate(table TableRef, row Row, out []LookupEntry) ([]LookupEntry, error) {
+func (q *paramTableQuery) evaluate(table sqlvalue.TableRef, row sqlvalue.Row, out []LookupEntry) ([]LookupEntry, error) {
 	ctx := legacyCtx{row: row, suffix: q.table.suffix(table)}
 	assigns, err := q.where.eval(&ctx)
 	if err != nil {
@@ -721,7 +722,7 @@ func (q *paramTableQuery) evaluate(table TableRef, row Row, out []LookupEntry) (
 	if len(assigns) == 0 {
 		return out, nil
 	}
-	var cols []Column
+	var cols []sqlvalue.Column
 	for _, o := range q.outputs {
 		if !o.lookup {
 			continue
@@ -730,9 +731,9 @@ func (q *paramTableQuery) evaluate(table TableRef, row Row, out []LookupEntry) (
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", q.source.name, err)
 		}
-		cols = append(cols, Column{Name: o.name, Value: v})
+		cols = append(cols, sqlvalue.Column{Name: o.name, Value: v})
 	}
-	result := AppendRowJSON(nil, cols)
+	result := sqlvalue.AppendRowJSON(nil, cols)
 	for _, a := range assigns {
 		out = append(out, LookupEntry{Key: q.lookupKey(a), Result: result})
 	}
@@ -740,28 +741,28 @@ func (q *paramTableQuery) evaluate(table TableRef, row Row, out []LookupEntry) (
 }
 
 // lookupKey encodes [definition, queryId, values...] canonically.
-func (q *paramTableQuery) lookupKey(values []Value) []byte {
+func (q *paramTableQuery) lookupKey(values []sqlvalue.Value) []byte {
 	return encodeLookupKey(q.source.name, q.queryID, values)
 }
 
 // encodeLookupKey is the canonical lookup key encoding shared by every
 // compiler: a JSON array of the lookup name, the query id and the values
 // with integer-valued REALs normalized to INTEGER.
-func encodeLookupKey(name, queryID string, values []Value) []byte {
+func encodeLookupKey(name, queryID string, values []sqlvalue.Value) []byte {
 	b := make([]byte, 0, 32+len(name))
 	b = append(b, '[')
-	b = appendJSONString(b, name)
+	b = sqlvalue.AppendJSONString(b, name)
 	b = append(b, ',')
-	b = appendJSONString(b, queryID)
+	b = sqlvalue.AppendJSONString(b, queryID)
 	for _, v := range values {
 		b = append(b, ',')
-		b = appendLookupValue(b, v)
+		b = sqlvalue.AppendLookupValue(b, v)
 	}
 	return append(b, ']')
 }
 
 // EncodeLookupKey returns the canonical key bytes for a lookup, as
 // EvaluateParameterRow produces them (for tests and tools).
-func EncodeLookupKey(name, queryID string, values ...Value) []byte {
+func EncodeLookupKey(name, queryID string, values ...sqlvalue.Value) []byte {
 	return encodeLookupKey(name, queryID, values)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -28,8 +29,8 @@ func rowsString(rows []syncrules.EvaluatedRow) []string {
 	return out
 }
 
-var todos = syncrules.TableRef{Schema: "public", Name: "todos"}
-var lists = syncrules.TableRef{Schema: "public", Name: "lists"}
+var todos = sqlvalue.TableRef{Schema: "public", Name: "todos"}
+var lists = sqlvalue.TableRef{Schema: "public", Name: "lists"}
 
 const basicConfig = `
 bucket_definitions:
@@ -47,9 +48,9 @@ bucket_definitions:
 
 func TestLegacyEndToEnd(t *testing.T) {
 	c := mustParse(t, basicConfig).Versioned(7)
-	rows, errs := c.EvaluateRow(todos, syncrules.Row{
-		"id": syncrules.Text("t1"), "owner_id": syncrules.Text("u1"), "list_id": syncrules.Text("l1"),
-		"done": syncrules.Int(0), "weight": syncrules.Real(2), "_hidden": syncrules.Int(1),
+	rows, errs := c.EvaluateRow(todos, sqlvalue.Row{
+		"id": sqlvalue.Text("t1"), "owner_id": sqlvalue.Text("u1"), "list_id": sqlvalue.Text("l1"),
+		"done": sqlvalue.Int(0), "weight": sqlvalue.Real(2), "_hidden": sqlvalue.Int(1),
 	})
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -61,11 +62,11 @@ func TestLegacyEndToEnd(t *testing.T) {
 	if got := rowsString(rows); !slices.Equal(got, want) {
 		t.Errorf("EvaluateRow(todos) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	rows, _ = c.EvaluateRow(lists, syncrules.Row{"id": syncrules.Text("l1"), "owner_id": syncrules.Text("u1")})
+	rows, _ = c.EvaluateRow(lists, sqlvalue.Row{"id": sqlvalue.Text("l1"), "owner_id": sqlvalue.Text("u1")})
 	if got := rowsString(rows); !slices.Equal(got, []string{`7#global[] lists/l1 {"id":"l1","owner_id":"u1"}`}) {
 		t.Errorf("EvaluateRow(lists) = %v", got)
 	}
-	entries, errs := c.EvaluateParameterRow(lists, syncrules.Row{"id": syncrules.Text("l1"), "owner_id": syncrules.Text("u1")})
+	entries, errs := c.EvaluateParameterRow(lists, sqlvalue.Row{"id": sqlvalue.Text("l1"), "owner_id": sqlvalue.Text("u1")})
 	if len(errs) > 0 || len(entries) != 1 {
 		t.Fatalf("EvaluateParameterRow = %v %v", entries, errs)
 	}
@@ -149,7 +150,7 @@ type evalCase struct {
 	name   string
 	config string
 	table  string
-	row    syncrules.Row
+	row    sqlvalue.Row
 	want   []string
 }
 
@@ -164,7 +165,7 @@ bucket_definitions:
     data:
       - SELECT id, name FROM assets WHERE bucket.category IN assets.categories`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("a1"), "name": syncrules.Text("x"), "categories": syncrules.Text(`["red","green"]`)},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("a1"), "name": sqlvalue.Text("x"), "categories": sqlvalue.Text(`["red","green"]`)},
 			want:  []string{`mybucket["red"] assets/a1 {"id":"a1","name":"x"}`, `mybucket["green"] assets/a1 {"id":"a1","name":"x"}`},
 		},
 		{
@@ -175,7 +176,7 @@ bucket_definitions:
     data:
       - SELECT id, (5 / 2) AS int, (5 / 2.0) AS float, CAST(5 AS real) / 2 AS float2, upper(name) AS up FROM assets WHERE assets.condition IN '["good","great"]'`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Int(5), "name": syncrules.Text("ab"), "condition": syncrules.Text("good")},
+			row:   sqlvalue.Row{"id": sqlvalue.Int(5), "name": sqlvalue.Text("ab"), "condition": sqlvalue.Text("good")},
 			want:  []string{`b[] assets/5 {"id":5,"int":2,"float":2.5,"float2":2.5,"up":"AB"}`},
 		},
 		{
@@ -186,7 +187,7 @@ bucket_definitions:
     data:
       - SELECT * FROM assets WHERE condition IN '["good","great"]'`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("x"), "condition": syncrules.Text("bad")},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x"), "condition": sqlvalue.Text("bad")},
 		},
 		{
 			name: "NULL parameter value gives no bucket",
@@ -196,7 +197,7 @@ bucket_definitions:
     parameters: SELECT request.user_id() AS org_id
     data: [SELECT * FROM assets WHERE assets.org_id = bucket.org_id]`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("x"), "org_id": syncrules.Null},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x"), "org_id": sqlvalue.Null},
 		},
 		{
 			name: "json operators",
@@ -206,7 +207,7 @@ bucket_definitions:
     data:
       - SELECT id, data ->> 'count' AS count, data -> 'bool' AS bool1, data ->> 'bool' AS bool2, 'true' ->> '$' AS bool3, json_extract(data, '$.bool') AS bool4 FROM assets`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("x"), "data": syncrules.Text(`{"count":5,"bool":true}`)},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x"), "data": sqlvalue.Text(`{"count":5,"bool":true}`)},
 			want:  []string{`b[] assets/x {"id":"x","count":5,"bool1":"true","bool2":1,"bool3":1,"bool4":1}`},
 		},
 		{
@@ -217,7 +218,7 @@ bucket_definitions:
     data:
       - SELECT client_id AS id, * FROM assets_123 AS assets`,
 			table: "assets_123",
-			row:   syncrules.Row{"id": syncrules.Text("x"), "client_id": syncrules.Text("c")},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x"), "client_id": sqlvalue.Text("c")},
 			want:  []string{`b[] assets/c {"id":"c","client_id":"c"}`},
 		},
 		{
@@ -228,7 +229,7 @@ bucket_definitions:
     data:
       - SELECT id, _table_suffix AS suffix FROM "assets_%"`,
 			table: "assets_123",
-			row:   syncrules.Row{"id": syncrules.Text("x")},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x")},
 			want:  []string{`b[] assets_123/x {"id":"x","suffix":"123"}`},
 		},
 		{
@@ -240,7 +241,7 @@ bucket_definitions:
     data:
       - SELECT id FROM assets WHERE (bucket.is_admin OR bucket.is_admin = false) AND assets.role != 'admin'`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("x"), "role": syncrules.Text("user")},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("x"), "role": sqlvalue.Text("user")},
 			want:  []string{`mybucket[1] assets/x {"id":"x"}`, `mybucket[0] assets/x {"id":"x"}`},
 		},
 		{
@@ -251,7 +252,7 @@ bucket_definitions:
     data:
       - SELECT id, v FROM assets`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Real(1.5), "v": syncrules.Real(1e21)},
+			row:   sqlvalue.Row{"id": sqlvalue.Real(1.5), "v": sqlvalue.Real(1e21)},
 			want:  []string{`b[] assets/1.5 {"id":1.5,"v":1e+21}`},
 		},
 		{
@@ -262,14 +263,14 @@ bucket_definitions:
     parameters: SELECT token_parameters.x
     data: [SELECT id FROM assets WHERE assets.x = bucket.x]`,
 			table: "assets",
-			row:   syncrules.Row{"id": syncrules.Text("i"), "x": syncrules.Real(314)},
+			row:   sqlvalue.Row{"id": sqlvalue.Text("i"), "x": sqlvalue.Real(314)},
 			want:  []string{`b[314] assets/i {"id":"i"}`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := mustParse(t, tt.config)
-			rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: tt.table}, tt.row)
+			rows, errs := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: tt.table}, tt.row)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -367,7 +368,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 	tests := []struct {
 		query   string
 		table   string
-		row     syncrules.Row
+		row     sqlvalue.Row
 		entries []string
 		claims  string
 		params  string
@@ -376,7 +377,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id AS group_id FROM groups WHERE token_parameters.user_id IN groups.user_ids",
 			table:   "groups",
-			row:     syncrules.Row{"id": syncrules.Text("group1"), "user_ids": syncrules.Text(`["user1","user2"]`)},
+			row:     sqlvalue.Row{"id": sqlvalue.Text("group1"), "user_ids": sqlvalue.Text(`["user1","user2"]`)},
 			entries: []string{`["mybucket","1","user1"] {"group_id":"group1"}`, `["mybucket","1","user2"] {"group_id":"group1"}`},
 			claims:  `{"sub":"user1"}`,
 			lookups: []string{`["mybucket","1","user1"]`},
@@ -384,7 +385,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id FROM users WHERE role IS NULL",
 			table:   "users",
-			row:     syncrules.Row{"id": syncrules.Text("u")},
+			row:     sqlvalue.Row{"id": sqlvalue.Text("u")},
 			entries: []string{`["mybucket","1"] {"id":"u"}`},
 			claims:  `{"sub":"x"}`,
 			lookups: []string{`["mybucket","1"]`},
@@ -392,7 +393,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id FROM users WHERE users.id = token_parameters.user_id AND token_parameters.some_param IS NULL",
 			table:   "users",
-			row:     syncrules.Row{"id": syncrules.Text("user1")},
+			row:     sqlvalue.Row{"id": sqlvalue.Text("user1")},
 			entries: []string{`["mybucket","1","user1",1] {"id":"user1"}`},
 			claims:  `{"sub":"user1"}`,
 			lookups: []string{`["mybucket","1","user1",1]`},
@@ -400,7 +401,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id AS region_id FROM regions WHERE name IN token_parameters.region_names",
 			table:   "regions",
-			row:     syncrules.Row{"id": syncrules.Int(3), "name": syncrules.Text("texas")},
+			row:     sqlvalue.Row{"id": sqlvalue.Int(3), "name": sqlvalue.Text("texas")},
 			entries: []string{`["mybucket","1","texas"] {"region_id":3}`},
 			claims:  `{"sub":"u","parameters":{"region_names":["colorado","texas"]}}`,
 			lookups: []string{`["mybucket","1","colorado"]`, `["mybucket","1","texas"]`},
@@ -408,7 +409,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id FROM users WHERE filter_param = upper(token_parameters.user_id)",
 			table:   "users",
-			row:     syncrules.Row{"id": syncrules.Real(2), "filter_param": syncrules.Real(3)},
+			row:     sqlvalue.Row{"id": sqlvalue.Real(2), "filter_param": sqlvalue.Real(3)},
 			entries: []string{`["mybucket","1",3] {"id":2.0}`},
 			claims:  `{"sub":"test"}`,
 			lookups: []string{`["mybucket","1","TEST"]`},
@@ -416,7 +417,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 		{
 			query:   "SELECT id FROM users WHERE users.id = cast(token_parameters.user_id as text)",
 			table:   "users",
-			row:     syncrules.Row{"id": syncrules.Text("123")},
+			row:     sqlvalue.Row{"id": sqlvalue.Text("123")},
 			entries: []string{`["mybucket","1","123"] {"id":"123"}`},
 			claims:  `{"sub":123}`,
 			lookups: []string{`["mybucket","1","123"]`},
@@ -424,7 +425,7 @@ func TestLegacyParameterTableQueries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := mustParse(t, "bucket_definitions:\n  mybucket:\n    parameters: "+tt.query+"\n    data: []\n")
-		got, errs := c.EvaluateParameterRow(syncrules.TableRef{Schema: "public", Name: tt.table}, tt.row)
+		got, errs := c.EvaluateParameterRow(sqlvalue.TableRef{Schema: "public", Name: tt.table}, tt.row)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -481,8 +482,8 @@ func TestParseDiagnostics(t *testing.T) {
 
 func TestRowJSONIsValid(t *testing.T) {
 	c := mustParse(t, "bucket_definitions:\n  b:\n    data: ['SELECT * FROM t']\n")
-	rows, _ := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "t"}, syncrules.Row{
-		"id": syncrules.Text("a\"b\u2028<>&\x01"), "blob": syncrules.Blob([]byte{1}), "n": syncrules.Null,
+	rows, _ := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "t"}, sqlvalue.Row{
+		"id": sqlvalue.Text("a\"b\u2028<>&\x01"), "blob": sqlvalue.Blob([]byte{1}), "n": sqlvalue.Null,
 	})
 	if len(rows) != 1 {
 		t.Fatal(rows)
@@ -550,7 +551,7 @@ func TestConfigConcurrentUse(t *testing.T) {
 			for i := 0; i < 200; i++ {
 				row := rows[(i+g)%len(rows)]
 				if i%7 == 0 {
-					row = syncrules.Row{"id": syncrules.Text("x"), "owner_id": syncrules.Text("u"), "extra": syncrules.Int(int64(i))}
+					row = sqlvalue.Row{"id": sqlvalue.Text("x"), "owner_id": sqlvalue.Text("u"), "extra": sqlvalue.Int(int64(i))}
 				}
 				out, errs := c.EvaluateRow(todos, row)
 				if len(errs) > 0 || len(out) == 0 {
@@ -575,7 +576,7 @@ func TestConfigConcurrentUse(t *testing.T) {
 func TestRowDataSizeLimit(t *testing.T) {
 	c := mustParse(t, "bucket_definitions:\n  b:\n    data: ['SELECT * FROM t']\n")
 	big := strings.Repeat("x", syncrules.MaxRowDataSize)
-	rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "t"}, syncrules.Row{"id": syncrules.Text("1"), "v": syncrules.Text(big)})
+	rows, errs := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "t"}, sqlvalue.Row{"id": sqlvalue.Text("1"), "v": sqlvalue.Text(big)})
 	if len(rows) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "exceeds the limit") {
 		t.Errorf("rows %d, errs %v", len(rows), errs)
 	}

@@ -3,6 +3,7 @@ package syncrules
 import (
 	"errors"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
@@ -33,41 +34,41 @@ func sqlErrorf(format string, args ...any) error {
 }
 
 // compareOp evaluates = != < <= > >= (NULL if either side is NULL).
-func compareOp(op string, a, b Value) (Value, error) {
-	if a.kind == KindNull || b.kind == KindNull {
-		return Null, nil
+func compareOp(op string, a, b sqlvalue.Value) (sqlvalue.Value, error) {
+	if a.Kind() == sqlvalue.KindNull || b.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
-	c, err := Compare(a, b)
+	c, err := sqlvalue.Compare(a, b)
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	switch op {
 	case "=":
-		return Bool(c == 0), nil
+		return sqlvalue.Bool(c == 0), nil
 	case "!=":
-		return Bool(c != 0), nil
+		return sqlvalue.Bool(c != 0), nil
 	case "<":
-		return Bool(c < 0), nil
+		return sqlvalue.Bool(c < 0), nil
 	case "<=":
-		return Bool(c <= 0), nil
+		return sqlvalue.Bool(c <= 0), nil
 	case ">":
-		return Bool(c > 0), nil
+		return sqlvalue.Bool(c > 0), nil
 	}
-	return Bool(c >= 0), nil
+	return sqlvalue.Bool(c >= 0), nil
 }
 
 // isOp evaluates "a IS b" (NULL-aware equality, never NULL).
-func isOp(a, b Value) Value {
-	if a.kind == KindNull || b.kind == KindNull {
-		return Bool(a.kind == b.kind)
+func isOp(a, b sqlvalue.Value) sqlvalue.Value {
+	if a.Kind() == sqlvalue.KindNull || b.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Bool(a.Kind() == b.Kind())
 	}
-	return Bool(Equal(a, b))
+	return sqlvalue.Bool(sqlvalue.Equal(a, b))
 }
 
 // numericOf coerces an arithmetic operand like CAST(x AS NUMERIC).
-func numericOf(v Value) Value {
-	switch v.kind {
-	case KindInteger, KindReal:
+func numericOf(v sqlvalue.Value) sqlvalue.Value {
+	switch v.Kind() {
+	case sqlvalue.KindInteger, sqlvalue.KindReal:
 		return v
 	}
 	return castNumeric(v)
@@ -76,101 +77,101 @@ func numericOf(v Value) Value {
 // arithmetic evaluates + - * / with SQLite typing: INTEGER op INTEGER
 // stays INTEGER (overflow turns REAL, like SQLite), division by zero is
 // NULL.
-func arithmetic(op string, a, b Value) Value {
-	if a.kind == KindNull || b.kind == KindNull {
-		return Null
+func arithmetic(op string, a, b sqlvalue.Value) sqlvalue.Value {
+	if a.Kind() == sqlvalue.KindNull || b.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null
 	}
 	a, b = numericOf(a), numericOf(b)
-	if a.kind == KindInteger && b.kind == KindInteger {
+	if a.Kind() == sqlvalue.KindInteger && b.Kind() == sqlvalue.KindInteger {
 		x, y := a.Int64(), b.Int64()
 		switch op {
 		case "+":
 			r := x + y
 			if (r > x) == (y > 0) {
-				return Int(r)
+				return sqlvalue.Int(r)
 			}
 		case "-":
 			r := x - y
 			if (r < x) == (y > 0) {
-				return Int(r)
+				return sqlvalue.Int(r)
 			}
 		case "*":
 			if x == 0 || y == 0 {
-				return Int(0)
+				return sqlvalue.Int(0)
 			}
 			r := x * y
 			if r/y == x && !(x == -1 && y == math.MinInt64) && !(y == -1 && x == math.MinInt64) {
-				return Int(r)
+				return sqlvalue.Int(r)
 			}
 		case "/":
 			if y == 0 {
-				return Null
+				return sqlvalue.Null
 			}
 			if !(x == math.MinInt64 && y == -1) {
-				return Int(x / y)
+				return sqlvalue.Int(x / y)
 			}
 		}
 	}
 	x, y := toFloat(a), toFloat(b)
 	switch op {
 	case "+":
-		return Real(x + y)
+		return sqlvalue.Real(x + y)
 	case "-":
-		return Real(x - y)
+		return sqlvalue.Real(x - y)
 	case "*":
-		return Real(x * y)
+		return sqlvalue.Real(x * y)
 	}
 	if y == 0 {
-		return Null
+		return sqlvalue.Null
 	}
-	return Real(x / y)
+	return sqlvalue.Real(x / y)
 }
 
-func toFloat(v Value) float64 {
-	if v.kind == KindInteger {
+func toFloat(v sqlvalue.Value) float64 {
+	if v.Kind() == sqlvalue.KindInteger {
 		return float64(v.Int64())
 	}
 	return v.Float64()
 }
 
 // concat evaluates a || b.
-func concat(a, b Value) Value {
-	if a.kind == KindNull || b.kind == KindNull {
-		return Null
+func concat(a, b sqlvalue.Value) sqlvalue.Value {
+	if a.Kind() == sqlvalue.KindNull || b.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null
 	}
-	return Text(a.AsText() + b.AsText())
+	return sqlvalue.Text(a.AsText() + b.AsText())
 }
 
 // Casts (§5.3).
 
 // castText is CAST(x AS TEXT).
-func castText(v Value) Value {
-	if v.kind == KindNull || v.kind == KindText {
+func castText(v sqlvalue.Value) sqlvalue.Value {
+	if v.Kind() == sqlvalue.KindNull || v.Kind() == sqlvalue.KindText {
 		return v
 	}
-	return Text(v.AsText())
+	return sqlvalue.Text(v.AsText())
 }
 
 // castInteger is CAST(x AS INTEGER): text by its leading integer prefix,
 // REAL by floor (as the reference's JavaScript engine does).
-func castInteger(v Value) Value {
-	switch v.kind {
-	case KindNull, KindInteger:
+func castInteger(v sqlvalue.Value) sqlvalue.Value {
+	switch v.Kind() {
+	case sqlvalue.KindNull, sqlvalue.KindInteger:
 		return v
-	case KindReal:
+	case sqlvalue.KindReal:
 		f := math.Floor(v.Float64())
 		if math.IsNaN(f) {
-			return Int(0)
+			return sqlvalue.Int(0)
 		}
 		if f >= 9.223372036854775807e18 {
-			return Int(math.MaxInt64)
+			return sqlvalue.Int(math.MaxInt64)
 		}
 		if f <= -9.223372036854775808e18 {
-			return Int(math.MinInt64)
+			return sqlvalue.Int(math.MinInt64)
 		}
-		return Int(int64(f))
+		return sqlvalue.Int(int64(f))
 	}
-	s := strings.TrimLeft(v.str, " \t\n\r\f\v")
+	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
 	i := 0
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++
@@ -180,40 +181,40 @@ func castInteger(v Value) Value {
 		j++
 	}
 	if j == i {
-		return Int(0)
+		return sqlvalue.Int(0)
 	}
 	n, err := strconv.ParseInt(s[:j], 10, 64)
 	if err != nil {
 		if s[0] == '-' {
-			return Int(math.MinInt64)
+			return sqlvalue.Int(math.MinInt64)
 		}
-		return Int(math.MaxInt64)
+		return sqlvalue.Int(math.MaxInt64)
 	}
-	return Int(n)
+	return sqlvalue.Int(n)
 }
 
 // castReal is CAST(x AS REAL): text by JavaScript parseFloat (prefix), 0
 // when nothing parses.
-func castReal(v Value) Value {
-	switch v.kind {
-	case KindNull, KindReal:
+func castReal(v sqlvalue.Value) sqlvalue.Value {
+	switch v.Kind() {
+	case sqlvalue.KindNull, sqlvalue.KindReal:
 		return v
-	case KindInteger:
-		return Real(float64(v.Int64()))
+	case sqlvalue.KindInteger:
+		return sqlvalue.Real(float64(v.Int64()))
 	}
-	s := strings.TrimLeft(v.str, " \t\n\r\f\v")
+	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
 	if strings.HasPrefix(s, "Infinity") || strings.HasPrefix(s, "+Infinity") {
-		return Real(math.Inf(1))
+		return sqlvalue.Real(math.Inf(1))
 	}
 	if strings.HasPrefix(s, "-Infinity") {
-		return Real(math.Inf(-1))
+		return sqlvalue.Real(math.Inf(-1))
 	}
 	n := numericPrefix(s)
 	if n == 0 {
-		return Real(0)
+		return sqlvalue.Real(0)
 	}
 	f, _ := strconv.ParseFloat(s[:n], 64)
-	return Real(f)
+	return sqlvalue.Real(f)
 }
 
 // numericPrefix returns the length of the longest prefix of s of the form
@@ -260,37 +261,37 @@ func numericPrefix(s string) int {
 
 // castNumeric is CAST(x AS NUMERIC): the longest numeric prefix of text,
 // REAL when it has a fraction or exponent, else INTEGER; 0 if none.
-func castNumeric(v Value) Value {
-	switch v.kind {
-	case KindNull, KindInteger, KindReal:
+func castNumeric(v sqlvalue.Value) sqlvalue.Value {
+	switch v.Kind() {
+	case sqlvalue.KindNull, sqlvalue.KindInteger, sqlvalue.KindReal:
 		return v
 	}
-	s := strings.TrimLeft(v.str, " \t\n\r\f\v")
+	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
 	n := numericPrefix(s)
 	if n == 0 {
-		return Int(0)
+		return sqlvalue.Int(0)
 	}
 	text := s[:n]
 	if !strings.ContainsAny(text, ".eE") {
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return Int(i)
+			return sqlvalue.Int(i)
 		}
 	}
 	f, _ := strconv.ParseFloat(text, 64)
-	return Real(f)
+	return sqlvalue.Real(f)
 }
 
 // castBlob is CAST(x AS BLOB): the UTF-8 bytes of the text form.
-func castBlob(v Value) Value {
-	switch v.kind {
-	case KindNull, KindBlob:
+func castBlob(v sqlvalue.Value) sqlvalue.Value {
+	switch v.Kind() {
+	case sqlvalue.KindNull, sqlvalue.KindBlob:
 		return v
 	}
-	return Value{kind: KindBlob, str: v.AsText()}
+	return sqlvalue.BlobString(v.AsText())
 }
 
 // castTo applies a cast by type name; ok is false for unsupported types.
-func castTo(v Value, typ string) (Value, bool) {
+func castTo(v sqlvalue.Value, typ string) (sqlvalue.Value, bool) {
 	switch typ {
 	case "text":
 		return castText(v), true
@@ -303,7 +304,7 @@ func castTo(v Value, typ string) (Value, bool) {
 	case "blob":
 		return castBlob(v), true
 	}
-	return Null, false
+	return sqlvalue.Null, false
 }
 
 // JSON operators (§5.4).
@@ -322,7 +323,7 @@ func jsonPath(path string, fixed bool) []string {
 
 // jsonSelect parses src and walks path; found is false when a component
 // is missing.
-func jsonSelect(src Value, path []string) (jsonValue, bool, error) {
+func jsonSelect(src sqlvalue.Value, path []string) (jsonValue, bool, error) {
 	j, err := parseJSON(src.AsText())
 	if err != nil {
 		return jsonValue{}, false, err
@@ -336,59 +337,59 @@ func jsonSelect(src Value, path []string) (jsonValue, bool, error) {
 	return j, true, nil
 }
 
-func pathText(p Value) string {
+func pathText(p sqlvalue.Value) string {
 	return p.AsText()
 }
 
 // jsonArrow evaluates src -> path: the selected value as JSON text.
-func jsonArrow(src, path Value, o evalOptions) (Value, error) {
-	if src.kind == KindNull || path.kind == KindNull {
-		return Null, nil
+func jsonArrow(src, path sqlvalue.Value, o evalOptions) (sqlvalue.Value, error) {
+	if src.Kind() == sqlvalue.KindNull || path.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	j, found, err := jsonSelect(src, jsonPath(pathText(path), o.fixedJSON))
 	if err != nil || !found {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	if j.kind == jsonNull && !o.fixedJSON {
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
-	return Text(string(j.appendJSON(nil))), nil
+	return sqlvalue.Text(string(j.appendJSON(nil))), nil
 }
 
 // jsonArrow2 evaluates src ->> path: the selected value as a SQL value.
-func jsonArrow2(src, path Value, o evalOptions) (Value, error) {
-	if src.kind == KindNull || path.kind == KindNull {
-		return Null, nil
+func jsonArrow2(src, path sqlvalue.Value, o evalOptions) (sqlvalue.Value, error) {
+	if src.Kind() == sqlvalue.KindNull || path.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	j, found, err := jsonSelect(src, jsonPath(pathText(path), o.fixedJSON))
 	if err != nil || !found {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	return jsonScalar(j, o), nil
 }
 
 // jsonScalar converts a selected JSON value for ->>: JSON null is TEXT
 // 'null' without fixed_json_extract (a reference quirk), NULL with it.
-func jsonScalar(j jsonValue, o evalOptions) Value {
+func jsonScalar(j jsonValue, o evalOptions) sqlvalue.Value {
 	if j.kind == jsonNull && !o.fixedJSON {
-		return Text("null")
+		return sqlvalue.Text("null")
 	}
 	return j.toValue()
 }
 
 // jsonElements parses v as a JSON array for IN and &&.
-func jsonElements(v Value) ([]Value, error) {
-	if v.kind != KindText {
+func jsonElements(v sqlvalue.Value) ([]sqlvalue.Value, error) {
+	if v.Kind() != sqlvalue.KindText {
 		return nil, errors.New("IN is only supported on JSON arrays")
 	}
-	j, err := parseJSON(v.str)
+	j, err := parseJSON(v.Str())
 	if err != nil {
 		return nil, err
 	}
 	if j.kind != jsonArray {
 		return nil, errors.New("IN is only supported on JSON arrays")
 	}
-	out := make([]Value, len(j.arr))
+	out := make([]sqlvalue.Value, len(j.arr))
 	for i, e := range j.arr {
 		out[i] = e.toValue()
 	}
@@ -396,59 +397,59 @@ func jsonElements(v Value) ([]Value, error) {
 }
 
 // inJSON evaluates x IN jsonArray.
-func inJSON(x, arr Value) (Value, error) {
-	if x.kind == KindNull || arr.kind == KindNull {
-		return Null, nil
+func inJSON(x, arr sqlvalue.Value) (sqlvalue.Value, error) {
+	if x.Kind() == sqlvalue.KindNull || arr.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	elems, err := jsonElements(arr)
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	for _, e := range elems {
-		if e.kind == KindNull {
+		if e.Kind() == sqlvalue.KindNull {
 			continue
 		}
-		c, err := Compare(x, e)
+		c, err := sqlvalue.Compare(x, e)
 		if err == nil && c == 0 {
-			return Int(1), nil
+			return sqlvalue.Int(1), nil
 		}
 	}
-	return Int(0), nil
+	return sqlvalue.Int(0), nil
 }
 
 // overlap evaluates a && b on two JSON arrays.
-func overlap(a, b Value) (Value, error) {
-	if a.kind == KindNull || b.kind == KindNull {
-		return Null, nil
+func overlap(a, b sqlvalue.Value) (sqlvalue.Value, error) {
+	if a.Kind() == sqlvalue.KindNull || b.Kind() == sqlvalue.KindNull {
+		return sqlvalue.Null, nil
 	}
 	xs, err := jsonElements(a)
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	ys, err := jsonElements(b)
 	if err != nil {
-		return Null, err
+		return sqlvalue.Null, err
 	}
 	for _, x := range xs {
 		for _, y := range ys {
-			if x.kind != KindNull && y.kind != KindNull && Equal(x, y) {
-				return Int(1), nil
+			if x.Kind() != sqlvalue.KindNull && y.Kind() != sqlvalue.KindNull && sqlvalue.Equal(x, y) {
+				return sqlvalue.Int(1), nil
 			}
 		}
 	}
-	return Int(0), nil
+	return sqlvalue.Int(0), nil
 }
 
 // EvalBinary applies a binary operator to two values, as the compiled
 // plans do. Supported: AND OR = != < <= > >= IS + - * / || -> ->> &&.
 // fixedJSON selects the fixed_json_extract path rules.
-func EvalBinary(op string, a, b Value, fixedJSON bool) (Value, error) {
+func EvalBinary(op string, a, b sqlvalue.Value, fixedJSON bool) (sqlvalue.Value, error) {
 	o := evalOptions{fixedJSON: fixedJSON}
 	switch op {
 	case "AND":
-		return Bool(a.Truthy() && b.Truthy()), nil
+		return sqlvalue.Bool(a.Truthy() && b.Truthy()), nil
 	case "OR":
-		return Bool(a.Truthy() || b.Truthy()), nil
+		return sqlvalue.Bool(a.Truthy() || b.Truthy()), nil
 	case "=", "!=", "<", "<=", ">", ">=":
 		return compareOp(op, a, b)
 	case "IS":
@@ -466,5 +467,5 @@ func EvalBinary(op string, a, b Value, fixedJSON bool) (Value, error) {
 	case "IN":
 		return inJSON(a, b)
 	}
-	return Null, errors.New("Operator not supported: " + op)
+	return sqlvalue.Null, errors.New("Operator not supported: " + op)
 }

@@ -2,6 +2,7 @@ package syncrules
 
 import (
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
 )
@@ -844,14 +845,14 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 		return numberLiteral(t.text, t.span), nil
 	case tokString:
 		p.advance()
-		return &Literal{Span: t.span, Value: Text(t.text), Raw: p.lx.src[t.span.Start:t.span.End]}, nil
+		return &Literal{Span: t.span, Value: sqlvalue.Text(t.text), Raw: p.lx.src[t.span.Start:t.span.End]}, nil
 	case tokBlob:
 		p.advance()
 		b, ok := decodeHex(t.text)
 		if !ok {
 			return nil, p.errAt(t.span, "Invalid blob literal")
 		}
-		return &Literal{Span: t.span, Value: Blob(b), Raw: p.lx.src[t.span.Start:t.span.End]}, nil
+		return &Literal{Span: t.span, Value: sqlvalue.Blob(b), Raw: p.lx.src[t.span.Start:t.span.End]}, nil
 	case tokParam:
 		p.advance()
 		return &ParamExpr{Span: t.span, Text: t.text}, nil
@@ -898,13 +899,13 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 		switch strings.ToLower(t.text) {
 		case "null":
 			p.advance()
-			return &Literal{Span: t.span, Value: Null, Raw: t.text}, nil
+			return &Literal{Span: t.span, Value: sqlvalue.Null, Raw: t.text}, nil
 		case "true":
 			p.advance()
-			return &Literal{Span: t.span, Value: Int(1), Raw: t.text}, nil
+			return &Literal{Span: t.span, Value: sqlvalue.Int(1), Raw: t.text}, nil
 		case "false":
 			p.advance()
-			return &Literal{Span: t.span, Value: Int(0), Raw: t.text}, nil
+			return &Literal{Span: t.span, Value: sqlvalue.Int(0), Raw: t.text}, nil
 		case "not":
 			p.advance()
 			x, err := p.expr(precNot)
@@ -1138,11 +1139,11 @@ func (p *parser) caseExpr() (Expr, *SyntaxError) {
 func numberLiteral(text string, sp Span) *Literal {
 	if !strings.ContainsAny(text, ".eE") {
 		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return &Literal{Span: sp, Value: Int(n), Raw: text}
+			return &Literal{Span: sp, Value: sqlvalue.Int(n), Raw: text}
 		}
 	}
 	f, _ := strconv.ParseFloat(text, 64)
-	return &Literal{Span: sp, Value: Real(f), Raw: text}
+	return &Literal{Span: sp, Value: sqlvalue.Real(f), Raw: text}
 }
 
 func decodeHex(s string) ([]byte, bool) {

@@ -3,6 +3,7 @@ package syncrules
 import (
 	"context"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 
 	"github.com/powersync-go/powersync/protocol"
@@ -196,7 +197,7 @@ func (q *Querier) Buckets(ctx context.Context, lookup LookupFunc) ([]BucketDescr
 }
 
 // bucketName builds prefix + name + JSON array of parameter values.
-func bucketName(prefix, name string, values []Value) string {
+func bucketName(prefix, name string, values []sqlvalue.Value) string {
 	b := make([]byte, 0, len(prefix)+len(name)+16)
 	b = append(b, prefix...)
 	b = append(b, name...)
@@ -205,7 +206,7 @@ func bucketName(prefix, name string, values []Value) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendBucketValue(b, v)
+		b = sqlvalue.AppendBucketValue(b, v)
 	}
 	return string(append(b, ']'))
 }
@@ -330,14 +331,14 @@ func (b *querierBuilder) addLegacyLookups() {
 
 // evalOutputs evaluates request-side outputs; ok is false when a value is
 // a BLOB (no bucket).
-func evalOutputs(ctx *legacyCtx, outs []paramOutput) ([]Value, bool, error) {
-	values := make([]Value, len(outs))
+func evalOutputs(ctx *legacyCtx, outs []paramOutput) ([]sqlvalue.Value, bool, error) {
+	values := make([]sqlvalue.Value, len(outs))
 	for i, o := range outs {
 		v, err := o.eval(ctx)
 		if err != nil {
 			return nil, false, err
 		}
-		if v.kind == KindBlob {
+		if v.Kind() == sqlvalue.KindBlob {
 			return nil, false, nil
 		}
 		values[i] = v
@@ -347,48 +348,48 @@ func evalOutputs(ctx *legacyCtx, outs []paramOutput) ([]Value, bool, error) {
 
 // rows expands the json_each argument (§6.4): arrays by element (key is
 // the index), objects by member, a scalar as one row.
-func (eq *eachParamQuery) rows(ctx *legacyCtx, fixed bool) ([][2]Value, error) {
+func (eq *eachParamQuery) rows(ctx *legacyCtx, fixed bool) ([][2]sqlvalue.Value, error) {
 	v, err := eq.arg(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if v.kind == KindNull {
+	if v.Kind() == sqlvalue.KindNull {
 		return nil, nil
 	}
-	if v.kind != KindText {
-		return nil, fmt.Errorf("json_each: expected JSON text, got %s", v.kind)
+	if v.Kind() != sqlvalue.KindText {
+		return nil, fmt.Errorf("json_each: expected JSON text, got %s", v.Kind())
 	}
-	j, err := parseJSON(v.str)
+	j, err := parseJSON(v.Str())
 	if err != nil {
 		return nil, sqlError("Expected JSON string")
 	}
-	conv := func(e jsonValue) Value {
+	conv := func(e jsonValue) sqlvalue.Value {
 		e = jsNumbers(e)
 		if e.kind == jsonNull && !fixed {
-			return Text("null")
+			return sqlvalue.Text("null")
 		}
 		return e.toValue()
 	}
 	switch j.kind {
 	case jsonArray:
-		out := make([][2]Value, len(j.arr))
+		out := make([][2]sqlvalue.Value, len(j.arr))
 		for i, e := range j.arr {
-			out[i] = [2]Value{Int(int64(i)), conv(e)}
+			out[i] = [2]sqlvalue.Value{sqlvalue.Int(int64(i)), conv(e)}
 		}
 		return out, nil
 	case jsonObject:
-		out := make([][2]Value, len(j.arr))
+		out := make([][2]sqlvalue.Value, len(j.arr))
 		for i, e := range j.arr {
-			out[i] = [2]Value{Text(j.keys[i]), conv(e)}
+			out[i] = [2]sqlvalue.Value{sqlvalue.Text(j.keys[i]), conv(e)}
 		}
 		return out, nil
 	}
-	return [][2]Value{{Null, conv(j)}}, nil
+	return [][2]sqlvalue.Value{{sqlvalue.Null, conv(j)}}, nil
 }
 
 // lookupKeys computes the lookups of a parameter table query for a request.
 func (tq *paramTableQuery) lookupKeys(ctx *legacyCtx) ([][]byte, error) {
-	sets := make([][]Value, len(tq.where.inputs))
+	sets := make([][]sqlvalue.Value, len(tq.where.inputs))
 	for i, in := range tq.where.inputs {
 		v, err := in.eval(ctx)
 		if err != nil {
@@ -396,9 +397,9 @@ func (tq *paramTableQuery) lookupKeys(ctx *legacyCtx) ([][]byte, error) {
 		}
 		switch {
 		case in.truthy:
-			sets[i] = []Value{Bool(v.Truthy())}
+			sets[i] = []sqlvalue.Value{sqlvalue.Bool(v.Truthy())}
 		case in.expanding:
-			if v.kind == KindNull {
+			if v.Kind() == sqlvalue.KindNull {
 				return nil, nil
 			}
 			elems, err := jsonElements(v)
@@ -407,15 +408,15 @@ func (tq *paramTableQuery) lookupKeys(ctx *legacyCtx) ([][]byte, error) {
 			}
 			sets[i] = elems
 		default:
-			if v.kind == KindBlob {
+			if v.Kind() == sqlvalue.KindBlob {
 				return nil, nil
 			}
-			sets[i] = []Value{v}
+			sets[i] = []sqlvalue.Value{v}
 		}
 	}
 	var keys [][]byte
 	seen := map[string]bool{}
-	cur := make([]Value, len(sets))
+	cur := make([]sqlvalue.Value, len(sets))
 	var rec func(i int)
 	rec = func(i int) {
 		if i == len(sets) {
@@ -437,18 +438,18 @@ func (tq *paramTableQuery) lookupKeys(ctx *legacyCtx) ([][]byte, error) {
 
 // bucketValues builds a dynamic bucket's parameters from a lookup result
 // row and the request outputs.
-func (tq *paramTableQuery) bucketValues(rc *requestContext, result []byte) ([]Value, bool, error) {
+func (tq *paramTableQuery) bucketValues(rc *requestContext, result []byte) ([]sqlvalue.Value, bool, error) {
 	j, err := parseJSON(string(result))
 	if err != nil || j.kind != jsonObject {
 		return nil, false, err
 	}
 	ctx := &legacyCtx{req: rc}
-	values := make([]Value, len(tq.outputs))
+	values := make([]sqlvalue.Value, len(tq.outputs))
 	for i, o := range tq.outputs {
 		if o.lookup {
 			e, ok := j.get(o.name)
 			if !ok {
-				values[i] = Null
+				values[i] = sqlvalue.Null
 				continue
 			}
 			values[i] = e.toValue()
@@ -458,7 +459,7 @@ func (tq *paramTableQuery) bucketValues(rc *requestContext, result []byte) ([]Va
 		if err != nil {
 			return nil, false, err
 		}
-		if v.kind == KindBlob {
+		if v.Kind() == sqlvalue.KindBlob {
 			return nil, false, nil
 		}
 		values[i] = v

@@ -3,6 +3,7 @@ package syncrules
 import (
 	"errors"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // requestContext is one connection's request data in the forms the
@@ -11,7 +12,7 @@ type requestContext struct {
 	// userID is the token's sub: TEXT for a string, REAL for a number (as
 	// the reference's JavaScript reads it), 1/0 for a boolean, JSON text
 	// for an object or array, NULL when missing.
-	userID Value
+	userID sqlvalue.Value
 	// jwtRaw is the token payload re-serialized the way the reference
 	// does: numbers are JavaScript numbers, so integers read back as REAL
 	// (123 → 123.0).
@@ -21,11 +22,11 @@ type requestContext struct {
 	claimsRaw string
 	// tokenParams are the values of token_parameters.*: the payload's
 	// "parameters" object plus user_id.
-	tokenParams map[string]Value
+	tokenParams map[string]sqlvalue.Value
 	// paramsRaw is the client (connection) parameters object as JSON text
 	// ("{}" when none).
 	paramsRaw  string
-	userParams map[string]Value
+	userParams map[string]sqlvalue.Value
 	// subRaw is the current subscription's parameters (alpha streams);
 	// subDefault marks the implicit default subscription.
 	subRaw     string
@@ -34,7 +35,7 @@ type requestContext struct {
 
 // newRequestContext converts a Request.
 func newRequestContext(req Request) (*requestContext, error) {
-	rc := &requestContext{jwtRaw: "{}", claimsRaw: "{}", paramsRaw: "{}", tokenParams: map[string]Value{}, userParams: map[string]Value{}}
+	rc := &requestContext{jwtRaw: "{}", claimsRaw: "{}", paramsRaw: "{}", tokenParams: map[string]sqlvalue.Value{}, userParams: map[string]sqlvalue.Value{}}
 	var claims jsonValue
 	if len(req.Claims) > 0 {
 		var err error
@@ -47,11 +48,11 @@ func newRequestContext(req Request) (*requestContext, error) {
 		rc.claimsRaw = string(claims.appendJSON(nil))
 		rc.jwtRaw = string(jsNumbers(claims).appendJSON(nil))
 	}
-	rc.userID = Null
+	rc.userID = sqlvalue.Null
 	if sub, ok := claims.get("sub"); ok && claims.kind == jsonObject {
 		rc.userID = jsNumbers(sub).toValue()
 	} else if req.UserID != "" {
-		rc.userID = Text(req.UserID)
+		rc.userID = sqlvalue.Text(req.UserID)
 	}
 	if p, ok := claims.get("parameters"); ok && p.kind == jsonObject {
 		for i, k := range p.keys {
@@ -98,12 +99,12 @@ func jsNumbers(j jsonValue) jsonValue {
 // autoBigValue converts a request value with the reference's "autoBigNum"
 // rule: integer-valued numbers become INTEGER, booleans 1/0, objects and
 // arrays their JSON text (with JavaScript numbers).
-func autoBigValue(j jsonValue) Value {
+func autoBigValue(j jsonValue) sqlvalue.Value {
 	switch j.kind {
 	case jsonReal:
-		return normalizeParameter(Real(j.f))
+		return sqlvalue.NormalizeParameter(sqlvalue.Real(j.f))
 	case jsonArray, jsonObject:
-		return Text(string(jsNumbers(j).appendJSON(nil)))
+		return sqlvalue.Text(string(jsNumbers(j).appendJSON(nil)))
 	}
 	return j.toValue()
 }

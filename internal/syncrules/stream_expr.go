@@ -2,6 +2,7 @@ package syncrules
 
 import (
 	"errors"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,7 @@ type sxExpr struct {
 	span Span   // source span, for diagnostics
 	src  int    // sxCol, sxMeta, sxTVF: index of the source in the query
 	name string // column, metadata kind, tvf column, request kind, function, operator, cast type
-	lit  Value
+	lit  sqlvalue.Value
 	args []*sxExpr // operands; sxCase: [operand?] then when/then pairs then else?
 	// sxCase layout
 	hasOperand bool
@@ -67,9 +68,9 @@ func (x *sxExpr) writeKey(b *strings.Builder, srcName func(int) string) {
 	b.WriteByte(' ')
 	switch x.kind {
 	case sxLit:
-		b.WriteString(x.lit.kind.String())
+		b.WriteString(x.lit.Kind().String())
 		b.WriteByte(':')
-		b.WriteString(strconv.Quote(string(appendBucketValue(nil, x.lit)) + x.lit.str))
+		b.WriteString(strconv.Quote(string(sqlvalue.AppendBucketValue(nil, x.lit)) + x.lit.Str()))
 	case sxCol, sxMeta, sxTVF:
 		b.WriteString(srcName(x.src))
 		b.WriteByte('.')
@@ -117,23 +118,23 @@ func (x *sxExpr) requestKinds() (auth, unauth bool) {
 // metadata, the current rows of attached table-valued functions, and the
 // request's JSON texts.
 type evalEnv struct {
-	row    Row
+	row    sqlvalue.Row
 	schema string
 	table  string
 	suffix string
 	tvf    []tvfRow
-	auth   Value
-	conn   Value
-	sub    Value
+	auth   sqlvalue.Value
+	conn   sqlvalue.Value
+	sub    sqlvalue.Value
 }
 
 // tvfRow is one output row of json_each.
 type tvfRow struct {
-	value, key Value
+	value, key sqlvalue.Value
 }
 
 // evalFn is a compiled expression.
-type evalFn func(env *evalEnv) (Value, error)
+type evalFn func(env *evalEnv) (sqlvalue.Value, error)
 
 // binding tells the closure compiler where leaves live: which table source
 // is the bound row, and at which position of env.tvf each attached
@@ -151,96 +152,96 @@ func (x *sxExpr) compile(b binding, o evalOptions) evalFn {
 	switch x.kind {
 	case sxLit:
 		v := x.lit
-		return func(*evalEnv) (Value, error) { return v, nil }
+		return func(*evalEnv) (sqlvalue.Value, error) { return v, nil }
 	case sxCol:
 		if x.src != b.table {
-			return func(*evalEnv) (Value, error) { return Null, errUnbound }
+			return func(*evalEnv) (sqlvalue.Value, error) { return sqlvalue.Null, errUnbound }
 		}
 		name := x.name
-		return func(env *evalEnv) (Value, error) { return env.row[name], nil }
+		return func(env *evalEnv) (sqlvalue.Value, error) { return env.row[name], nil }
 	case sxMeta:
 		switch x.name {
 		case "schema":
-			return func(env *evalEnv) (Value, error) { return Text(env.schema), nil }
+			return func(env *evalEnv) (sqlvalue.Value, error) { return sqlvalue.Text(env.schema), nil }
 		case "table_name":
-			return func(env *evalEnv) (Value, error) { return Text(env.table), nil }
+			return func(env *evalEnv) (sqlvalue.Value, error) { return sqlvalue.Text(env.table), nil }
 		}
-		return func(env *evalEnv) (Value, error) { return Text(env.suffix), nil }
+		return func(env *evalEnv) (sqlvalue.Value, error) { return sqlvalue.Text(env.suffix), nil }
 	case sxTVF:
 		pos, ok := b.tvf[x.src]
 		if !ok {
-			return func(*evalEnv) (Value, error) { return Null, errUnbound }
+			return func(*evalEnv) (sqlvalue.Value, error) { return sqlvalue.Null, errUnbound }
 		}
 		if x.name == "key" {
-			return func(env *evalEnv) (Value, error) { return env.tvf[pos].key, nil }
+			return func(env *evalEnv) (sqlvalue.Value, error) { return env.tvf[pos].key, nil }
 		}
-		return func(env *evalEnv) (Value, error) { return env.tvf[pos].value, nil }
+		return func(env *evalEnv) (sqlvalue.Value, error) { return env.tvf[pos].value, nil }
 	case sxReq:
 		switch x.name {
 		case reqAuth:
-			return func(env *evalEnv) (Value, error) { return env.auth, nil }
+			return func(env *evalEnv) (sqlvalue.Value, error) { return env.auth, nil }
 		case reqConnection:
-			return func(env *evalEnv) (Value, error) { return env.conn, nil }
+			return func(env *evalEnv) (sqlvalue.Value, error) { return env.conn, nil }
 		}
-		return func(env *evalEnv) (Value, error) { return env.sub, nil }
+		return func(env *evalEnv) (sqlvalue.Value, error) { return env.sub, nil }
 	case sxNot:
 		// SQLite semantics, as the reference's edition-3 engine: NOT NULL
 		// is NULL (legacy Sync Rules evaluate it as 1).
 		a := x.args[0].compile(b, o)
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			v, err := a(env)
-			if err != nil || v.kind == KindNull {
-				return Null, err
+			if err != nil || v.Kind() == sqlvalue.KindNull {
+				return sqlvalue.Null, err
 			}
-			return Bool(!v.Truthy()), nil
+			return sqlvalue.Bool(!v.Truthy()), nil
 		}
 	case sxIsNull:
 		a := x.args[0].compile(b, o)
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			v, err := a(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			return Bool(v.kind == KindNull), nil
+			return sqlvalue.Bool(v.Kind() == sqlvalue.KindNull), nil
 		}
 	case sxCast:
 		a := x.args[0].compile(b, o)
 		typ := x.name
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			v, err := a(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			r, _ := castTo(v, typ)
 			return r, nil
 		}
 	case sxBetween:
 		v, lo, hi := x.args[0].compile(b, o), x.args[1].compile(b, o), x.args[2].compile(b, o)
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			xv, err := v(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			l, err := lo(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			h, err := hi(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			ge, err := compareOp(">=", xv, l)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			le, err := compareOp("<=", xv, h)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			if ge.kind == KindNull || le.kind == KindNull {
-				return Null, nil
+			if ge.Kind() == sqlvalue.KindNull || le.Kind() == sqlvalue.KindNull {
+				return sqlvalue.Null, nil
 			}
-			return Bool(ge.Truthy() && le.Truthy()), nil
+			return sqlvalue.Bool(ge.Truthy() && le.Truthy()), nil
 		}
 	case sxInList:
 		v := x.args[0].compile(b, o)
@@ -248,33 +249,33 @@ func (x *sxExpr) compile(b binding, o evalOptions) evalFn {
 		for i, a := range x.args[1:] {
 			elems[i] = a.compile(b, o)
 		}
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			xv, err := v(env)
-			if err != nil || xv.kind == KindNull {
-				return Null, err
+			if err != nil || xv.Kind() == sqlvalue.KindNull {
+				return sqlvalue.Null, err
 			}
 			sawNull := false
 			for _, e := range elems {
 				ev, err := e(env)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
-				if ev.kind == KindNull {
+				if ev.Kind() == sqlvalue.KindNull {
 					sawNull = true
 					continue
 				}
 				c, err := compareOp("=", xv, ev)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
 				if c.Truthy() {
-					return Int(1), nil
+					return sqlvalue.Int(1), nil
 				}
 			}
 			if sawNull {
-				return Null, nil
+				return sqlvalue.Null, nil
 			}
-			return Int(0), nil
+			return sqlvalue.Int(0), nil
 		}
 	case sxCase:
 		return x.compileCase(b, o)
@@ -284,12 +285,12 @@ func (x *sxExpr) compile(b binding, o evalOptions) evalFn {
 			args[i] = a.compile(b, o)
 		}
 		fn := x.fn.call
-		return func(env *evalEnv) (Value, error) {
-			vals := make([]Value, len(args))
+		return func(env *evalEnv) (sqlvalue.Value, error) {
+			vals := make([]sqlvalue.Value, len(args))
 			for i, a := range args {
 				v, err := a(env)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
 				vals[i] = v
 			}
@@ -302,120 +303,122 @@ func (x *sxExpr) compile(b binding, o evalOptions) evalFn {
 	switch op {
 	case "AND":
 		// Three-valued logic: false wins over NULL.
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, err := l(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
-			if a.kind != KindNull && !a.Truthy() {
-				return Int(0), nil
+			if a.Kind() != sqlvalue.KindNull && !a.Truthy() {
+				return sqlvalue.Int(0), nil
 			}
 			c, err := r(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			switch {
-			case c.kind != KindNull && !c.Truthy():
-				return Int(0), nil
-			case a.kind == KindNull || c.kind == KindNull:
-				return Null, nil
+			case c.Kind() != sqlvalue.KindNull && !c.Truthy():
+				return sqlvalue.Int(0), nil
+			case a.Kind() == sqlvalue.KindNull || c.Kind() == sqlvalue.KindNull:
+				return sqlvalue.Null, nil
 			}
-			return Int(1), nil
+			return sqlvalue.Int(1), nil
 		}
 	case "OR":
 		// Three-valued logic: true wins over NULL.
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, err := l(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			if a.Truthy() {
-				return Int(1), nil
+				return sqlvalue.Int(1), nil
 			}
 			c, err := r(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			switch {
 			case c.Truthy():
-				return Int(1), nil
-			case a.kind == KindNull || c.kind == KindNull:
-				return Null, nil
+				return sqlvalue.Int(1), nil
+			case a.Kind() == sqlvalue.KindNull || c.Kind() == sqlvalue.KindNull:
+				return sqlvalue.Null, nil
 			}
-			return Int(0), nil
+			return sqlvalue.Int(0), nil
 		}
 	case "=", "!=", "<", "<=", ">", ">=":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return compareOp(op, a, c)
 		}
 	case "IS":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return isOp(a, c), nil
 		}
 	case "+", "-", "*", "/":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return arithmetic(op, a, c), nil
 		}
 	case "||":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return concat(a, c), nil
 		}
 	case "->":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return jsonArrow(a, c, o)
 		}
 	case "->>":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return jsonArrow2(a, c, o)
 		}
 	case "&&":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return overlap(a, c)
 		}
 	case "IN":
-		return func(env *evalEnv) (Value, error) {
+		return func(env *evalEnv) (sqlvalue.Value, error) {
 			a, c, err := eval2(env, l, r)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			return inJSON(a, c)
 		}
 	}
-	return func(*evalEnv) (Value, error) { return Null, errors.New("Operator not supported: " + op) }
+	return func(*evalEnv) (sqlvalue.Value, error) {
+		return sqlvalue.Null, errors.New("Operator not supported: " + op)
+	}
 }
 
-func eval2(env *evalEnv, l, r evalFn) (Value, Value, error) {
+func eval2(env *evalEnv, l, r evalFn) (sqlvalue.Value, sqlvalue.Value, error) {
 	a, err := l(env)
 	if err != nil {
-		return Null, Null, err
+		return sqlvalue.Null, sqlvalue.Null, err
 	}
 	c, err := r(env)
 	return a, c, err
@@ -439,25 +442,25 @@ func (x *sxExpr) compileCase(b binding, o evalOptions) evalFn {
 		conds = append(conds, args[i].compile(b, o))
 		thens = append(thens, args[i+1].compile(b, o))
 	}
-	return func(env *evalEnv) (Value, error) {
-		var ov Value
+	return func(env *evalEnv) (sqlvalue.Value, error) {
+		var ov sqlvalue.Value
 		if operand != nil {
 			v, err := operand(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			ov = v
 		}
 		for i, c := range conds {
 			cv, err := c(env)
 			if err != nil {
-				return Null, err
+				return sqlvalue.Null, err
 			}
 			match := false
 			if operand != nil {
 				eq, err := compareOp("=", ov, cv)
 				if err != nil {
-					return Null, err
+					return sqlvalue.Null, err
 				}
 				match = eq.Truthy()
 			} else {
@@ -470,6 +473,6 @@ func (x *sxExpr) compileCase(b binding, o evalOptions) evalFn {
 		if elseFn != nil {
 			return elseFn(env)
 		}
-		return Null, nil
+		return sqlvalue.Null, nil
 	}
 }

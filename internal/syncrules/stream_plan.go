@@ -3,6 +3,7 @@ package syncrules
 import (
 	"errors"
 	"fmt"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strings"
 )
 
@@ -46,7 +47,7 @@ type tablePattern3 struct {
 	wildcard, schemaWildcard bool
 }
 
-func (p tablePattern3) pattern() TablePattern {
+func (p tablePattern3) pattern() sqlvalue.TablePattern {
 	s, n := p.schema, p.name
 	if p.schemaWildcard {
 		s += "%"
@@ -54,11 +55,11 @@ func (p tablePattern3) pattern() TablePattern {
 	if p.wildcard {
 		n += "%"
 	}
-	return TablePattern{Schema: s, Name: n}
+	return sqlvalue.TablePattern{Schema: s, Name: n}
 }
 
 // match reports whether t is selected by p, with the wildcard suffix.
-func (p tablePattern3) match(t TableRef) (string, bool) {
+func (p tablePattern3) match(t sqlvalue.TableRef) (string, bool) {
 	if p.tag != "" && p.tag != "default" {
 		return "", false
 	}
@@ -115,9 +116,9 @@ type paramIndex struct {
 	queryID string
 }
 
-func (s *streams3) sourceTables() []TablePattern {
-	var out []TablePattern
-	add := func(p TablePattern) {
+func (s *streams3) sourceTables() []sqlvalue.TablePattern {
+	var out []sqlvalue.TablePattern
+	add := func(p sqlvalue.TablePattern) {
 		for _, x := range out {
 			if x == p {
 				return
@@ -136,14 +137,14 @@ func (s *streams3) sourceTables() []TablePattern {
 
 // jsonEachRows expands a json_each argument: array elements (key = index),
 // object members (key = name) or one scalar row; NULL gives no rows.
-func jsonEachRows(v Value) ([]tvfRow, error) {
-	if v.kind == KindNull {
+func jsonEachRows(v sqlvalue.Value) ([]tvfRow, error) {
+	if v.Kind() == sqlvalue.KindNull {
 		return nil, nil
 	}
-	if v.kind != KindText {
+	if v.Kind() != sqlvalue.KindText {
 		return nil, errors.New("json_each: expected JSON text")
 	}
-	j, err := parseJSON(v.str)
+	j, err := parseJSON(v.Str())
 	if err != nil {
 		return nil, fmt.Errorf("json_each: %w", err)
 	}
@@ -151,13 +152,13 @@ func jsonEachRows(v Value) ([]tvfRow, error) {
 	case jsonArray:
 		out := make([]tvfRow, len(j.arr))
 		for i, e := range j.arr {
-			out[i] = tvfRow{key: Int(int64(i)), value: e.toValue()}
+			out[i] = tvfRow{key: sqlvalue.Int(int64(i)), value: e.toValue()}
 		}
 		return out, nil
 	case jsonObject:
 		out := make([]tvfRow, len(j.arr))
 		for i, e := range j.arr {
-			out[i] = tvfRow{key: Text(j.keys[i]), value: e.toValue()}
+			out[i] = tvfRow{key: sqlvalue.Text(j.keys[i]), value: e.toValue()}
 		}
 		return out, nil
 	}
@@ -210,11 +211,11 @@ func allTrue(env *evalEnv, fs []evalFn) (bool, error) {
 
 // parameterValue reports whether v can be a bucket parameter or lookup
 // key (not NULL, not BLOB).
-func parameterValue(v Value) bool {
-	return v.kind != KindNull && v.kind != KindBlob
+func parameterValue(v sqlvalue.Value) bool {
+	return v.Kind() != sqlvalue.KindNull && v.Kind() != sqlvalue.KindBlob
 }
 
-func (s *streams3) evaluateRow(c *Config, table TableRef, row Row, out []EvaluatedRow) ([]EvaluatedRow, []error) {
+func (s *streams3) evaluateRow(c *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []EvaluatedRow) ([]EvaluatedRow, []error) {
 	var errs []error
 	var env *evalEnv
 	for _, ds := range s.dataSources {
@@ -271,7 +272,7 @@ func (ds *dataSource) emit(prefix string, env *evalEnv, out []EvaluatedRow) ([]E
 	if err != nil || !ok {
 		return out, err
 	}
-	var paramBuf [8]Value
+	var paramBuf [8]sqlvalue.Value
 	params := paramBuf[:0]
 	for _, p := range ds.partitions {
 		v, err := p(env)
@@ -300,7 +301,7 @@ func (ds *dataSource) emit(prefix string, env *evalEnv, out []EvaluatedRow) ([]E
 			if i > 0 {
 				idb = append(idb, ',')
 			}
-			idb = appendBucketValue(idb, v)
+			idb = sqlvalue.AppendBucketValue(idb, v)
 		}
 		idb = append(idb, ']')
 		out = append(out, EvaluatedRow{Bucket: string(idb), Table: outTable, ID: id, Data: data})
@@ -313,25 +314,25 @@ func (ds *dataSource) emit(prefix string, env *evalEnv, out []EvaluatedRow) ([]E
 // Rows have few columns, so this uses linear scans and an insertion sort on
 // stack arrays instead of maps.
 func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
-	var colBuf [16]Column
+	var colBuf [16]sqlvalue.Column
 	cols := colBuf[:0]
 	size := 2
-	set := func(name string, v Value) {
+	set := func(name string, v sqlvalue.Value) {
 		for i := range cols {
 			if cols[i].Name == name {
 				cols[i].Value = v
 				return
 			}
 		}
-		cols = append(cols, Column{Name: name, Value: v})
-		size += len(name) + len(v.str) + 24
+		cols = append(cols, sqlvalue.Column{Name: name, Value: v})
+		size += len(name) + len(v.Str()) + 24
 	}
 	for _, c := range ds.columns {
 		if c.star {
 			var nameBuf [16]string
 			names := nameBuf[:0]
 			for k, v := range env.row {
-				if v.kind == KindBlob {
+				if v.Kind() == sqlvalue.KindBlob {
 					continue
 				}
 				names = append(names, k)
@@ -348,7 +349,7 @@ func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if v.kind == KindBlob {
+		if v.Kind() == sqlvalue.KindBlob {
 			continue
 		}
 		set(c.name, v)
@@ -359,16 +360,16 @@ func (ds *dataSource) outputRow(env *evalEnv) ([]byte, string, error) {
 			continue
 		}
 		v := cols[i].Value
-		if v.kind == KindText {
-			id = v.str
-		} else if v.kind != KindNull {
+		if v.Kind() == sqlvalue.KindText {
+			id = v.Str()
+		} else if v.Kind() != sqlvalue.KindNull {
 			id = v.AsText()
 		}
 	}
-	return AppendRowJSON(make([]byte, 0, size), cols), id, nil
+	return sqlvalue.AppendRowJSON(make([]byte, 0, size), cols), id, nil
 }
 
-func (s *streams3) evaluateParameterRow(_ *Config, table TableRef, row Row, out []LookupEntry) ([]LookupEntry, []error) {
+func (s *streams3) evaluateParameterRow(_ *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []LookupEntry) ([]LookupEntry, []error) {
 	var errs []error
 	for _, idx := range s.indexes {
 		suffix, ok := idx.table.match(table)
@@ -386,7 +387,7 @@ func (s *streams3) evaluateParameterRow(_ *Config, table TableRef, row Row, out 
 
 // evaluate produces the index entries of one row: one entry per distinct
 // key, holding every output row for that key.
-func (idx *paramIndex) evaluate(table TableRef, suffix string, row Row, out []LookupEntry) ([]LookupEntry, error) {
+func (idx *paramIndex) evaluate(table sqlvalue.TableRef, suffix string, row sqlvalue.Row, out []LookupEntry) ([]LookupEntry, error) {
 	env := &evalEnv{row: row, schema: table.Schema, table: table.Name, suffix: suffix}
 	type entry struct {
 		key  []byte
@@ -394,7 +395,7 @@ func (idx *paramIndex) evaluate(table TableRef, suffix string, row Row, out []Lo
 		n    int
 	}
 	var entries []*entry
-	keyVals := make([]Value, len(idx.keys))
+	keyVals := make([]sqlvalue.Value, len(idx.keys))
 	err := forEachJoined(env, idx.tvfArgs, func() error {
 		ok, err := allTrue(env, idx.filters)
 		if err != nil || !ok {
@@ -410,7 +411,7 @@ func (idx *paramIndex) evaluate(table TableRef, suffix string, row Row, out []Lo
 			}
 			keyVals[i] = v
 		}
-		outVals := make([]Value, len(idx.outputs))
+		outVals := make([]sqlvalue.Value, len(idx.outputs))
 		for i, o := range idx.outputs {
 			v, err := o(env)
 			if err != nil {
@@ -450,20 +451,20 @@ func (idx *paramIndex) evaluate(table TableRef, suffix string, row Row, out []Lo
 }
 
 // lookupKey encodes [name, queryId, values...] as canonical JSON.
-func lookupKey(name, queryID string, vals []Value) []byte {
+func lookupKey(name, queryID string, vals []sqlvalue.Value) []byte {
 	b := []byte{'['}
-	b = appendJSONString(b, name)
+	b = sqlvalue.AppendJSONString(b, name)
 	b = append(b, ',')
-	b = appendJSONString(b, queryID)
+	b = sqlvalue.AppendJSONString(b, queryID)
 	for _, v := range vals {
 		b = append(b, ',')
-		b = appendLookupValue(b, v)
+		b = sqlvalue.AppendLookupValue(b, v)
 	}
 	return append(b, ']')
 }
 
 // appendResultRow writes one lookup output row as {"0":v0,"1":v1,...}.
-func appendResultRow(dst []byte, vals []Value) []byte {
+func appendResultRow(dst []byte, vals []sqlvalue.Value) []byte {
 	dst = append(dst, '{')
 	for i, v := range vals {
 		if i > 0 {
@@ -472,14 +473,14 @@ func appendResultRow(dst []byte, vals []Value) []byte {
 		dst = append(dst, '"')
 		dst = append(dst, itoa(i)...)
 		dst = append(dst, '"', ':')
-		dst = appendBucketValue(dst, v)
+		dst = sqlvalue.AppendBucketValue(dst, v)
 	}
 	return append(dst, '}')
 }
 
 // decodeResultRows reads the rows written by appendResultRow (a JSON array
 // of objects), as a LookupFunc returns them.
-func decodeResultRows(results [][]byte, width int, dst [][]Value) ([][]Value, error) {
+func decodeResultRows(results [][]byte, width int, dst [][]sqlvalue.Value) ([][]sqlvalue.Value, error) {
 	for _, r := range results {
 		j, err := parseJSON(string(r))
 		if err != nil {
@@ -494,7 +495,7 @@ func decodeResultRows(results [][]byte, width int, dst [][]Value) ([][]Value, er
 			return dst, errors.New("bad lookup result: not an array")
 		}
 		for _, rowJ := range rowsJ {
-			row := make([]Value, width)
+			row := make([]sqlvalue.Value, width)
 			for i := range row {
 				v, ok := rowJ.get(itoa(i))
 				if !ok {

@@ -3,6 +3,7 @@ package syncrules
 import (
 	"context"
 	"errors"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 
 	"github.com/powersync-go/powersync/protocol"
@@ -18,7 +19,7 @@ import (
 // request stage and of each lookup resolved so far.
 type qbinding struct {
 	tvf  []tvfRow
-	rows [][]Value
+	rows [][]sqlvalue.Value
 }
 
 // subscriptionInstance is one evaluation of a stream: the default
@@ -31,8 +32,8 @@ type subscriptionInstance struct {
 }
 
 func (s *streams3) addToQuerier(b *querierBuilder) {
-	auth := Text(b.rc.claimsRaw)
-	conn := Text(b.rc.paramsRaw)
+	auth := sqlvalue.Text(b.rc.claimsRaw)
+	conn := sqlvalue.Text(b.rc.paramsRaw)
 	prefix := b.cfg.prefix
 	for _, st := range s.streams {
 		subs := b.subscriptions(st.name)
@@ -43,12 +44,12 @@ func (s *streams3) addToQuerier(b *querierBuilder) {
 		idx := b.addStream(st.name, isDefault)
 		var insts []subscriptionInstance
 		if isDefault {
-			insts = append(insts, subscriptionInstance{env: evalEnv{auth: auth, conn: conn, sub: Null},
+			insts = append(insts, subscriptionInstance{env: evalEnv{auth: auth, conn: conn, sub: sqlvalue.Null},
 				priority: st.priority, reason: inclusion{def: idx, sub: -1}, label: "default"})
 		}
 		for _, i := range subs {
 			sub := b.req.Streams[i]
-			params := Text("{}")
+			params := sqlvalue.Text("{}")
 			if len(sub.Parameters) > 0 {
 				j, err := parseJSON(string(sub.Parameters))
 				switch {
@@ -56,7 +57,7 @@ func (s *streams3) addToQuerier(b *querierBuilder) {
 					b.addError(idx, i, "Error evaluating bucket ids: invalid subscription parameters: "+err.Error())
 					continue
 				case j.kind == jsonObject:
-					params = Text(string(j.appendJSON(nil)))
+					params = sqlvalue.Text(string(j.appendJSON(nil)))
 				case j.kind != jsonNull:
 					b.addError(idx, i, "Error evaluating bucket ids: subscription parameters must be an object")
 					continue
@@ -155,19 +156,19 @@ func (r *resolver) start(env *evalEnv) ([]qbinding, error) {
 // value evaluates a value source for one binding; ok is false when the
 // value cannot be a parameter (NULL, BLOB, or an intersection that does
 // not agree).
-func (v *valueSrc) value(env *evalEnv, bd qbinding) (Value, bool, error) {
+func (v *valueSrc) value(env *evalEnv, bd qbinding) (sqlvalue.Value, bool, error) {
 	switch {
 	case len(v.parts) > 0:
-		var first Value
+		var first sqlvalue.Value
 		for i := range v.parts {
 			x, ok, err := v.parts[i].value(env, bd)
 			if err != nil || !ok {
-				return Null, false, err
+				return sqlvalue.Null, false, err
 			}
 			if i == 0 {
 				first = x
-			} else if !Equal(normalizeParameter(first), normalizeParameter(x)) {
-				return Null, false, nil
+			} else if !sqlvalue.Equal(sqlvalue.NormalizeParameter(first), sqlvalue.NormalizeParameter(x)) {
+				return sqlvalue.Null, false, nil
 			}
 		}
 		return first, true, nil
@@ -178,14 +179,14 @@ func (v *valueSrc) value(env *evalEnv, bd qbinding) (Value, bool, error) {
 	env.tvf = bd.tvf
 	x, err := v.fn(env)
 	if err != nil {
-		return Null, false, err
+		return sqlvalue.Null, false, err
 	}
 	return x, parameterValue(x), nil
 }
 
 // bucketID builds the bucket id of a complete binding.
 func (r *resolver) bucketID(prefix string, env *evalEnv, bd qbinding) (string, bool, error) {
-	vals := make([]Value, len(r.params))
+	vals := make([]sqlvalue.Value, len(r.params))
 	for i := range r.params {
 		v, ok, err := r.params[i].value(env, bd)
 		if err != nil || !ok {
@@ -204,7 +205,7 @@ func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptio
 	// copies of them.
 	cur := make([]qbinding, len(bindings))
 	for i, bd := range bindings {
-		cur[i] = qbinding{tvf: bd.tvf, rows: make([][]Value, len(r.lookups))}
+		cur[i] = qbinding{tvf: bd.tvf, rows: make([][]sqlvalue.Value, len(r.lookups))}
 	}
 	bindings = cur
 	for li, node := range r.lookups {
@@ -214,7 +215,7 @@ func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptio
 		var keys [][]byte
 		keyIdx := map[string]int{}
 		per := make([]int, len(bindings))
-		vals := make([]Value, len(node.keys))
+		vals := make([]sqlvalue.Value, len(node.keys))
 		for bi, bd := range bindings {
 			per[bi] = -1
 			ok := true
@@ -249,7 +250,7 @@ func (r *resolver) resolve(ctx context.Context, prefix string, inst *subscriptio
 			return lookupFailure{err}
 		}
 		width := len(node.index.outputs)
-		rowsPerKey := make([][][]Value, len(keys))
+		rowsPerKey := make([][][]sqlvalue.Value, len(keys))
 		for ki := range keys {
 			if ki >= len(results) {
 				break

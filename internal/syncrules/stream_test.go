@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 	"github.com/powersync-go/powersync/protocol"
 )
@@ -27,10 +28,10 @@ func mustParseStreams(t testing.TB, yaml string) *syncrules.Config {
 // memIndex is a parameter index built from rows, as storage would hold it.
 type memIndex map[string][][]byte
 
-func (m memIndex) add(t testing.TB, c *syncrules.Config, table string, rows ...syncrules.Row) {
+func (m memIndex) add(t testing.TB, c *syncrules.Config, table string, rows ...sqlvalue.Row) {
 	t.Helper()
 	for _, r := range rows {
-		entries, errs := c.EvaluateParameterRow(syncrules.TableRef{Schema: "public", Name: table}, r)
+		entries, errs := c.EvaluateParameterRow(sqlvalue.TableRef{Schema: "public", Name: table}, r)
 		if len(errs) > 0 {
 			t.Fatalf("parameter row: %v", errs)
 		}
@@ -65,7 +66,7 @@ func TestStreamsLimits(t *testing.T) {
 	c := mustParseStreams(t, membershipStreams)
 	idx := memIndex{}
 	for i := 0; i < 20; i++ {
-		idx.add(t, c, "members", syncrules.Row{"list_id": syncrules.Text("l" + strconv.Itoa(i)), "user_id": syncrules.Text("u")})
+		idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l" + strconv.Itoa(i)), "user_id": sqlvalue.Text("u")})
 	}
 	claims := []byte(`{"sub":"u"}`)
 
@@ -107,7 +108,7 @@ func TestStreamsLimits(t *testing.T) {
 func TestStreamsInclusionReasons(t *testing.T) {
 	c := mustParseStreams(t, membershipStreams)
 	idx := memIndex{}
-	idx.add(t, c, "members", syncrules.Row{"list_id": syncrules.Text("l1"), "user_id": syncrules.Text("u")})
+	idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l1"), "user_id": sqlvalue.Text("u")})
 	prio := 0
 	req := syncrules.Request{
 		Claims:          []byte(`{"sub":"u"}`),
@@ -158,7 +159,7 @@ streams:
   all:
     query: SELECT * FROM posts
 `)
-	rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "posts"}, syncrules.Row{"id": syncrules.Text("p"), "tags": syncrules.Text("not json")})
+	rows, errs := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "posts"}, sqlvalue.Row{"id": sqlvalue.Text("p"), "tags": sqlvalue.Text("not json")})
 	if len(errs) != 1 {
 		t.Fatalf("errs = %v, want one evaluation error", errs)
 	}
@@ -181,16 +182,16 @@ func TestStreamsDiagnosticPosition(t *testing.T) {
 
 func TestStreamsSourceTablesAndVersion(t *testing.T) {
 	c := mustParseStreams(t, membershipStreams)
-	tables := map[syncrules.TablePattern]bool{}
+	tables := map[sqlvalue.TablePattern]bool{}
 	for _, p := range c.SourceTables() {
 		tables[p] = true
 	}
 	for _, name := range []string{"lists", "members", "todos"} {
-		if !tables[syncrules.TablePattern{Schema: "public", Name: name}] {
+		if !tables[sqlvalue.TablePattern{Schema: "public", Name: name}] {
 			t.Errorf("SourceTables() = %v, missing %s", c.SourceTables(), name)
 		}
 	}
-	rows, _ := c.Versioned(7).EvaluateRow(syncrules.TableRef{Schema: "public", Name: "todos"}, syncrules.Row{"id": syncrules.Text("t"), "list_id": syncrules.Text("l")})
+	rows, _ := c.Versioned(7).EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "todos"}, sqlvalue.Row{"id": sqlvalue.Text("t"), "list_id": sqlvalue.Text("l")})
 	if len(rows) != 1 || rows[0].Bucket != `7#todos|0["l"]` {
 		t.Fatalf("rows = %+v", rows)
 	}
@@ -201,12 +202,12 @@ func TestStreamsSourceTablesAndVersion(t *testing.T) {
 func TestStreamsConcurrentUse(t *testing.T) {
 	c := mustParseStreams(t, membershipStreams)
 	idx := memIndex{}
-	idx.add(t, c, "members", syncrules.Row{"list_id": syncrules.Text("l1"), "user_id": syncrules.Text("u")})
+	idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l1"), "user_id": sqlvalue.Text("u")})
 	done := make(chan error)
 	for g := 0; g < 4; g++ {
 		go func() {
 			for i := 0; i < 50; i++ {
-				rows, errs := c.EvaluateRow(syncrules.TableRef{Schema: "public", Name: "lists"}, syncrules.Row{"id": syncrules.Text("l1")})
+				rows, errs := c.EvaluateRow(sqlvalue.TableRef{Schema: "public", Name: "lists"}, sqlvalue.Row{"id": sqlvalue.Text("l1")})
 				if len(rows) != 1 || len(errs) != 0 {
 					done <- errors.New("bad row result")
 					return
@@ -253,7 +254,7 @@ streams:
 func BenchmarkStreamsEvaluateRow(b *testing.B) {
 	c := mustParseStreams(b, benchStreams).Versioned(1)
 	rows := benchRows(1024)
-	table := syncrules.TableRef{Schema: "public", Name: "todos"}
+	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -271,7 +272,7 @@ func BenchmarkStreamsQuerier(b *testing.B) {
 	c := mustParseStreams(b, benchStreams)
 	idx := memIndex{}
 	for i := 0; i < 50; i++ {
-		idx.add(b, c, "lists", syncrules.Row{"id": syncrules.Text("list-" + strconv.Itoa(i)), "owner_id": syncrules.Text("user-1")})
+		idx.add(b, c, "lists", sqlvalue.Row{"id": sqlvalue.Text("list-" + strconv.Itoa(i)), "owner_id": sqlvalue.Text("user-1")})
 	}
 	req := syncrules.Request{Claims: []byte(`{"sub":"user-1"}`), IncludeDefaults: true}
 	b.ReportAllocs()
@@ -307,9 +308,9 @@ func FuzzStreamsCompile(f *testing.F) {
 		if c == nil {
 			return
 		}
-		row := syncrules.Row{"id": syncrules.Text("x"), "a": syncrules.Int(1), "tags": syncrules.Text(`["a"]`)}
+		row := sqlvalue.Row{"id": sqlvalue.Text("x"), "a": sqlvalue.Int(1), "tags": sqlvalue.Text(`["a"]`)}
 		for _, p := range c.SourceTables() {
-			ref := syncrules.TableRef{Schema: strings.TrimSuffix(p.Schema, "%"), Name: strings.TrimSuffix(p.Name, "%")}
+			ref := sqlvalue.TableRef{Schema: strings.TrimSuffix(p.Schema, "%"), Name: strings.TrimSuffix(p.Name, "%")}
 			c.EvaluateRow(ref, row)
 			c.EvaluateParameterRow(ref, row)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -20,14 +21,14 @@ func TestFormatJSNumber(t *testing.T) {
 		{math.Inf(1), "Infinity"}, {math.NaN(), "NaN"}, {-2.5e-8, "-2.5e-8"}, {9007199254740993, "9007199254740992"},
 	}
 	for _, tt := range tests {
-		if got := syncrules.FormatJSNumber(tt.in); got != tt.want {
+		if got := sqlvalue.FormatJSNumber(tt.in); got != tt.want {
 			t.Errorf("FormatJSNumber(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestCompareAndTruthy(t *testing.T) {
-	v := func(x any) syncrules.Value {
+	v := func(x any) sqlvalue.Value {
 		r, err := syncrules.FromGo(x, syncrules.TimestampFormat{})
 		if err != nil {
 			t.Fatal(err)
@@ -35,23 +36,23 @@ func TestCompareAndTruthy(t *testing.T) {
 		return r
 	}
 	cmp := []struct {
-		a, b syncrules.Value
+		a, b sqlvalue.Value
 		want int
 	}{
 		{v(1), v(1.0), 0}, {v(1), v(1.5), -1}, {v(int64(math.MaxInt64)), v(9.3e18), -1}, {v("a"), v("b"), -1},
 		{v(nil), v(0), -1}, {v(5), v("1"), -1}, {v("text"), v([]byte{1}), -1},
 	}
 	for _, tt := range cmp {
-		got, err := syncrules.Compare(tt.a, tt.b)
+		got, err := sqlvalue.Compare(tt.a, tt.b)
 		if err != nil || got != tt.want {
 			t.Errorf("Compare(%v, %v) = %d %v, want %d", tt.a, tt.b, got, err, tt.want)
 		}
 	}
-	if _, err := syncrules.Compare(v([]byte{1}), v([]byte{1})); err == nil {
+	if _, err := sqlvalue.Compare(v([]byte{1}), v([]byte{1})); err == nil {
 		t.Error("comparing blobs should fail")
 	}
 	truthy := []struct {
-		v    syncrules.Value
+		v    sqlvalue.Value
 		want bool
 	}{
 		{v(nil), false}, {v(0), false}, {v(2), true}, {v(0.5), true}, {v("1abc"), true}, {v("0.5"), false},
@@ -62,7 +63,7 @@ func TestCompareAndTruthy(t *testing.T) {
 			t.Errorf("Truthy(%v) = %v", tt.v, got)
 		}
 	}
-	if n := syncrules.UTF16Len("a😀é"); n != 4 {
+	if n := sqlvalue.UTF16Len("a😀é"); n != 4 {
 		t.Errorf("UTF16Len = %d", n)
 	}
 }
@@ -167,10 +168,10 @@ func TestEvalFunctions(t *testing.T) {
 
 // evalStatic evaluates a constant expression through a data query of an
 // edition-2 config (fixed JSON extraction).
-func evalStatic(expr string) (syncrules.Value, error) {
+func evalStatic(expr string) (sqlvalue.Value, error) {
 	e, serr := syncrules.ParseExpr(expr)
 	if serr != nil {
-		return syncrules.Null, serr
+		return sqlvalue.Null, serr
 	}
 	return syncrules.EvalConstant(e, true)
 }

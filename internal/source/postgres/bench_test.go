@@ -11,8 +11,8 @@ import (
 
 	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // benchRows is the size of each benchmark's data set (the reference was
@@ -42,7 +42,7 @@ func (c *counter) Keepalive(context.Context, storage.Position) error { return ni
 func BenchmarkSourceStream(b *testing.B) {
 	ctx := context.Background()
 	e := newEnv(b, pgsource.Options{}, e2eSetup)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // encodeKey is the canonical encoding of a replica identity: per key column
@@ -14,15 +14,15 @@ import (
 // uvarint length and the bytes for TEXT and BLOB). Snapshot rows and
 // streamed changes decode values the same way, so a row gets the same key
 // from both.
-func encodeKey(dst []byte, vals []syncrules.Value) []byte {
+func encodeKey(dst []byte, vals []sqlvalue.Value) []byte {
 	for _, v := range vals {
 		dst = append(dst, byte(v.Kind()))
 		switch v.Kind() {
-		case syncrules.KindInteger:
+		case sqlvalue.KindInteger:
 			dst = binary.BigEndian.AppendUint64(dst, uint64(v.Int64()))
-		case syncrules.KindReal:
+		case sqlvalue.KindReal:
 			dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Float64()))
-		case syncrules.KindText, syncrules.KindBlob:
+		case sqlvalue.KindText, sqlvalue.KindBlob:
 			dst = binary.AppendUvarint(dst, uint64(len(v.Str())))
 			dst = append(dst, v.Str()...)
 		}

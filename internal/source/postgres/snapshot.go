@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/powersync-go/powersync/internal/source"
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // Snapshot copies a table in pages of SnapshotPageRows rows ordered by its
@@ -53,7 +53,7 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 	}
 	defer conn.Release()
 	pg := conn.Conn().PgConn()
-	keyVals := make([]syncrules.Value, len(keyIdx))
+	keyVals := make([]sqlvalue.Value, len(keyIdx))
 	for {
 		sql, args := first, [][]byte(nil)
 		if cur != nil {
@@ -67,10 +67,10 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 		var last cursor
 		for res.NextRow() {
 			vals := res.Values()
-			row := make(syncrules.Row, len(cols))
+			row := make(sqlvalue.Row, len(cols))
 			for i, c := range cols {
 				if vals[i] == nil {
-					row[c.name] = syncrules.Null
+					row[c.name] = sqlvalue.Null
 					continue
 				}
 				row[c.name] = s.dec.decode(c.typ, vals[i])

@@ -24,8 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // PublicationName is the publication the source replicates.
@@ -81,10 +81,10 @@ type Source struct {
 	// after the snapshot, which is copied inline.
 	known map[uint32]bool
 	// tables are the tables Tables resolved, by reference.
-	tables map[syncrules.TableRef]*source.Table
+	tables map[sqlvalue.TableRef]*source.Table
 	// patterns are every table pattern Tables was asked for: a table that
 	// appears in the change stream and matches one is picked up.
-	patterns []syncrules.TablePattern
+	patterns []sqlvalue.TablePattern
 
 	closeOnce sync.Once
 }
@@ -127,7 +127,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		types:  newTypeRegistry(),
 		dec:    decoder{iso: opts.TimestampsISO8601, custom: opts.CustomTypes},
 		known:  make(map[uint32]bool),
-		tables: make(map[syncrules.TableRef]*source.Table),
+		tables: make(map[sqlvalue.TableRef]*source.Table),
 	}, nil
 }
 
@@ -159,7 +159,7 @@ func SlotName(prefix string, versionID int64, random string) string {
 
 // Tables resolves table patterns to the tables that exist and are
 // published, with their replica identity columns.
-func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) ([]*source.Table, error) {
+func (s *Source) Tables(ctx context.Context, patterns []sqlvalue.TablePattern) ([]*source.Table, error) {
 	var out []*source.Table
 	seen := make(map[uint32]bool)
 	s.mu.Lock()
@@ -242,7 +242,7 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 				}
 			}
 			t := &source.Table{
-				Ref:        syncrules.TableRef{Schema: f.schema, Name: f.name},
+				Ref:        sqlvalue.TableRef{Schema: f.schema, Name: f.name},
 				ID:         f.schema + "." + f.name,
 				KeyColumns: keys,
 			}
@@ -259,7 +259,7 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 // newTable resolves a table seen in the change stream that Tables did not
 // return: when it matches a pattern the sync config reads (and is published
 // and has a replica identity), it is returned for an inline copy.
-func (s *Source) newTable(ctx context.Context, ref syncrules.TableRef) (*source.Table, error) {
+func (s *Source) newTable(ctx context.Context, ref sqlvalue.TableRef) (*source.Table, error) {
 	s.mu.Lock()
 	_, known := s.tables[ref]
 	var match bool
@@ -280,7 +280,7 @@ func (s *Source) newTable(ctx context.Context, ref syncrules.TableRef) (*source.
 	if known || !match {
 		return nil, nil
 	}
-	ts, err := s.Tables(ctx, []syncrules.TablePattern{{Schema: ref.Schema, Name: ref.Name}})
+	ts, err := s.Tables(ctx, []sqlvalue.TablePattern{{Schema: ref.Schema, Name: ref.Name}})
 	if err != nil {
 		return nil, fmt.Errorf("postgres source: new table %s.%s: %w", ref.Schema, ref.Name, err)
 	}
@@ -359,7 +359,7 @@ type column struct {
 }
 
 // columns reads a table's columns in attribute order.
-func (s *Source) columns(ctx context.Context, ref syncrules.TableRef) ([]column, error) {
+func (s *Source) columns(ctx context.Context, ref sqlvalue.TableRef) ([]column, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT a.attname, a.atttypid::int8, format_type(a.atttypid, a.atttypmod)
 		FROM pg_catalog.pg_attribute a

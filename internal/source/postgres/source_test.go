@@ -16,8 +16,8 @@ import (
 	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 func TestMain(m *testing.M) {
@@ -140,12 +140,12 @@ func (e *env) stream(t testing.TB, slot string, from storage.Position, tables []
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	byRef := map[syncrules.TableRef]*source.Table{}
+	byRef := map[sqlvalue.TableRef]*source.Table{}
 	for _, tb := range tables {
 		byRef[tb.Ref] = tb
 	}
 	go func() {
-		done <- e.src.Stream(ctx, slot, from, func(r syncrules.TableRef) *source.Table { return byRef[r] }, h)
+		done <- e.src.Stream(ctx, slot, from, func(r sqlvalue.TableRef) *source.Table { return byRef[r] }, h)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -189,7 +189,7 @@ func TestCheckReportsProblemsWithFix(t *testing.T) {
 		t.Fatalf("plain role: %v", err)
 	}
 	// ... nor SELECT on the table.
-	if _, err := src2.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}}); !errors.As(err, &ce) || !strings.Contains(ce.Fix, "GRANT SELECT") {
+	if _, err := src2.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}}); !errors.As(err, &ce) || !strings.Contains(ce.Fix, "GRANT SELECT") {
 		t.Fatalf("no select: %v", err)
 	}
 }
@@ -204,7 +204,7 @@ func TestTablesResolvesPatternsAndIdentity(t *testing.T) {
 		CREATE TABLE full_ident (x int, y text);
 		ALTER TABLE full_ident REPLICA IDENTITY FULL;
 		CREATE PUBLICATION powersync FOR ALL TABLES;`)
-	got, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todo%"}, {Schema: "public", Name: "full_ident"}, {Name: "missing"}})
+	got, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todo%"}, {Schema: "public", Name: "full_ident"}, {Name: "missing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,12 +217,12 @@ func TestTablesResolvesPatternsAndIdentity(t *testing.T) {
 		t.Fatalf("tables = %v, want %s", desc, want)
 	}
 	var ce *pgsource.CheckError
-	if _, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "nokey"}}); !errors.As(err, &ce) || !strings.Contains(ce.Fix, "REPLICA IDENTITY FULL") {
+	if _, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "nokey"}}); !errors.As(err, &ce) || !strings.Contains(ce.Fix, "REPLICA IDENTITY FULL") {
 		t.Fatalf("nokey: %v", err)
 	}
 }
 
-func rowString(r syncrules.Row) string {
+func rowString(r sqlvalue.Row) string {
 	keys := make([]string, 0, len(r))
 	for k := range r {
 		keys = append(keys, k)
@@ -236,15 +236,15 @@ func rowString(r syncrules.Row) string {
 	return strings.TrimSpace(b.String())
 }
 
-func valueString(v syncrules.Value) string {
+func valueString(v sqlvalue.Value) string {
 	switch v.Kind() {
-	case syncrules.KindInteger:
+	case sqlvalue.KindInteger:
 		return fmt.Sprint(v.Int64())
-	case syncrules.KindReal:
+	case sqlvalue.KindReal:
 		return fmt.Sprint(v.Float64())
-	case syncrules.KindBlob:
+	case sqlvalue.KindBlob:
 		return fmt.Sprintf("%x", v.Bytes())
-	case syncrules.KindNull:
+	case sqlvalue.KindNull:
 		return "null"
 	}
 	return v.Str()

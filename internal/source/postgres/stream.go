@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 func parseLSN(s string) (storage.Position, error) {
@@ -118,7 +118,7 @@ func validSlotName(s string) bool {
 
 // relation is a table of the change stream as announced by pgoutput.
 type relation struct {
-	ref    syncrules.TableRef
+	ref    sqlvalue.TableRef
 	table  *source.Table // nil: not synced
 	cols   []column
 	keyIdx []int
@@ -131,10 +131,10 @@ type streamState struct {
 	s      *Source
 	slot   string
 	h      source.Handler
-	tables func(syncrules.TableRef) *source.Table
+	tables func(sqlvalue.TableRef) *source.Table
 	rels   map[uint32]*relation
 	// extra are tables picked up while streaming (see copyNewTable).
-	extra map[syncrules.TableRef]*source.Table
+	extra map[sqlvalue.TableRef]*source.Table
 	inTx  bool
 	// A group of committed transactions not yet handed to Handler.Commit:
 	// small transactions arriving back to back are committed to storage
@@ -149,7 +149,7 @@ type streamState struct {
 	// release); received is the last position the server sent.
 	acked    pglogrepl.LSN
 	received pglogrepl.LSN
-	keyBuf   []syncrules.Value
+	keyBuf   []sqlvalue.Value
 }
 
 // Stream follows the slot from `from`, delivering every committed
@@ -157,7 +157,7 @@ type streamState struct {
 // (Handler.Commit at the end of each); our own keepalive messages, written
 // periodically and by Head, become Handler.Keepalive calls. The slot is
 // acknowledged only up to what the handler returned from.
-func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) error {
+func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(sqlvalue.TableRef) *source.Table, h source.Handler) error {
 	conn, err := s.replicationConn(ctx)
 	if err != nil {
 		return err
@@ -204,7 +204,7 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	}()
 
 	st := &streamState{s: s, slot: slot, h: h, tables: tables, rels: make(map[uint32]*relation),
-		extra: make(map[syncrules.TableRef]*source.Table),
+		extra: make(map[sqlvalue.TableRef]*source.Table),
 		acked: pglogrepl.LSN(from), received: pglogrepl.LSN(from)}
 	return st.run(ctx, conn)
 }
@@ -479,7 +479,7 @@ func (st *streamState) rel(id uint32) (*relation, error) {
 // relation records a table's shape. pgoutput sends it before the first
 // change of the table in a session and again after its schema changed.
 func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
-	ref := syncrules.TableRef{Schema: m.Namespace, Name: m.RelationName}
+	ref := sqlvalue.TableRef{Schema: m.Namespace, Name: m.RelationName}
 	r := &relation{ref: ref, table: st.tables(ref)}
 	copyNow := false
 	if r.table == nil {
@@ -523,7 +523,7 @@ func (st *streamState) relation(ctx context.Context, m *pglogrepl.RelationMessag
 		}
 		r.keyIdx = idx
 		if cap(st.keyBuf) < len(idx) {
-			st.keyBuf = make([]syncrules.Value, len(idx))
+			st.keyBuf = make([]sqlvalue.Value, len(idx))
 		}
 	}
 	st.rels[m.RelationID] = r
@@ -576,7 +576,7 @@ func (st *streamState) fetchUnchanged(ctx context.Context, rel *relation, tuple 
 		for i, v := range res.Values() {
 			name := c.Unchanged[i]
 			if v == nil {
-				c.Row[name] = syncrules.Null
+				c.Row[name] = sqlvalue.Null
 			} else {
 				c.Row[name] = st.s.dec.decode(rel.colType(name), v)
 			}
@@ -587,7 +587,7 @@ func (st *streamState) fetchUnchanged(ctx context.Context, rel *relation, tuple 
 	}
 	if !found {
 		for _, name := range c.Unchanged {
-			c.Row[name] = syncrules.Null
+			c.Row[name] = sqlvalue.Null
 		}
 	}
 	c.Unchanged = nil
@@ -629,8 +629,8 @@ func (st *streamState) copyNewTable(ctx context.Context, t *source.Table) error 
 
 // row decodes a tuple; columns the server did not send (unchanged TOAST
 // values) are listed separately and left out of the row.
-func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (syncrules.Row, []string) {
-	row := make(syncrules.Row, len(r.cols))
+func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (sqlvalue.Row, []string) {
+	row := make(sqlvalue.Row, len(r.cols))
 	var unchanged []string
 	for i, c := range t.Columns {
 		if i >= len(r.cols) {
@@ -639,7 +639,7 @@ func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (syncrules.Row, 
 		col := &r.cols[i]
 		switch c.DataType {
 		case pglogrepl.TupleDataTypeNull:
-			row[col.name] = syncrules.Null
+			row[col.name] = sqlvalue.Null
 		case pglogrepl.TupleDataTypeToast:
 			unchanged = append(unchanged, col.name)
 		default:
@@ -649,7 +649,7 @@ func (st *streamState) row(r *relation, t *pglogrepl.TupleData) (syncrules.Row, 
 	return row, unchanged
 }
 
-func (st *streamState) key(r *relation, row syncrules.Row) []byte {
+func (st *streamState) key(r *relation, row sqlvalue.Row) []byte {
 	vals := st.keyBuf[:len(r.keyIdx)]
 	for i, k := range r.keyIdx {
 		vals[i] = row[r.cols[k].name]

@@ -9,8 +9,8 @@ import (
 
 	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 const streamSetup = `
@@ -23,7 +23,7 @@ const streamSetup = `
 func TestStreamChanges(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, pgsource.Options{ReportUnchanged: true}, streamSetup)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}, {Name: "pairs"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}, {Name: "pairs"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestStreamChanges(t *testing.T) {
 func TestHeadMovesIdleStream(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, pgsource.Options{}, streamSetup)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestStartRecreatesLostSlot(t *testing.T) {
 	if err := e.src.Drop(ctx, "powersync_5_aaaa"); err != nil {
 		t.Fatal(err)
 	}
-	err = e.src.Stream(ctx, "powersync_5_aaaa", pos, func(syncrules.TableRef) *source.Table { return nil }, newRecorder())
+	err = e.src.Stream(ctx, "powersync_5_aaaa", pos, func(sqlvalue.TableRef) *source.Table { return nil }, newRecorder())
 	if !errors.Is(err, pgsource.ErrSlotLost) {
 		t.Fatalf("stream on dropped slot: %v", err)
 	}
@@ -224,7 +224,7 @@ func TestSnapshotPagesResume(t *testing.T) {
 		CREATE TABLE pairs (a int, b text, v int, primary key (a, b));
 		INSERT INTO pairs SELECT i % 5, 'k' || i, i FROM generate_series(1, 40) i;
 		CREATE PUBLICATION powersync FOR ALL TABLES;`)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "pairs"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "pairs"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestSnapshotPagesResume(t *testing.T) {
 func TestStreamFullIdentityFillsToast(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, pgsource.Options{}, streamSetup+`ALTER TABLE todos REPLICA IDENTITY FULL;`)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestNewTablesPickedUp(t *testing.T) {
 		CREATE TABLE extra_old (id int primary key, v text);
 		INSERT INTO extra_old SELECT i, 'old ' || i FROM generate_series(1, 5) i;
 		CREATE PUBLICATION powersync FOR TABLE todos;`)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}, {Name: "extra_%"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}, {Name: "extra_%"}})
 	if err != nil {
 		t.Fatal(err)
 	}

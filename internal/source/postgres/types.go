@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // Postgres type OIDs with their own conversion into the sync rules value
@@ -243,49 +243,49 @@ type decoder struct {
 }
 
 // decode converts one non-NULL column value in Postgres text format.
-func (d decoder) decode(t *typeInfo, s []byte) syncrules.Value {
+func (d decoder) decode(t *typeInfo, s []byte) sqlvalue.Value {
 	switch t.kind {
 	case kBool:
-		return syncrules.Bool(len(s) > 0 && (s[0] == 't' || s[0] == 'T'))
+		return sqlvalue.Bool(len(s) > 0 && (s[0] == 't' || s[0] == 'T'))
 	case kInt:
 		if i, err := strconv.ParseInt(string(s), 10, 64); err == nil {
-			return syncrules.Int(i)
+			return sqlvalue.Int(i)
 		}
-		return syncrules.Text(string(s))
+		return sqlvalue.Text(string(s))
 	case kFloat:
 		if f, err := strconv.ParseFloat(string(s), 64); err == nil {
-			return syncrules.Real(f)
+			return sqlvalue.Real(f)
 		}
-		return syncrules.Text(string(s))
+		return sqlvalue.Text(string(s))
 	case kBytea:
 		if b, ok := decodeBytea(s); ok {
-			return syncrules.Blob(b)
+			return sqlvalue.Blob(b)
 		}
-		return syncrules.Null
+		return sqlvalue.Null
 	case kDate:
 		switch string(s) {
 		case "infinity":
-			return syncrules.Text("9999-12-31")
+			return sqlvalue.Text("9999-12-31")
 		case "-infinity":
-			return syncrules.Text("0000-01-01")
+			return sqlvalue.Text("0000-01-01")
 		}
 		if strings.HasSuffix(string(s), " BC") {
-			return syncrules.Null
+			return sqlvalue.Null
 		}
-		return syncrules.Text(string(s))
+		return sqlvalue.Text(string(s))
 	case kTimestamp, kTimestamptz:
 		return d.timestamp(string(s), t.kind == kTimestamptz)
 	case kPgLSN:
-		return syncrules.Text(comparableLSN(string(s)))
+		return sqlvalue.Text(comparableLSN(string(s)))
 	case kArray:
 		js, err := d.arrayJSON(t, s)
 		if err != nil {
-			return syncrules.Text(string(s))
+			return sqlvalue.Text(string(s))
 		}
-		return syncrules.Text(js)
+		return sqlvalue.Text(js)
 	case kComposite, kRange:
 		if !d.custom {
-			return syncrules.Text(string(s))
+			return sqlvalue.Text(string(s))
 		}
 		var b strings.Builder
 		var err error
@@ -295,11 +295,11 @@ func (d decoder) decode(t *typeInfo, s []byte) syncrules.Value {
 			err = d.rangeJSON(&b, t, s)
 		}
 		if err != nil {
-			return syncrules.Text(string(s))
+			return sqlvalue.Text(string(s))
 		}
-		return syncrules.Text(b.String())
+		return sqlvalue.Text(b.String())
 	}
-	return syncrules.Text(string(s))
+	return sqlvalue.Text(string(s))
 }
 
 // decodeBytea decodes the hex text form `\x0a0b` (bytea_output = hex).
@@ -333,27 +333,27 @@ func comparableLSN(s string) string {
 // timestamp converts the ISO DateStyle text of a timestamp[tz]. With tz, the
 // value is normalised to UTC. Legacy format keeps the fraction as received;
 // ISO format always has six fraction digits.
-func (d decoder) timestamp(s string, tz bool) syncrules.Value {
+func (d decoder) timestamp(s string, tz bool) sqlvalue.Value {
 	switch s {
 	case "infinity":
-		return syncrules.Text(d.infinity(true, tz))
+		return sqlvalue.Text(d.infinity(true, tz))
 	case "-infinity":
-		return syncrules.Text(d.infinity(false, tz))
+		return sqlvalue.Text(d.infinity(false, tz))
 	}
 	if strings.HasSuffix(s, " BC") {
-		return syncrules.Null
+		return sqlvalue.Null
 	}
 	// YYYY-MM-DD hh:mm:ss[.ffffff][±hh[:mm[:ss]]]
 	date, rest, ok := strings.Cut(s, " ")
 	if !ok || len(date) < 10 {
-		return syncrules.Text(s)
+		return sqlvalue.Text(s)
 	}
 	clock := rest
 	offset := ""
 	if tz {
 		i := strings.LastIndexAny(rest, "+-")
 		if i < 0 {
-			return syncrules.Text(s)
+			return sqlvalue.Text(s)
 		}
 		clock, offset = rest[:i], rest[i:]
 	}
@@ -361,12 +361,12 @@ func (d decoder) timestamp(s string, tz bool) syncrules.Value {
 	if offset != "" {
 		secs, ok := parseOffset(offset)
 		if !ok {
-			return syncrules.Text(s)
+			return sqlvalue.Text(s)
 		}
 		if secs != 0 {
 			date, hms, ok = shiftUTC(date, hms, -secs)
 			if !ok {
-				return syncrules.Text(s)
+				return sqlvalue.Text(s)
 			}
 		}
 	}
@@ -394,7 +394,7 @@ func (d decoder) timestamp(s string, tz bool) syncrules.Value {
 	if tz {
 		b.WriteByte('Z')
 	}
-	return syncrules.Text(b.String())
+	return sqlvalue.Text(b.String())
 }
 
 func (d decoder) infinity(positive, tz bool) string {
@@ -609,13 +609,13 @@ func (p *arrayParser) element(b *strings.Builder, val []byte, null bool) {
 
 // writeJSONValue writes a value as JSON the way JavaScript's JSON.stringify
 // would (numbers in JS form, no HTML escaping); BLOBs become null.
-func writeJSONValue(b *strings.Builder, v syncrules.Value) {
+func writeJSONValue(b *strings.Builder, v sqlvalue.Value) {
 	switch v.Kind() {
-	case syncrules.KindInteger:
+	case sqlvalue.KindInteger:
 		b.WriteString(strconv.FormatInt(v.Int64(), 10))
-	case syncrules.KindReal:
+	case sqlvalue.KindReal:
 		b.WriteString(jsNumber(v.Float64()))
-	case syncrules.KindText:
+	case sqlvalue.KindText:
 		writeJSONString(b, v.Str())
 	default:
 		b.WriteString("null")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -77,7 +78,7 @@ func typesSetup() (setup, insert string) {
 	return setup, insert
 }
 
-func checkTypes(t *testing.T, label string, row syncrules.Row, iso bool) {
+func checkTypes(t *testing.T, label string, row sqlvalue.Row, iso bool) {
 	t.Helper()
 	for _, c := range typeCases {
 		want := c.legacy
@@ -90,7 +91,7 @@ func checkTypes(t *testing.T, label string, row syncrules.Row, iso bool) {
 			continue
 		}
 		got := v.Kind().String() + ":" + valueString(v)
-		if c.col == "c_bytea" && v.Kind() == syncrules.KindBlob {
+		if c.col == "c_bytea" && v.Kind() == sqlvalue.KindBlob {
 			got = "blob:" + valueString(v)
 		}
 		if got != want {
@@ -111,7 +112,7 @@ func TestTypeMapping(t *testing.T) {
 			ctx := context.Background()
 			setup, insert := typesSetup()
 			e := newEnv(t, pgsource.Options{TimestampsISO8601: iso}, setup)
-			tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "types"}})
+			tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "types"}})
 			if err != nil || len(tables) != 1 {
 				t.Fatalf("tables: %v %v", tables, err)
 			}
@@ -121,7 +122,7 @@ func TestTypeMapping(t *testing.T) {
 			}
 			e.exec(t, insert)
 
-			var rows []syncrules.Row
+			var rows []sqlvalue.Row
 			err = e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
 				rows = append(rows, p.Rows...)
 				return nil
@@ -149,7 +150,7 @@ func TestTypesSyncedJSON(t *testing.T) {
 	setup, insert := typesSetup()
 	e := newEnv(t, pgsource.Options{}, setup)
 	e.exec(t, insert)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "types"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "types"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestTypesSyncedJSON(t *testing.T) {
 	if cfg == nil || diags.HasFatal() {
 		t.Fatalf("parse: %v", diags)
 	}
-	var row syncrules.Row
+	var row sqlvalue.Row
 	if err := e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
 		row = p.Rows[0]
 		return nil
@@ -213,11 +214,11 @@ func TestCustomTypes(t *testing.T) {
 			ROW('a "quoted", label', true, ROW(7, ARRAY['x', 'y z']), 'happy', NULL)::outer_t,
 			ARRAY[ROW('first', false, NULL, 'sad', 'n')::outer_t],
 			'[1,10)', 'empty', '(,2.5]', ROW(NULL, '{}')::inner_t)`)
-	tables, err := e.src.Tables(ctx, []syncrules.TablePattern{{Name: "c"}})
+	tables, err := e.src.Tables(ctx, []sqlvalue.TablePattern{{Name: "c"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var row syncrules.Row
+	var row sqlvalue.Row
 	if err := e.src.Snapshot(ctx, tables[0], nil, func(p source.SnapshotPage) error {
 		row = p.Rows[0]
 		return nil
@@ -234,7 +235,7 @@ func TestCustomTypes(t *testing.T) {
 	}
 	for col, w := range want {
 		v := row[col]
-		if v.Kind() != syncrules.KindText || v.Str() != w {
+		if v.Kind() != sqlvalue.KindText || v.Str() != w {
 			t.Errorf("%s = %s %q, want %s", col, v.Kind(), v.Str(), w)
 		}
 		var x any

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // Key encoding: a row's id value as bytes, one tag byte for the storage
@@ -20,21 +20,21 @@ const (
 )
 
 // encodeKey encodes an id value. NULL ids have no key.
-func encodeKey(v syncrules.Value) ([]byte, bool) {
+func encodeKey(v sqlvalue.Value) ([]byte, bool) {
 	switch v.Kind() {
-	case syncrules.KindInteger:
+	case sqlvalue.KindInteger:
 		b := make([]byte, 9)
 		b[0] = tagInteger
 		binary.BigEndian.PutUint64(b[1:], uint64(v.Int64())^(1<<63))
 		return b, true
-	case syncrules.KindReal:
+	case sqlvalue.KindReal:
 		b := make([]byte, 9)
 		b[0] = tagReal
 		binary.BigEndian.PutUint64(b[1:], math.Float64bits(v.Float64()))
 		return b, true
-	case syncrules.KindText:
+	case sqlvalue.KindText:
 		return append([]byte{tagText}, v.Str()...), true
-	case syncrules.KindBlob:
+	case sqlvalue.KindBlob:
 		return append([]byte{tagBlob}, v.Str()...), true
 	}
 	return nil, false
@@ -68,21 +68,21 @@ func decodeKey(k []byte) (any, error) {
 // toValue converts a value read through database/sql into a sync rules
 // value. The source selects expressions (not bare columns) so the driver
 // never turns DATE/DATETIME text into time.Time.
-func toValue(x any) syncrules.Value {
+func toValue(x any) sqlvalue.Value {
 	switch v := x.(type) {
 	case nil:
-		return syncrules.Null
+		return sqlvalue.Null
 	case int64:
-		return syncrules.Int(v)
+		return sqlvalue.Int(v)
 	case float64:
-		return syncrules.Real(v)
+		return sqlvalue.Real(v)
 	case string:
-		return syncrules.Text(v)
+		return sqlvalue.Text(v)
 	case []byte:
-		return syncrules.Blob(v)
+		return sqlvalue.Blob(v)
 	case bool:
-		return syncrules.Bool(v)
+		return sqlvalue.Bool(v)
 	}
 	// Not produced by the driver for expression columns; keep it readable.
-	return syncrules.Text(fmt.Sprint(x))
+	return sqlvalue.Text(fmt.Sprint(x))
 }

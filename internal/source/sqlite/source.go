@@ -39,7 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +46,7 @@ import (
 	sqlite3 "modernc.org/sqlite"
 
 	"github.com/powersync-go/powersync/internal/source"
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // Sentinel errors.
@@ -108,7 +107,7 @@ type Source struct {
 	tables        map[string]*tableInfo
 	schemaVersion int64
 	// refs maps a table name to the TableRef handed out by Tables.
-	refs map[string]syncrules.TableRef
+	refs map[string]sqlvalue.TableRef
 
 	closeOnce sync.Once
 }
@@ -148,15 +147,8 @@ func Open(ctx context.Context, path string, opts Options) (*Source, error) {
 	if path == "" {
 		return nil, errors.New("sqlite source: no database path configured (replication.connections[].path)")
 	}
-	st, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s (create it first, or fix replication.connections[].path)", ErrNoFile, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite source: %w", err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("sqlite source: %s is a directory, not a database file", path)
+	if err := CheckFile(path); err != nil {
+		return nil, err
 	}
 	dsn := fmt.Sprintf("file:%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		path, opts.BusyTimeout.Milliseconds())
@@ -171,7 +163,7 @@ func Open(ctx context.Context, path string, opts Options) (*Source, error) {
 		opts:     opts,
 		notifyCh: make(chan struct{}),
 		tables:   map[string]*tableInfo{},
-		refs:     map[string]syncrules.TableRef{},
+		refs:     map[string]sqlvalue.TableRef{},
 	}
 	if err := s.Check(ctx); err != nil {
 		db.Close()
@@ -247,7 +239,7 @@ func (s *Source) DB() *sql.DB { return s.db }
 // Tables resolves the sync config's table patterns against the tables of
 // the database. A pattern whose name ends in % matches every table with
 // that prefix. Every resolved table must have an id column.
-func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) ([]*source.Table, error) {
+func (s *Source) Tables(ctx context.Context, patterns []sqlvalue.TablePattern) ([]*source.Table, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE '\_powersync\_%' ESCAPE '\' ORDER BY name`)
 	if err != nil {
@@ -288,7 +280,7 @@ func (s *Source) Tables(ctx context.Context, patterns []syncrules.TablePattern) 
 				return nil, err
 			}
 			seen[n] = true
-			ref := syncrules.TableRef{Schema: p.Schema, Name: n}
+			ref := sqlvalue.TableRef{Schema: p.Schema, Name: n}
 			s.mu.Lock()
 			s.refs[n] = ref
 			s.mu.Unlock()

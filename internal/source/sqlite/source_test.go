@@ -16,8 +16,8 @@ import (
 
 	"github.com/powersync-go/powersync/internal/source"
 	"github.com/powersync-go/powersync/internal/source/sqlite"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // newDB creates a database file with the given schema and returns its path
@@ -74,13 +74,13 @@ func (r *recorder) Change(_ context.Context, c source.Change) error {
 	return nil
 }
 
-func valueText(v syncrules.Value) string {
+func valueText(v sqlvalue.Value) string {
 	switch v.Kind() {
-	case syncrules.KindInteger:
+	case sqlvalue.KindInteger:
 		return fmt.Sprint(v.Int64())
-	case syncrules.KindReal:
+	case sqlvalue.KindReal:
 		return fmt.Sprint(v.Float64())
-	case syncrules.KindText, syncrules.KindBlob:
+	case sqlvalue.KindText, sqlvalue.KindBlob:
 		return v.Str()
 	}
 	return "null"
@@ -128,7 +128,7 @@ func (r *recorder) next(t *testing.T) []string {
 
 func startStream(t *testing.T, s *sqlite.Source, slot string, from storage.Position, tables []*source.Table) *recorder {
 	t.Helper()
-	byRef := map[syncrules.TableRef]*source.Table{}
+	byRef := map[sqlvalue.TableRef]*source.Table{}
 	for _, tb := range tables {
 		byRef[tb.Ref] = tb
 	}
@@ -136,7 +136,7 @@ func startStream(t *testing.T, s *sqlite.Source, slot string, from storage.Posit
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Stream(ctx, slot, from, func(ref syncrules.TableRef) *source.Table { return byRef[ref] }, r)
+		done <- s.Stream(ctx, slot, from, func(ref sqlvalue.TableRef) *source.Table { return byRef[ref] }, r)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -156,11 +156,11 @@ func TestOpenErrors(t *testing.T) {
 
 	path, _ := newDB(t, `CREATE TABLE noid (key TEXT PRIMARY KEY, v TEXT); CREATE TABLE good (id INTEGER PRIMARY KEY)`)
 	s := open(t, path)
-	_, err = s.Tables(ctx, []syncrules.TablePattern{{Name: "noid"}})
+	_, err = s.Tables(ctx, []sqlvalue.TablePattern{{Name: "noid"}})
 	if !errors.Is(err, sqlite.ErrNoID) || !strings.Contains(err.Error(), `"noid"`) {
 		t.Errorf("table without id: got %v", err)
 	}
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "go%"}, {Name: "absent"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "go%"}, {Name: "absent"}})
 	if err != nil || len(tables) != 1 || tables[0].ID != "good" {
 		t.Errorf("pattern: got %v, %v", tables, err)
 	}
@@ -174,7 +174,7 @@ func TestLockedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestSnapshotPages(t *testing.T) {
 		}
 	}
 	s := open(t, path)
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Schema: "public", Name: "items"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Schema: "public", Name: "items"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestSnapshotPages(t *testing.T) {
 	}
 	// Resume after the first page.
 	var rest []string
-	var first syncrules.Row
+	var first sqlvalue.Row
 	err = s.Snapshot(ctx, tables[0], cursor, func(p source.SnapshotPage) error {
 		for _, r := range p.Rows {
 			if first == nil {
@@ -251,7 +251,7 @@ func TestSnapshotPages(t *testing.T) {
 		t.Errorf("resumed: %v", rest)
 	}
 	// Values keep their storage class; DATETIME text stays text.
-	want := map[string]syncrules.Kind{"id": syncrules.KindText, "n": syncrules.KindInteger, "r": syncrules.KindReal, "b": syncrules.KindBlob, "d": syncrules.KindText}
+	want := map[string]sqlvalue.Kind{"id": sqlvalue.KindText, "n": sqlvalue.KindInteger, "r": sqlvalue.KindReal, "b": sqlvalue.KindBlob, "d": sqlvalue.KindText}
 	for c, k := range want {
 		if first[c].Kind() != k {
 			t.Errorf("column %s: kind %v, want %v", c, first[c].Kind(), k)
@@ -266,7 +266,7 @@ func TestStreamChanges(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT); CREATE TABLE other (id INTEGER PRIMARY KEY)`)
 	s := open(t, path)
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestHeadAndResume(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
 	s := open(t, path)
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestRecreatedTableIsFollowedAgain(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
 	s := open(t, path)
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestDroppedTableChangesReadAsDeletes(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
 	s := open(t, path)
-	tables, err := s.Tables(ctx, []syncrules.TablePattern{{Name: "todos"}})
+	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
 	}

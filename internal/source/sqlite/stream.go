@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/source"
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
 // rowScanner reads rows of `key, columns...` into sync rules rows.
@@ -29,11 +29,11 @@ func newRowScanner(cols []string, extra int) *rowScanner {
 }
 
 // scan reads one result row; the first extra values stay in r.vals.
-func (r *rowScanner) scan(rows *sql.Rows, extra int) (syncrules.Row, error) {
+func (r *rowScanner) scan(rows *sql.Rows, extra int) (sqlvalue.Row, error) {
 	if err := rows.Scan(r.ptrs...); err != nil {
 		return nil, err
 	}
-	row := make(syncrules.Row, len(r.cols))
+	row := make(sqlvalue.Row, len(r.cols))
 	for i, c := range r.cols {
 		row[c] = toValue(r.vals[extra+i])
 	}
@@ -113,7 +113,7 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, cursor []byte, f
 
 // Stream delivers the changes after from, grouped into one commit per
 // drain of everything visible, until ctx is done.
-func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) error {
+func (s *Source) Stream(ctx context.Context, slot string, from storage.Position, tables func(sqlvalue.TableRef) *source.Table, h source.Handler) error {
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.wrap("open stream connection", err)
@@ -214,7 +214,7 @@ func dataVersion(ctx context.Context, c *sql.Conn) (int64, error) {
 // drain delivers every change after pos visible in one read transaction
 // and returns the position it reached and whether any row change was
 // delivered (markers and tables without a mapping only move the position).
-func (s *Source) drain(ctx context.Context, c *sql.Conn, pos storage.Position, tables func(syncrules.TableRef) *source.Table, h source.Handler) (storage.Position, bool, error) {
+func (s *Source) drain(ctx context.Context, c *sql.Conn, pos storage.Position, tables func(sqlvalue.TableRef) *source.Table, h source.Handler) (storage.Position, bool, error) {
 	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return pos, false, s.wrap("begin read", err)
