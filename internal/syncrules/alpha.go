@@ -3,8 +3,9 @@ package syncrules
 import (
 	"context"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file compiles alpha Sync Streams (config edition 2, §7): one query

@@ -1,9 +1,10 @@
 package syncrules
 
 import (
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // lowerExpr lowers a scalar expression of a stream query, resolving names

@@ -1,10 +1,11 @@
 package syncrules
 
 import (
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // ParseOptions tune Parse.

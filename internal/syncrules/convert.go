@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file holds the conversions sources use to turn database values into

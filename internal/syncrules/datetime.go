@@ -2,11 +2,12 @@ package syncrules
 
 import (
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // unixepoch() and datetime() (§5.5) work on milliseconds since the Unix

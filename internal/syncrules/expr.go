@@ -3,9 +3,10 @@ package syncrules
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file compiles expressions of legacy Sync Rules (and alpha streams)

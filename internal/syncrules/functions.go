@@ -5,11 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // scalarFunc is one SQL function of §5.2.

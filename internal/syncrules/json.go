@@ -3,10 +3,11 @@ package syncrules
 import (
 	"errors"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // JSON documents in the sync rules engine (claims, parameters, JSON

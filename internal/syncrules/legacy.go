@@ -2,13 +2,14 @@ package syncrules
 
 import (
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file compiles legacy Sync Rules (bucket_definitions, §6) into plans:

@@ -3,10 +3,11 @@ package syncrules
 import (
 	"errors"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file implements the operators of the SQL subset on Values with the

@@ -2,9 +2,10 @@ package syncrules
 
 import (
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // SyntaxErrorKind tells apart the syntax errors that compilers word

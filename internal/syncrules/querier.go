@@ -3,9 +3,9 @@ package syncrules
 import (
 	"context"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"slices"
 
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/protocol"
 )
 

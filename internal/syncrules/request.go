@@ -3,6 +3,7 @@ package syncrules
 import (
 	"errors"
 	"fmt"
+
 	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 

@@ -2,9 +2,10 @@ package syncrules
 
 import (
 	"errors"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file holds the expression form of the edition-3 Sync Streams

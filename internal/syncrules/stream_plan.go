@@ -3,8 +3,9 @@ package syncrules
 import (
 	"errors"
 	"fmt"
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
 // This file is the evaluation side of compiled edition-3 Sync Streams:
