@@ -3,7 +3,8 @@
 //
 // Environment: ENDPOINT (the sync service), TOKEN_URL (the test's token
 // server: GET returns {"token": "..."}), DB_DIR (where the SDK's SQLite file
-// lives). Commands, one JSON object per line on stdin, each answered by one
+// lives), METHOD (the SyncStreamConnectionMethod: "http", the default, or
+// "web-socket"). Commands, one JSON object per line on stdin, each answered by one
 // line on stdout with the same id:
 //   {"id":1,"cmd":"query","sql":"SELECT ...","params":[]}   -> {"id":1,"rows":[...]}
 //   {"id":2,"cmd":"execute","sql":"INSERT ...","params":[]} -> {"id":2,"ok":true}
@@ -12,7 +13,7 @@
 import readline from 'node:readline';
 import { PowerSyncDatabase, Schema, Table, column, SyncStreamConnectionMethod } from '@powersync/node';
 
-const { ENDPOINT, TOKEN_URL, DB_DIR } = process.env;
+const { ENDPOINT, TOKEN_URL, DB_DIR, METHOD } = process.env;
 
 const schema = new Schema({
   lists: new Table({ name: column.text, owner_id: column.text, created_at: column.text }),
@@ -57,7 +58,7 @@ const db = new PowerSyncDatabase({
 });
 await db.init();
 await db.connect(connector, {
-  connectionMethod: SyncStreamConnectionMethod.HTTP,
+  connectionMethod: METHOD === 'web-socket' ? SyncStreamConnectionMethod.WEB_SOCKET : SyncStreamConnectionMethod.HTTP,
   retryDelayMs: 300,
   crudUploadThrottleMs: 50,
 });

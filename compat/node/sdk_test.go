@@ -15,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,9 +227,16 @@ type sdkClient struct {
 
 func startClient(t *testing.T, node string, d *devInstance, ts *tokenServer, name string) *sdkClient {
 	t.Helper()
+	return startClientOver(t, node, d.endpoint, "http", ts, name)
+}
+
+// startClientOver starts an SDK client that syncs from endpoint with the
+// SyncStreamConnectionMethod method ("http" or "web-socket").
+func startClientOver(t *testing.T, node, endpoint, method string, ts *tokenServer, name string) *sdkClient {
+	t.Helper()
 	c := &sdkClient{name: name, replies: make(chan map[string]any, 16), stderr: &lockedBuffer{}}
 	c.cmd = exec.Command(node, "sdk-client.mjs")
-	c.cmd.Env = append(os.Environ(), "ENDPOINT="+d.endpoint, "TOKEN_URL="+ts.URL+"/", "DB_DIR="+t.TempDir())
+	c.cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "METHOD="+method, "TOKEN_URL="+ts.URL+"/", "DB_DIR="+t.TempDir())
 	c.cmd.Stderr = c.stderr
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
@@ -342,9 +351,110 @@ func tail(s string, n int) string {
 	return s
 }
 
+// sdkTransport is one way the SDK reaches the service.
+type sdkTransport struct {
+	name   string // subtest name
+	method string // the SDK's SyncStreamConnectionMethod
+	// accept, when set, replaces the Accept header of the SDK's POST
+	// /sync/stream (which always prefers BSON) on its way to the service.
+	accept string
+	// answer is what the service must answer every /sync/stream with: the
+	// Content-Type of a 200, or "websocket" for a 101 upgrade.
+	answer string
+}
+
+var sdkTransports = []sdkTransport{
+	{name: "ndjson", method: "http", accept: "application/x-ndjson", answer: "application/x-ndjson"},
+	// bson (method http, the SDK's own Accept) and websocket join this list
+	// as the service learns them (issue 13).
+}
+
+// transportProxy stands between the SDK clients and the service: it sets
+// the Accept header a transport asks for and records how the service
+// answered each sync stream, so a test knows which transport carried it.
+type transportProxy struct {
+	*httptest.Server
+	mu      sync.Mutex
+	answers map[string]int // Content-Type of a 200 /sync/stream, or "websocket", or "POST 401"…
+}
+
+func newTransportProxy(t *testing.T, endpoint string, tr sdkTransport) *transportProxy {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &transportProxy{answers: map[string]int{}}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			if tr.accept != "" && r.In.Method == http.MethodPost && r.In.URL.Path == "/sync/stream" {
+				r.Out.Header.Set("Accept", tr.accept)
+			}
+		},
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.URL.Path != "/sync/stream" {
+				return nil
+			}
+			answer := fmt.Sprintf("%s %d", resp.Request.Method, resp.StatusCode)
+			switch resp.StatusCode {
+			case http.StatusOK:
+				answer = resp.Header.Get("Content-Type")
+			case http.StatusSwitchingProtocols:
+				answer = "websocket"
+			}
+			p.mu.Lock()
+			p.answers[answer]++
+			p.mu.Unlock()
+			return nil
+		},
+	}
+	p.Server = httptest.NewServer(rp)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// check fails the test unless every sync stream the service accepted was
+// answered the transport's way (and at least one was).
+func (p *transportProxy) check(t *testing.T, tr sdkTransport) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.answers[tr.answer] == 0 {
+		t.Errorf("%s: no sync stream answered with %s; answers %v", tr.name, tr.answer, p.answers)
+	}
+	for a, n := range p.answers {
+		if a != tr.answer && !strings.HasSuffix(a, " 401") {
+			t.Errorf("%s: %d sync streams answered %q, want only %q", tr.name, n, a, tr.answer)
+		}
+	}
+}
+
+// TestOfficialNodeSDK runs the same scenarios with the SDK on each
+// transport: HTTP with NDJSON, HTTP with BSON (what the SDK asks for by
+// default) and RSocket over WebSocket.
 func TestOfficialNodeSDK(t *testing.T) {
 	node := requireSDK(t)
+	for _, tr := range sdkTransports {
+		t.Run(tr.name, func(t *testing.T) { sdkScenarios(t, node, tr) })
+	}
+	// Each transport ran the same scenario on its own instance: the
+	// client's final tables must be the same, row for row.
+	base, ok := finalTables.Load(sdkTransports[0].name)
+	for _, tr := range sdkTransports[1:] {
+		if other, ok2 := finalTables.Load(tr.name); ok && ok2 && other != base {
+			t.Errorf("the final todos over %s differ from those over %s", tr.name, sdkTransports[0].name)
+		}
+	}
+}
+
+func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 	d := startDev(t)
+	proxy := newTransportProxy(t, d.endpoint, tr)
+	defer proxy.check(t, tr)
+	start := func(ts *tokenServer, name string) *sdkClient {
+		return startClientOver(t, node, proxy.URL, tr.method, ts, name)
+	}
 
 	// 10,000 rows for user u1, inserted into the source while running.
 	tx, err := d.source.Begin()
@@ -362,7 +472,7 @@ func TestOfficialNodeSDK(t *testing.T) {
 	}
 
 	ts1 := newTokenServer(t, d, "u1")
-	c1 := startClient(t, node, d, ts1, "c1")
+	c1 := start(ts1, "c1")
 
 	t.Run("initial sync of 10000 rows", func(t *testing.T) {
 		eventually(t, "10000 todos in the SDK's database", 90*time.Second, func() bool {
@@ -405,7 +515,7 @@ func TestOfficialNodeSDK(t *testing.T) {
 
 	t.Run("client writes round-trip to every client of the user", func(t *testing.T) {
 		ts2 := newTokenServer(t, d, "u1")
-		c2 := startClient(t, node, d, ts2, "c2")
+		c2 := start(ts2, "c2")
 		eventually(t, "second client synced", 90*time.Second, func() bool {
 			return c2.count(t, `SELECT count(*) FROM todos`) == 9998
 		})
@@ -438,7 +548,7 @@ func TestOfficialNodeSDK(t *testing.T) {
 		for _, mode := range []string{"prefetch", "short"} {
 			ts := newTokenServer(t, d, "u1")
 			ts.mode.Store(mode)
-			c := startClient(t, node, d, ts, mode)
+			c := start(ts, mode)
 			eventually(t, mode+": initial sync", 90*time.Second, func() bool {
 				return c.count(t, `SELECT count(*) FROM todos WHERE owner_id = 'u1'`) > 9000
 			})
@@ -468,7 +578,7 @@ func TestOfficialNodeSDK(t *testing.T) {
 		if resp.StatusCode != 401 {
 			t.Fatalf("wrong token: status %d, want 401", resp.StatusCode)
 		}
-		c3 := startClient(t, node, d, ts3, "c3")
+		c3 := start(ts3, "c3")
 		eventually(t, "SDK fetched credentials again after 401", 30*time.Second, func() bool {
 			return ts3.fetches.Load() >= 2
 		})
@@ -481,7 +591,60 @@ func TestOfficialNodeSDK(t *testing.T) {
 		})
 	})
 
+	t.Run("the final tables equal the source", func(t *testing.T) {
+		want := sourceTodos(t, d, "u1")
+		var got string
+		eventually(t, "c1's todos equal the source's", 30*time.Second, func() bool {
+			got = sdkTodos(t, c1)
+			return got == want
+		})
+		finalTables.Store(tr.name, got)
+	})
+
 	if strings.Contains(d.stderr.String(), "panic") {
 		t.Errorf("service log has a panic:\n%s", tail(d.stderr.String(), 4000))
 	}
+}
+
+// finalTables holds each transport's final todos of c1, for
+// TestOfficialNodeSDK to compare across transports.
+var finalTables sync.Map
+
+// todoColumns are the columns compared between source and client (created_at
+// is set by the source's clock, so it is left out of comparisons across runs).
+const todoColumns = `id, ifnull(list_id, '') AS list, ifnull(description, '') AS descr, ifnull(completed, 0) AS done, owner_id AS own`
+
+// sourceTodos renders the user's todos in the source, one row a line.
+func sourceTodos(t *testing.T, d *devInstance, owner string) string {
+	t.Helper()
+	rows, err := d.source.Query(`SELECT `+todoColumns+` FROM todos WHERE owner_id = ? ORDER BY id`, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id, list, desc, own string
+		var done int64
+		if err := rows.Scan(&id, &list, &desc, &done, &own); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s|%s|%s|%d|%s\n", id, list, desc, done, own)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// sdkTodos renders the SDK database's todos the same way.
+func sdkTodos(t *testing.T, c *sdkClient) string {
+	t.Helper()
+	var b strings.Builder
+	rows := c.query(t, `SELECT `+todoColumns+` FROM todos ORDER BY id`)
+	for _, r := range rows {
+		done, _ := r["done"].(float64)
+		fmt.Fprintf(&b, "%v|%v|%v|%d|%v\n", r["id"], r["list"], r["descr"], int64(done), r["own"])
+	}
+	return b.String()
 }
