@@ -121,6 +121,7 @@ func runDev(ctx context.Context, e *env, dir, host string, port int, portSet boo
 		return err
 	}
 	printDevBanner(e.stdout, dir, endpoint, token, tokenErr, created, devAdmin{token: adminToken, ephemeral: adminEphemeral})
+	e.serving(Instance{Endpoint: endpoint, Role: roleUnified, AdminToken: adminToken, Dir: dir, DevToken: token})
 	if err := <-ran; err != nil {
 		return err
 	}
@@ -198,6 +199,14 @@ func devToken(cfg *config.Config) (string, error) {
 		return sk.Sign(auth.TokenClaims{Subject: devUser, Audiences: aud, IssuedAt: time.Now(), Lifetime: devTokenLife}.Map())
 	}
 	return "", errors.New("client_auth has no HS256 key to sign with; use powersync generate token --private-key")
+}
+
+// CreateDevFolder creates the folder of a dev instance, as `powersync dev`
+// does on first use, without starting the instance (so a program embedding
+// dev can edit its sync config first). A folder with a service.yaml is left
+// as it is; created reports whether the folder was created.
+func CreateDevFolder(ctx context.Context, dir string) (created bool, err error) {
+	return ensureDevDir(ctx, dir)
 }
 
 // ensureDevDir creates the instance folder when it has no service.yaml.

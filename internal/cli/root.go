@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -29,11 +30,71 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// ready, when set, is told once that dev or start serves.
+	ready func(Instance)
+}
+
+// Instance describes a running `powersync dev` or `powersync start`: what a
+// program embedding the command (a test) needs to talk to it. It is
+// reported once, through RunOptions.Ready, when the instance serves.
+type Instance struct {
+	// Endpoint is the sync endpoint ("http://127.0.0.1:port"); empty for
+	// the sync role, which serves no HTTP.
+	Endpoint string
+	// Role is unified, api or sync (dev is always unified).
+	Role string
+	// AdminToken is the first admin API token ("" when none is set).
+	AdminToken string
+	// Dir is the dev instance's folder; empty for start.
+	Dir string
+	// DevToken is the development token for test-user that dev prints
+	// (empty for start, or when the config has no HS256 key).
+	DevToken string
+}
+
+// RunOptions are the process surroundings of Run.
+type RunOptions struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Getenv reads environment variables, for config (!env, the
+	// POWERSYNC_CONFIG_* variables) and tokens; nil reads the process
+	// environment.
+	Getenv func(string) string
+	// Ready, when set, is called once when dev or start serves: for dev
+	// after the banner (the first checkpoint is served, or the snapshot is
+	// taking long), for start once its listener is bound.
+	Ready func(Instance)
 }
 
 // Main runs the command line args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return run(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: osGetenv})
+	return Run(ctx, args, RunOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// Run runs the command line args like Main, with the surroundings in o,
+// and returns the process exit code.
+func Run(ctx context.Context, args []string, o RunOptions) int {
+	e := &env{stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: o.Getenv, ready: o.Ready}
+	if e.stdin == nil {
+		e.stdin = strings.NewReader("")
+	}
+	if e.stdout == nil {
+		e.stdout = io.Discard
+	}
+	if e.stderr == nil {
+		e.stderr = io.Discard
+	}
+	if e.getenv == nil {
+		e.getenv = osGetenv
+	}
+	return run(ctx, args, e)
+}
+
+// serving reports an instance to the embedding program, if it asked.
+func (e *env) serving(i Instance) {
+	if e.ready != nil {
+		e.ready(i)
+	}
 }
 
 func run(ctx context.Context, args []string, e *env) int {

@@ -76,11 +76,17 @@ exits at once.`,
 				return err
 			}
 			defer svc.close()
+			inst := Instance{Role: role}
+			if len(cfg.API.Tokens) > 0 {
+				inst.AdminToken = cfg.API.Tokens[0]
+			}
 			if svc.ln != nil {
-				log.Info("powersync started", "role", role, "endpoint", endpointURL(svc.ln.Addr()), "listen", svc.ln.Addr().String())
+				inst.Endpoint = endpointURL(svc.ln.Addr())
+				log.Info("powersync started", "role", role, "endpoint", inst.Endpoint, "listen", svc.ln.Addr().String())
 			} else {
 				log.Info("powersync started", "role", role)
 			}
+			e.serving(inst)
 			if err := svc.run(ctx); err != nil {
 				return err
 			}
@@ -188,7 +194,13 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 			Storage:    s.store,
 			SyncConfig: cfg.SyncConfig.Content,
 			Compile: func(content string, version int64) (replication.Rules, error) {
-				return compile(content, version)
+				// Not `return compile(…)`: a nil *syncrules.Config in the
+				// interface would not be a nil Rules.
+				c, err := compile(content, version)
+				if err != nil {
+					return nil, err
+				}
+				return c, nil
 			},
 			Logger:     o.log,
 			SlotPrefix: slotPrefix(cfg),
@@ -428,18 +440,32 @@ func openServiceStorage(ctx context.Context, cfg *config.Config, role string, lo
 	}
 }
 
-// openServiceSource opens the configured source database.
+// openServiceSource opens the configured source database. An error names
+// the config key (and where it is written) of the connection that failed.
+//
+// Each case checks the error before returning the source: returning a nil
+// *sqlitesource.Source as a source.Source would give a non-nil interface
+// whose Close panics.
 func openServiceSource(ctx context.Context, cfg *config.Config, log *slog.Logger) (source.Source, error) {
 	if len(cfg.Replication.Connections) == 0 {
 		return nil, errors.New("no source database: add one under replication.connections in the service config")
 	}
 	c := cfg.Replication.Connections[0]
+	const key = "replication.connections[0]"
 	switch c.Type {
 	case config.TypeSQLite:
-		return sqlitesource.Open(ctx, c.Path, sqlitesource.Options{Logger: log})
+		src, err := sqlitesource.Open(ctx, c.Path, sqlitesource.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key+".path"), err)
+		}
+		return src, nil
 	case config.TypePostgres:
-		return pgsource.New(ctx, pgSourceOptions(cfg, c, log))
+		src, err := pgsource.New(ctx, pgSourceOptions(cfg, c, log))
+		if err != nil {
+			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key), err)
+		}
+		return src, nil
 	default:
-		return nil, fmt.Errorf("unsupported source type %q", c.Type)
+		return nil, fmt.Errorf("%s: unsupported source type %q", cfg.Where(key+".type"), c.Type)
 	}
 }
