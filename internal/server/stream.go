@@ -3,7 +3,6 @@ package server
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -164,7 +163,6 @@ type bucketState struct {
 	checksum uint32
 	count    int64
 	priority int
-	nameJSON []byte // the bucket name as a JSON string, for data lines
 }
 
 // conn is one sync stream. It runs in the handler's goroutine and owns all
@@ -324,9 +322,8 @@ func (c *conn) sendKeepalive() error {
 	if !c.id.ExpiresAt.IsZero() {
 		left = max(int64(math.Ceil(time.Until(c.id.ExpiresAt).Seconds())), 0)
 	}
-	c.buf = append(c.buf[:0], `{"token_expires_in":`...)
-	c.buf = strconv.AppendInt(c.buf, left, 10)
-	c.buf = append(c.buf, "}\n"...)
+	c.buf = protocol.AppendTokenExpiresIn(c.buf[:0], left)
+	c.buf = append(c.buf, '\n')
 	if err := c.lw.writeLine(c.buf); err != nil {
 		return err
 	}
@@ -426,8 +423,7 @@ func (c *conn) checkpoint(ctx context.Context, n *notice, ch changeSet) error {
 			continue
 		}
 		if st == nil {
-			nameJSON, _ := json.Marshal(d.Bucket)
-			st = &bucketState{nameJSON: nameJSON}
+			st = &bucketState{}
 			c.sent[d.Bucket] = st
 		}
 		st.checksum, st.count, st.priority = sum.Checksum, sum.Count, d.Priority
@@ -459,9 +455,8 @@ func (c *conn) checkpoint(ctx context.Context, n *notice, ch changeSet) error {
 			updated = []protocol.BucketChecksum{}
 		}
 		streams := c.querier.Streams()
-		if err := c.writeJSONLine(struct {
-			Checkpoint protocol.Checkpoint `json:"checkpoint"`
-		}{protocol.Checkpoint{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc, Buckets: updated, Streams: streams}}); err != nil {
+		c.buf = protocol.AppendCheckpoint(c.buf[:0], &protocol.Checkpoint{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc, Buckets: updated, Streams: streams})
+		if err := c.writeLine(); err != nil {
 			return err
 		}
 		c.started = true
@@ -476,10 +471,9 @@ func (c *conn) checkpoint(ctx context.Context, n *notice, ch changeSet) error {
 		if removed == nil {
 			removed = []string{}
 		}
-		if err := c.writeJSONLine(struct {
-			Diff protocol.CheckpointDiff `json:"checkpoint_diff"`
-		}{protocol.CheckpointDiff{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc,
-			UpdatedBuckets: updated, RemovedBuckets: removed}}); err != nil {
+		c.buf = protocol.AppendCheckpointDiff(c.buf[:0], &protocol.CheckpointDiff{LastOpID: protocol.OpID(cp.OpID), WriteCheckpoint: wc,
+			UpdatedBuckets: updated, RemovedBuckets: removed})
+		if err := c.writeLine(); err != nil {
 			return err
 		}
 		c.s.metrics.checkpointLines.WithLabelValues("checkpoint_diff").Inc()
@@ -582,16 +576,14 @@ func (c *conn) sendData(ctx context.Context, n *notice, bs storage.BucketStorage
 			delete(c.pending, d.Bucket)
 		}
 		if gi < len(groups)-1 {
-			if err := c.writeJSONLine(struct {
-				P protocol.PartialCheckpointComplete `json:"partial_checkpoint_complete"`
-			}{protocol.PartialCheckpointComplete{LastOpID: protocol.OpID(cp.OpID), Priority: g[0].Priority}}); err != nil {
+			c.buf = protocol.AppendPartialCheckpointComplete(c.buf[:0], cp.OpID, g[0].Priority)
+			if err := c.writeLine(); err != nil {
 				return err
 			}
 		}
 	}
-	return c.writeJSONLine(struct {
-		C protocol.CheckpointComplete `json:"checkpoint_complete"`
-	}{protocol.CheckpointComplete{LastOpID: protocol.OpID(cp.OpID)}})
+	c.buf = protocol.AppendCheckpointComplete(c.buf[:0], cp.OpID)
+	return c.writeLine()
 }
 
 // readData reads bucket data under the process-wide fetch limit.
@@ -605,35 +597,11 @@ func (c *conn) readData(ctx context.Context, bs storage.BucketStorage, cp storag
 	return bs.ReadData(ctx, cp, reqs, storage.Limits{Ops: chunkOps, Bytes: chunkBytes}, fn)
 }
 
-// writeData writes one data line by joining the chunk's pre-encoded ops.
+// writeData writes one data line: the chunk's stored op JSON joined in
+// protocol's data-line frame.
 func (c *conn) writeData(ch storage.Chunk) error {
-	st := c.sent[ch.Bucket]
-	size := 96 + len(ch.Bucket)*2
-	for _, op := range ch.Ops {
-		size += len(op) + 1
-	}
-	b := slices.Grow(c.buf[:0], size)
-	b = append(b, `{"data":{"bucket":`...)
-	if st != nil {
-		b = append(b, st.nameJSON...)
-	} else {
-		nameJSON, _ := json.Marshal(ch.Bucket)
-		b = append(b, nameJSON...)
-	}
-	b = append(b, `,"after":"`...)
-	b = strconv.AppendInt(b, ch.After, 10)
-	b = append(b, `","next_after":"`...)
-	b = strconv.AppendInt(b, ch.NextAfter, 10)
-	b = append(b, `","has_more":`...)
-	b = strconv.AppendBool(b, ch.HasMore)
-	b = append(b, `,"data":[`...)
-	for i, op := range ch.Ops {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, op...)
-	}
-	b = append(b, "]}}\n"...)
+	b := protocol.AppendDataLine(c.buf[:0], ch.Bucket, ch.After, ch.NextAfter, ch.HasMore, ch.Ops)
+	b = append(b, '\n')
 	c.buf = b
 	if err := c.lw.writeLine(b); err != nil {
 		return err
@@ -644,13 +612,9 @@ func (c *conn) writeData(ch storage.Chunk) error {
 	return nil
 }
 
-// writeJSONLine writes v as one line.
-func (c *conn) writeJSONLine(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	c.buf = append(append(c.buf[:0], b...), '\n')
+// writeLine ends the line in c.buf, counts it and writes it.
+func (c *conn) writeLine() error {
+	c.buf = append(c.buf, '\n')
 	c.s.metrics.bytesSent.Add(float64(len(c.buf)))
 	return c.lw.writeLine(c.buf)
 }
