@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file compiles alpha Sync Streams (config edition 2, §7): one query
@@ -40,14 +41,14 @@ type alphaVariant struct {
 // and whether it contains a subquery.
 type alphaDeps struct{ row, req, sub bool }
 
-func depsOf(e Expr) alphaDeps {
+func depsOf(e syntax.Expr) alphaDeps {
 	var d alphaDeps
-	var walk func(Expr)
-	walk = func(e Expr) {
+	var walk func(syntax.Expr)
+	walk = func(e syntax.Expr) {
 		switch x := e.(type) {
-		case *ColumnRef:
+		case *syntax.ColumnRef:
 			d.row = true
-		case *FuncCall:
+		case *syntax.FuncCall:
 			switch x.Schema.Name {
 			case "auth", "connection", "subscription", "request":
 				d.req = true
@@ -55,19 +56,19 @@ func depsOf(e Expr) alphaDeps {
 			for _, a := range x.Args {
 				walk(a)
 			}
-		case *Binary:
+		case *syntax.Binary:
 			walk(x.L)
 			walk(x.R)
-		case *Unary:
+		case *syntax.Unary:
 			walk(x.X)
-		case *IsExpr:
+		case *syntax.IsExpr:
 			walk(x.X)
 			if x.Y != nil {
 				walk(x.Y)
 			}
-		case *CastExpr:
+		case *syntax.CastExpr:
 			walk(x.X)
-		case *InExpr:
+		case *syntax.InExpr:
 			walk(x.X)
 			if x.Select != nil {
 				d.sub = true
@@ -78,13 +79,13 @@ func depsOf(e Expr) alphaDeps {
 			for _, l := range x.List {
 				walk(l)
 			}
-		case *SubqueryExpr:
+		case *syntax.SubqueryExpr:
 			d.sub = true
-		case *Between:
+		case *syntax.Between:
 			walk(x.X)
 			walk(x.Lo)
 			walk(x.Hi)
-		case *CaseExpr:
+		case *syntax.CaseExpr:
 			d.row, d.req = true, true // not supported in alpha; keep it whole
 		}
 	}
@@ -97,9 +98,9 @@ func depsOf(e Expr) alphaDeps {
 // reads only row data or only request data stays one atom, so row-only or
 // request-only ORs need no extra bucket. ok is false beyond
 // maxAlphaVariants terms.
-func dnf(e Expr, negate bool) ([][]Expr, bool) {
+func dnf(e syntax.Expr, negate bool) ([][]syntax.Expr, bool) {
 	switch x := e.(type) {
-	case *Binary:
+	case *syntax.Binary:
 		if x.Op == "AND" || x.Op == "OR" {
 			if d := depsOf(x); !d.sub && !(d.row && d.req) {
 				break // pure: one atom
@@ -116,30 +117,30 @@ func dnf(e Expr, negate bool) ([][]Expr, bool) {
 			if len(l)*len(r) > maxAlphaVariants {
 				return nil, false
 			}
-			var out [][]Expr
+			var out [][]syntax.Expr
 			for _, a := range l {
 				for _, b := range r {
-					term := append(append([]Expr{}, a...), b...)
+					term := append(append([]syntax.Expr{}, a...), b...)
 					out = append(out, term)
 				}
 			}
 			return out, true
 		}
-	case *Unary:
+	case *syntax.Unary:
 		if x.Op == "NOT" {
 			return dnf(x.X, !negate)
 		}
-	case *InExpr:
+	case *syntax.InExpr:
 		if negate && x.Select != nil {
 			flipped := *x
 			flipped.Not = !x.Not
-			return [][]Expr{{&flipped}}, true
+			return [][]syntax.Expr{{&flipped}}, true
 		}
 	}
 	if negate {
-		return [][]Expr{{&Unary{Span: e.Pos(), Op: "NOT", X: e}}}, true
+		return [][]syntax.Expr{{&syntax.Unary{Span: e.Pos(), Op: "NOT", X: e}}}, true
 	}
-	return [][]Expr{{e}}, true
+	return [][]syntax.Expr{{e}}, true
 }
 
 // compileAlphaStream compiles one edition-2 stream.
@@ -161,7 +162,7 @@ func (c *Config) compileAlphaStream(st *streamSpec, d *diagList) {
 		return
 	}
 	src := &bucketSource{name: st.Name, isStream: true, autoSubscribe: st.AutoSubscribe}
-	terms := [][]Expr{{}}
+	terms := [][]syntax.Expr{{}}
 	if sel.Where != nil {
 		var ok bool
 		if terms, ok = dnf(sel.Where, false); !ok {
@@ -184,7 +185,7 @@ func (c *Config) compileAlphaStream(st *streamSpec, d *diagList) {
 		return
 	}
 	if (usesSub || readsSubscription(sel.Where)) && st.AutoSubscribe {
-		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, "Clients subscribe to this stream by default, but it uses subscription parameters. Default subscriptions use null for all parameters, which can lead to unintentional results. Try removing the parameter or not marking the stream as auto-subscribe.")
+		d.atSQL(sql, sql.whole(), SeverityWarning, "Clients subscribe to this stream by default, but it uses subscription parameters. Default subscriptions use null for all parameters, which can lead to unintentional results. Try removing the parameter or not marking the stream as auto-subscribe.")
 	}
 	c.alphaPriorities = append(c.alphaPriorities, namedPriority{st.Name, st.Priority})
 	c.sources = append(c.sources, src)
@@ -192,10 +193,10 @@ func (c *Config) compileAlphaStream(st *streamSpec, d *diagList) {
 
 // compileAlphaVariant compiles one conjunction: a data query on the row
 // side and the request-side inputs.
-func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name string, sql *sqlText, sel *Select, atoms []Expr, subqueries *int, usesSub *bool, d *diagList) (*alphaVariant, *dataQuery) {
+func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name string, sql *sqlText, sel *syntax.Select, atoms []syntax.Expr, subqueries *int, usesSub *bool, d *diagList) (*alphaVariant, *dataQuery) {
 	it := sel.From
 	if len(it) != 1 || it[0].Table.Name == "" {
-		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, "Must SELECT from a single table")
+		d.atSQL(sql, sql.whole(), SeverityFatal, "Must SELECT from a single table")
 		return nil, nil
 	}
 	lc := &legacyCompiler{kind: kindStream, sql: sql, diags: d, opts: evalOptions{fixedJSON: c.compat.FixedJSONExtract}, hasTable: true}
@@ -211,24 +212,24 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 			match = m
 			return
 		}
-		if ce := lc.andMatch(Span{}, match, m); ce != nil {
+		if ce := lc.andMatch(syntax.Span{}, match, m); ce != nil {
 			match = ce.match
 		}
 	}
 	var subInputs []*paramTableQuery
 	for _, atom := range atoms {
-		if u, ok := atom.(*Unary); ok && u.Op == "NOT" {
-			if in, ok := u.X.(*InExpr); ok && in.Select != nil {
+		if u, ok := atom.(*syntax.Unary); ok && u.Op == "NOT" {
+			if in, ok := u.X.(*syntax.InExpr); ok && in.Select != nil {
 				d.atSQL(sql, u.Span, SeverityFatal, "Negations are not allowed here")
 				return nil, nil
 			}
 		}
-		if b, ok := atom.(*Binary); ok && b.Op == "&&" {
-			if sq, ok := b.R.(*SubqueryExpr); ok {
-				atom = &InExpr{Span: b.Span, X: b.L, Select: sq.Select, overlap: true}
+		if b, ok := atom.(*syntax.Binary); ok && b.Op == "&&" {
+			if sq, ok := b.R.(*syntax.SubqueryExpr); ok {
+				atom = &syntax.InExpr{Span: b.Span, X: b.L, Select: sq.Select, Overlap: true}
 			}
 		}
-		if in, ok := atom.(*InExpr); ok && in.Select != nil {
+		if in, ok := atom.(*syntax.InExpr); ok && in.Select != nil {
 			if in.Not {
 				d.atSQL(sql, in.Span, SeverityFatal, "Negations are not allowed here")
 				return nil, nil
@@ -253,7 +254,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 			case clsRow:
 				key := "subquery:" + q.queryID
 				rowEval := x.eval
-				overlap := in.overlap
+				overlap := in.Overlap
 				m := &matchClause{inputs: []inputParam{{key: key}}, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
 					val, err := rowEval(c)
 					if err != nil || val.Kind() == sqlvalue.KindNull || val.Kind() == sqlvalue.KindBlob {
@@ -268,7 +269,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 				addMatch(m)
 				subInputs = append(subInputs, q)
 			case clsParam:
-				if in.overlap {
+				if in.Overlap {
 					d.atSQL(sql, in.X.Pos(), SeverityFatal, "The left-hand side of an && operator must be derived from the row to sync.")
 					return nil, nil
 				}
@@ -299,7 +300,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 		return nil, nil
 	}
 	if match == nil {
-		match = lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
+		match = lc.toMatch(staticExpr(sqlvalue.Int(1), syntax.Span{}))
 	}
 	for _, in := range match.inputs {
 		ai := alphaInput{eval: in.eval, expanding: in.expanding}
@@ -329,7 +330,7 @@ func (c *Config) compileAlphaVariant(st *streamSpec, src *bucketSource, name str
 // compileAlphaSubquery compiles `x IN (SELECT col FROM t WHERE ...)` into a
 // parameter lookup. For a request-side x the comparison with col becomes
 // part of the lookup key (an existence check).
-func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sqlText, in *InExpr, x *cexpr, index int, outer *legacyCompiler, usesSub *bool, d *diagList) *paramTableQuery {
+func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sqlText, in *syntax.InExpr, x *cexpr, index int, outer *legacyCompiler, usesSub *bool, d *diagList) *paramTableQuery {
 	sub := in.Select
 	if !checkLegacyClauses(sub, sql, d) {
 		return nil
@@ -372,7 +373,7 @@ func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sq
 		}
 		*usesSub = *usesSub || where.subscription
 	}
-	m := lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
+	m := lc.toMatch(staticExpr(sqlvalue.Int(1), syntax.Span{}))
 	if where != nil {
 		m = lc.toMatch(where)
 	}
@@ -399,18 +400,18 @@ func (c *Config) compileAlphaSubquery(st *streamSpec, src *bucketSource, sql *sq
 	return q
 }
 
-func hasOr(e Expr) bool {
+func hasOr(e syntax.Expr) bool {
 	found := false
-	var walk func(Expr)
-	walk = func(e Expr) {
+	var walk func(syntax.Expr)
+	walk = func(e syntax.Expr) {
 		switch x := e.(type) {
-		case *Binary:
+		case *syntax.Binary:
 			if x.Op == "OR" {
 				found = true
 			}
 			walk(x.L)
 			walk(x.R)
-		case *Unary:
+		case *syntax.Unary:
 			walk(x.X)
 		}
 	}
@@ -420,7 +421,7 @@ func hasOr(e Expr) bool {
 
 // streamCall compiles auth.*, connection.* and subscription.* functions of
 // alpha streams.
-func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
+func (lc *legacyCompiler) streamCall(e *syntax.FuncCall) *cexpr {
 	schema, name := e.Schema.Name, e.Name.Name
 	full := schema + "." + name
 	var raw func(rc *requestContext) string
@@ -434,7 +435,7 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 			if len(e.Args) != 0 {
 				return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
 			}
-			return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, column: "user_id",
+			return &cexpr{cls: clsParam, key: syntax.ExprString(e), span: e.Span, auth: auth, column: "user_id",
 				eval: func(c *legacyCtx) (sqlvalue.Value, error) { return c.req.userID, nil }}
 		}
 	case "connection":
@@ -452,7 +453,7 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 		if len(e.Args) != 0 {
 			return lc.errorf(e.Span, "Function '%s' takes 0 arguments.", full)
 		}
-		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth, subscription: sub,
+		return &cexpr{cls: clsParam, key: syntax.ExprString(e), span: e.Span, auth: auth, subscription: sub,
 			eval: func(c *legacyCtx) (sqlvalue.Value, error) { return sqlvalue.Text(raw(c.req)), nil }}
 	case "parameter":
 		if len(e.Args) != 1 {
@@ -466,7 +467,7 @@ func (lc *legacyCompiler) streamCall(e *FuncCall) *cexpr {
 			return lc.errorf(e.Args[0].Pos(), "Must only depend on data derived from request.")
 		}
 		keyEval := arg.eval
-		return &cexpr{cls: clsParam, key: ExprString(e), span: e.Span, auth: auth.or(arg.auth), subscription: sub || arg.subscription,
+		return &cexpr{cls: clsParam, key: syntax.ExprString(e), span: e.Span, auth: auth.or(arg.auth), subscription: sub || arg.subscription,
 			eval: func(c *legacyCtx) (sqlvalue.Value, error) {
 				k, err := keyEval(c)
 				if err != nil {
@@ -693,29 +694,29 @@ func (c *Config) alphaVariantBuckets(b *querierBuilder, v *alphaVariant, rc *req
 }
 
 // readsSubscription reports whether an expression calls subscription.*.
-func readsSubscription(e Expr) bool {
+func readsSubscription(e syntax.Expr) bool {
 	found := false
-	var walk func(Expr)
-	walk = func(e Expr) {
+	var walk func(syntax.Expr)
+	walk = func(e syntax.Expr) {
 		switch x := e.(type) {
-		case *FuncCall:
+		case *syntax.FuncCall:
 			if x.Schema.Name == "subscription" {
 				found = true
 			}
 			for _, a := range x.Args {
 				walk(a)
 			}
-		case *Binary:
+		case *syntax.Binary:
 			walk(x.L)
 			walk(x.R)
-		case *Unary:
+		case *syntax.Unary:
 			walk(x.X)
-		case *IsExpr:
+		case *syntax.IsExpr:
 			walk(x.X)
 			if x.Y != nil {
 				walk(x.Y)
 			}
-		case *InExpr:
+		case *syntax.InExpr:
 			walk(x.X)
 			if x.Right != nil {
 				walk(x.Right)
@@ -723,7 +724,7 @@ func readsSubscription(e Expr) bool {
 			if x.Select != nil && x.Select.Where != nil {
 				walk(x.Select.Where)
 			}
-		case *CastExpr:
+		case *syntax.CastExpr:
 			walk(x.X)
 		}
 	}
@@ -750,15 +751,15 @@ func arrayAssignments(v sqlvalue.Value) ([][]sqlvalue.Value, error) {
 }
 
 // findSubquery returns the first IN-subquery or subquery expression in e.
-func findSubquery(e Expr) Expr {
-	var found Expr
-	var walk func(Expr)
-	walk = func(e Expr) {
+func findSubquery(e syntax.Expr) syntax.Expr {
+	var found syntax.Expr
+	var walk func(syntax.Expr)
+	walk = func(e syntax.Expr) {
 		if found != nil {
 			return
 		}
 		switch x := e.(type) {
-		case *InExpr:
+		case *syntax.InExpr:
 			if x.Select != nil {
 				found = x
 				return
@@ -767,12 +768,12 @@ func findSubquery(e Expr) Expr {
 			if x.Right != nil {
 				walk(x.Right)
 			}
-		case *SubqueryExpr:
+		case *syntax.SubqueryExpr:
 			found = x
-		case *Binary:
+		case *syntax.Binary:
 			walk(x.L)
 			walk(x.R)
-		case *Unary:
+		case *syntax.Unary:
 			walk(x.X)
 		}
 	}

@@ -3,6 +3,8 @@ package syncrules
 import (
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file is the front half of the edition-3 Sync Streams compiler (§8):
@@ -13,13 +15,13 @@ import (
 
 // diagSink receives the compiler's diagnostics: the text index, the span in
 // that text, the severity and the message.
-type diagSink func(text int, span Span, sev Severity, msg string)
+type diagSink func(text int, span syntax.Span, sev Severity, msg string)
 
 // cteDef is one named common table expression, parsed once.
 type cteDef struct {
 	name string
 	text int
-	sel  *Select
+	sel  *syntax.Select
 	spec *cteSpec
 	used bool
 	bad  bool
@@ -44,8 +46,8 @@ type qsource struct {
 	hasAlias  bool
 	quoted    bool // alias was quoted
 	text      int
-	span      Span
-	aliasSpan Span
+	span      syntax.Span
+	aliasSpan syntax.Span
 	arg       *sxExpr // srcTVF: the JSON argument
 	fromQuery bool    // named in the top-level FROM of the query
 }
@@ -80,7 +82,7 @@ type scopeItem struct {
 	name string // lower-case
 	src  int    // table / tvf source index, or -1 for a subquery/CTE
 	cols []namedExpr
-	span Span
+	span syntax.Span
 }
 
 type namedExpr struct {
@@ -124,7 +126,7 @@ type lowerer struct {
 }
 
 // cteReference reports a CTE body naming another CTE.
-func (l *lowerer) cteReference(name string, span Span) bool {
+func (l *lowerer) cteReference(name string, span syntax.Span) bool {
 	if l.ctes == nil && l.cteNames[strings.ToLower(name)] {
 		l.errorf(span, "A common table expression cannot use another common table expression ('"+name+"'); use a subquery instead")
 		l.aborted = true
@@ -133,32 +135,32 @@ func (l *lowerer) cteReference(name string, span Span) bool {
 	return false
 }
 
-func (l *lowerer) errorf(span Span, msg string) {
+func (l *lowerer) errorf(span syntax.Span, msg string) {
 	l.failed = true
 	if !l.quiet[l.text] && !l.aborted {
 		l.report(l.text, span, SeverityFatal, msg)
 	}
 }
 
-func (l *lowerer) warnf(span Span, msg string) {
+func (l *lowerer) warnf(span syntax.Span, msg string) {
 	if !l.quiet[l.text] {
 		l.report(l.text, span, SeverityWarning, msg)
 	}
 }
 
 // syntaxMessage words a parser error the way the stream compiler reports it.
-func syntaxMessage(e *SyntaxError) string {
+func syntaxMessage(e *syntax.Error) string {
 	switch e.Kind {
-	case SyntaxNotSelect:
+	case syntax.NotSelect:
 		return "Expected a SELECT statement"
-	case SyntaxMultiple:
+	case syntax.Multiple:
 		return "Only a single SELECT statement is supported"
 	}
 	return e.Message
 }
 
 // checkClauses reports the unsupported clauses of a SELECT.
-func (l *lowerer) checkClauses(sel *Select) {
+func (l *lowerer) checkClauses(sel *syntax.Select) {
 	for _, c := range sel.Unsupported {
 		name := c.Name
 		switch name {
@@ -180,7 +182,7 @@ func (l *lowerer) checkClauses(sel *Select) {
 }
 
 // lowerQuery lowers one top-level stream query.
-func (l *lowerer) lowerQuery(text int, sel *Select) *lquery {
+func (l *lowerer) lowerQuery(text int, sel *syntax.Select) *lquery {
 	l.q = &lquery{primary: -1, text: text}
 	l.text = text
 	l.checkClauses(sel)
@@ -197,15 +199,15 @@ func (l *lowerer) lowerQuery(text int, sel *Select) *lquery {
 
 // lowerFrom adds the FROM items of sel to scope sc (and their sources and
 // conditions to the query).
-func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
+func (l *lowerer) lowerFrom(sel *syntax.Select, sc *scope, top bool) {
 	for i := range sel.From {
 		it := &sel.From[i]
 		switch it.Join {
-		case JoinLeft:
+		case syntax.JoinLeft:
 			l.errorf(sel.Span, "LEFT JOIN is not supported")
-		case JoinRight:
+		case syntax.JoinRight:
 			l.errorf(sel.Span, "RIGHT JOIN is not supported")
-		case JoinFull:
+		case syntax.JoinFull:
 			l.errorf(sel.Span, "FULL JOIN is not supported")
 		}
 		if len(it.Using) > 0 {
@@ -267,7 +269,7 @@ func (l *lowerer) lowerFrom(sel *Select, sc *scope, top bool) {
 }
 
 // lowerOn adds the ON condition of a joined FROM item to the query.
-func (l *lowerer) lowerOn(it *FromItem, sc *scope) {
+func (l *lowerer) lowerOn(it *syntax.FromItem, sc *scope) {
 	if it.On != nil {
 		if c := l.lowerCond(it.On, sc); c != nil {
 			l.q.conds = append(l.q.conds, c)
@@ -285,7 +287,7 @@ func (l *lowerer) addScope(sc *scope, item scopeItem) {
 	sc.items = append(sc.items, item)
 }
 
-func (l *lowerer) lowerTVFItem(it *FromItem, sc *scope) {
+func (l *lowerer) lowerTVFItem(it *syntax.FromItem, sc *scope) {
 	fn := it.Func
 	name := strings.ToLower(fn.Name.Name)
 	if fn.Schema.Name != "" || name != "json_each" {
@@ -315,7 +317,7 @@ func (l *lowerer) lowerTVFItem(it *FromItem, sc *scope) {
 // inlineSelect lowers a subquery used as a FROM item (or a CTE body) in a
 // fresh scope: its sources join the query, its WHERE is AND-ed in, and its
 // result columns become the item's named columns.
-func (l *lowerer) inlineSelect(sel *Select, colAliases []Ident, span Span, text int) scopeItem {
+func (l *lowerer) inlineSelect(sel *syntax.Select, colAliases []syntax.Ident, span syntax.Span, text int) scopeItem {
 	saved := l.text
 	l.text = text
 	defer func() { l.text = saved }()
@@ -357,11 +359,11 @@ func (l *lowerer) inlineSelect(sel *Select, colAliases []Ident, span Span, text 
 
 // columnName is the output name of a result column: its alias, the column
 // of a plain reference, or the expression's source text.
-func columnName(si SelectItem, sql string) string {
+func columnName(si syntax.SelectItem, sql string) string {
 	if si.HasAlias {
 		return si.Alias.Name
 	}
-	if ref, ok := si.Expr.(*ColumnRef); ok {
+	if ref, ok := si.Expr.(*syntax.ColumnRef); ok {
 		return ref.Column.Name
 	}
 	p := si.Expr.Pos()
@@ -394,11 +396,11 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 // lowerResultColumns lowers the SELECT list of the top-level query and
 // picks the primary table.
-func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
+func (l *lowerer) lowerResultColumns(sel *syntax.Select, sc *scope) {
 	q := l.q
 	sawExpr := false
 	reportedSecond := false
-	setPrimary := func(t int, span Span) bool {
+	setPrimary := func(t int, span syntax.Span) bool {
 		if t < 0 {
 			return true
 		}
@@ -472,9 +474,9 @@ func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
 			continue
 		}
 		if dependsOnRequest(e) {
-			var at Span
+			var at syntax.Span
 			e.walk(func(n *sxExpr) {
-				if n.kind == sxReq && at == (Span{}) {
+				if n.kind == sxReq && at == (syntax.Span{}) {
 					at = n.span
 				}
 			})
@@ -504,7 +506,7 @@ func (l *lowerer) lowerResultColumns(sel *Select, sc *scope) {
 			continue
 		}
 		if !si.HasAlias {
-			if _, plain := si.Expr.(*ColumnRef); !plain {
+			if _, plain := si.Expr.(*syntax.ColumnRef); !plain {
 				l.warnf(si.Expr.Pos(), "The name of this column is unspecified, consider adding an alias.")
 			}
 		}
@@ -527,9 +529,9 @@ func dependsOnRequest(e *sxExpr) bool {
 
 // lowerCond lowers a WHERE / ON condition: like lowerExpr, but IN with a
 // subquery, a CTE or a JSON array joins new sources into the query.
-func (l *lowerer) lowerCond(e Expr, sc *scope) *sxExpr {
+func (l *lowerer) lowerCond(e syntax.Expr, sc *scope) *sxExpr {
 	switch x := e.(type) {
-	case *Binary:
+	case *syntax.Binary:
 		if x.Op == "AND" || x.Op == "OR" {
 			a, b := l.lowerCond(x.L, sc), l.lowerCond(x.R, sc)
 			if a == nil || b == nil {
@@ -540,7 +542,7 @@ func (l *lowerer) lowerCond(e Expr, sc *scope) *sxExpr {
 		if x.Op == "&&" {
 			return l.lowerOverlap(x, sc)
 		}
-	case *Unary:
+	case *syntax.Unary:
 		if x.Op == "NOT" {
 			a := l.lowerCond(x.X, sc)
 			if a == nil {
@@ -548,14 +550,14 @@ func (l *lowerer) lowerCond(e Expr, sc *scope) *sxExpr {
 			}
 			return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{a}}
 		}
-	case *InExpr:
+	case *syntax.InExpr:
 		return l.lowerIn(x, sc)
 	}
 	return l.lowerExpr(e, sc)
 }
 
 // lowerIn handles x [NOT] IN (subquery | cte | json array | ARRAY[...]).
-func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
+func (l *lowerer) lowerIn(x *syntax.InExpr, sc *scope) *sxExpr {
 	if x.HasList && len(x.List) == 1 {
 		// "x IN (expr)": a parenthesized JSON array expression.
 		one := *x
@@ -576,11 +578,11 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 		}
 		return e
 	}
-	var sub *Select
+	var sub *syntax.Select
 	subText := l.text
 	if x.Select != nil {
 		sub = x.Select
-	} else if ref, ok := x.Right.(*ColumnRef); ok && ref.Table.Name == "" {
+	} else if ref, ok := x.Right.(*syntax.ColumnRef); ok && ref.Table.Name == "" {
 		if l.cteReference(ref.Column.Name, ref.Span) {
 			return nil
 		}
@@ -632,7 +634,7 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 		}
 		return wrap(eq)
 	}
-	if arr, ok := x.Right.(*ArrayExpr); ok {
+	if arr, ok := x.Right.(*syntax.ArrayExpr); ok {
 		args := []*sxExpr{left}
 		for _, el := range arr.Elems {
 			v := l.lowerExpr(el, sc)
@@ -657,7 +659,7 @@ func (l *lowerer) lowerIn(x *InExpr, sc *scope) *sxExpr {
 
 // addJSONEach joins a synthetic json_each(arg) source and returns a
 // reference to its value column.
-func (l *lowerer) addJSONEach(arg *sxExpr, span Span) *sxExpr {
+func (l *lowerer) addJSONEach(arg *sxExpr, span syntax.Span) *sxExpr {
 	l.checkTVFInput(arg, span)
 	src := &qsource{kind: srcTVF, alias: "json_each", text: l.text, span: span, arg: arg}
 	idx := len(l.q.sources)
@@ -667,7 +669,7 @@ func (l *lowerer) addJSONEach(arg *sxExpr, span Span) *sxExpr {
 
 // checkTVFInput reports a json_each argument that reads more than one
 // source (two tables, or a table and request data).
-func (l *lowerer) checkTVFInput(arg *sxExpr, span Span) bool {
+func (l *lowerer) checkTVFInput(arg *sxExpr, span syntax.Span) bool {
 	if len(unitsOf(l.q.sources, arg)) > 1 {
 		l.errorf(span, "Table-valued functions may only have a single table as inputs")
 		return false
@@ -677,15 +679,15 @@ func (l *lowerer) checkTVFInput(arg *sxExpr, span Span) bool {
 
 // lowerOverlap handles a && b: a row filter when both sides read one
 // source, otherwise a join of the two arrays' elements.
-func (l *lowerer) lowerOverlap(x *Binary, sc *scope) *sxExpr {
-	if sub, ok := x.R.(*SubqueryExpr); ok {
+func (l *lowerer) lowerOverlap(x *syntax.Binary, sc *scope) *sxExpr {
+	if sub, ok := x.R.(*syntax.SubqueryExpr); ok {
 		// arr && (SELECT e ...): some element of arr is in the subquery.
 		a := l.lowerExpr(x.L, sc)
 		if a == nil {
 			return nil
 		}
 		elem := l.addJSONEach(a, x.L.Pos())
-		return l.lowerIn(&InExpr{Span: x.Span, X: &lowered{e: elem}, Select: sub.Select}, sc)
+		return l.lowerIn(&syntax.InExpr{Span: x.Span, X: &syntax.Rewritten{Span: elem.span, Node: elem}, Select: sub.Select}, sc)
 	}
 	a, b := l.lowerExpr(x.L, sc), l.lowerExpr(x.R, sc)
 	if a == nil || b == nil {

@@ -5,34 +5,35 @@ import (
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // lowerExpr lowers a scalar expression of a stream query, resolving names
 // in sc and reporting unsupported syntax. It returns nil after reporting an
 // error.
-func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
+func (l *lowerer) lowerExpr(e syntax.Expr, sc *scope) *sxExpr {
 	switch x := e.(type) {
-	case *lowered:
-		return x.e
-	case *Literal:
+	case *syntax.Rewritten:
+		return x.Node.(*sxExpr)
+	case *syntax.Literal:
 		return &sxExpr{kind: sxLit, lit: x.Value, span: x.Span}
-	case *ColumnRef:
+	case *syntax.ColumnRef:
 		return l.lowerRef(x, sc)
-	case *FuncCall:
+	case *syntax.FuncCall:
 		return l.lowerCall(x, sc)
-	case *StarExpr:
+	case *syntax.StarExpr:
 		l.errorf(x.Span, "* columns are not supported here")
 		return nil
-	case *ParamExpr:
+	case *syntax.ParamExpr:
 		l.errorf(x.Span, "SQL parameters are not allowed. Use parameter functions instead: https://docs.powersync.com/usage/sync-streams#accessing-parameters")
 		return nil
-	case *SubqueryExpr:
+	case *syntax.SubqueryExpr:
 		l.errorf(x.Span, "Invalid position for subqueries. Subqueries are only supported in WHERE clauses.")
 		return nil
-	case *LikeExpr:
+	case *syntax.LikeExpr:
 		l.errorf(x.Span, "LIKE expressions are not currently supported.")
 		return nil
-	case *Unary:
+	case *syntax.Unary:
 		switch x.Op {
 		case "-":
 			l.errorf(x.Span, "Unary minus is not currently supported")
@@ -45,7 +46,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return nil
 		}
 		return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{a}}
-	case *Binary:
+	case *syntax.Binary:
 		switch x.Op {
 		case "AND", "OR":
 			a, b := l.lowerExpr(x.L, sc), l.lowerExpr(x.R, sc)
@@ -67,7 +68,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{eq}}
 		}
 		return &sxExpr{kind: sxBin, name: x.Op, span: x.Span, args: []*sxExpr{a, b}}
-	case *IsExpr:
+	case *syntax.IsExpr:
 		a := l.lowerExpr(x.X, sc)
 		if a == nil {
 			return nil
@@ -93,7 +94,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{r}}
 		}
 		return r
-	case *Between:
+	case *syntax.Between:
 		a, lo, hi := l.lowerExpr(x.X, sc), l.lowerExpr(x.Lo, sc), l.lowerExpr(x.Hi, sc)
 		if a == nil || lo == nil || hi == nil {
 			return nil
@@ -103,7 +104,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{r}}
 		}
 		return r
-	case *InExpr:
+	case *syntax.InExpr:
 		if x.Select != nil {
 			l.errorf(x.Span, "Invalid position for subqueries. Subqueries are only supported in WHERE clauses.")
 			return nil
@@ -117,7 +118,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return nil
 		}
 		var r *sxExpr
-		if arr, ok := x.Right.(*ArrayExpr); ok {
+		if arr, ok := x.Right.(*syntax.ArrayExpr); ok {
 			args := []*sxExpr{a}
 			for _, el := range arr.Elems {
 				v := l.lowerExpr(el, sc)
@@ -138,7 +139,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return &sxExpr{kind: sxNot, span: x.Span, args: []*sxExpr{r}}
 		}
 		return r
-	case *CastExpr:
+	case *syntax.CastExpr:
 		switch x.Type {
 		case "text", "numeric", "integer", "real", "blob":
 		default:
@@ -150,7 +151,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			return nil
 		}
 		return &sxExpr{kind: sxCast, name: x.Type, span: x.Span, args: []*sxExpr{a}}
-	case *CaseExpr:
+	case *syntax.CaseExpr:
 		r := &sxExpr{kind: sxCase, span: x.Span}
 		if x.Operand != nil {
 			op := l.lowerExpr(x.Operand, sc)
@@ -176,7 +177,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 			r.args = append(r.args, el)
 		}
 		return r
-	case *ArrayExpr:
+	case *syntax.ArrayExpr:
 		l.errorf(x.Span, "This expression is not supported by PowerSync")
 		return nil
 	}
@@ -185,7 +186,7 @@ func (l *lowerer) lowerExpr(e Expr, sc *scope) *sxExpr {
 }
 
 // lowerRef resolves a column reference.
-func (l *lowerer) lowerRef(x *ColumnRef, sc *scope) *sxExpr {
+func (l *lowerer) lowerRef(x *syntax.ColumnRef, sc *scope) *sxExpr {
 	if x.Schema.Name != "" {
 		l.errorf(x.Span, "Schema is not supported in column references")
 		return nil
@@ -211,7 +212,7 @@ func (l *lowerer) lowerRef(x *ColumnRef, sc *scope) *sxExpr {
 	return l.itemColumn(it, col, x.Span)
 }
 
-func (l *lowerer) itemColumn(it *scopeItem, col string, span Span) *sxExpr {
+func (l *lowerer) itemColumn(it *scopeItem, col string, span syntax.Span) *sxExpr {
 	if it.src >= 0 {
 		src := l.q.sources[it.src]
 		if src.kind == srcTVF {
@@ -271,10 +272,10 @@ func streamSubstring(o evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) 
 
 // lowerCall lowers a function call: request functions, table metadata
 // functions and scalar functions.
-func (l *lowerer) lowerCall(x *FuncCall, sc *scope) *sxExpr {
+func (l *lowerer) lowerCall(x *syntax.FuncCall, sc *scope) *sxExpr {
 	nameSpan := x.Name.Span
 	if x.Schema.Name != "" {
-		nameSpan = x.Schema.Span.join(x.Name.Span)
+		nameSpan = x.Schema.Span.Join(x.Name.Span)
 	}
 	if x.Star || x.Distinct || x.Unsupported != "" {
 		l.errorf(x.Span, "DISTINCT, ORDER BY, FILTER and OVER clauses are not supported")
@@ -336,7 +337,7 @@ func (l *lowerer) lowerCall(x *FuncCall, sc *scope) *sxExpr {
 
 // lowerRequestCall lowers auth.*, connection.* and subscription.* calls
 // into ->> lookups on the raw JSON of that request part.
-func (l *lowerer) lowerRequestCall(x *FuncCall, schema, fname string, nameSpan Span, sc *scope) *sxExpr {
+func (l *lowerer) lowerRequestCall(x *syntax.FuncCall, schema, fname string, nameSpan syntax.Span, sc *scope) *sxExpr {
 	raw := &sxExpr{kind: sxReq, name: schema, span: x.Span}
 	switch fname {
 	case "user_id":
@@ -366,12 +367,3 @@ func (l *lowerer) lowerRequestCall(x *FuncCall, schema, fname string, nameSpan S
 	l.errorf(nameSpan, "Unknown request function")
 	return nil
 }
-
-// lowered wraps an already lowered expression so it can stand in an AST
-// node (used when one construct is rewritten into another).
-type lowered struct {
-	e *sxExpr
-}
-
-func (x *lowered) Pos() Span { return x.e.span }
-func (*lowered) exprNode()   {}

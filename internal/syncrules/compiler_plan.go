@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file is the back half of the edition-3 compiler (§8.3, §8.4): the
@@ -74,7 +76,7 @@ type valueSrc struct {
 	parts  []valueSrc
 	key    string
 	auth   authClass
-	span   Span // first unauthenticated request expression, for the warning
+	span   syntax.Span // first unauthenticated request expression, for the warning
 	text   int
 }
 
@@ -124,7 +126,7 @@ type resolver struct {
 	instKey    string
 	sources    []*dataSource
 	filterAuth authClass
-	warnSpan   Span
+	warnSpan   syntax.Span
 	warnText   int
 }
 
@@ -183,7 +185,7 @@ func (rb *resolverBuild) info(u int) *unitInfo {
 	return ui
 }
 
-func (rb *resolverBuild) errorf(text int, span Span, msg string) {
+func (rb *resolverBuild) errorf(text int, span syntax.Span, msg string) {
 	rb.failed = true
 	rb.p.failed = true
 	rb.p.report(text, span, SeverityFatal, msg)
@@ -343,7 +345,7 @@ func (e edgeDef) side(u int) (mine, other *sxExpr, ou int) {
 func (rb *resolverBuild) requestValue(e *sxExpr) valueSrc {
 	b := binding{table: -1, tvf: map[int]int{}}
 	auth := authNeutral
-	var warn Span
+	var warn syntax.Span
 	e.walk(func(n *sxExpr) {
 		switch n.kind {
 		case sxTVF:
@@ -353,7 +355,7 @@ func (rb *resolverBuild) requestValue(e *sxExpr) valueSrc {
 				auth = authAuthenticated
 			} else if auth != authAuthenticated {
 				auth = authUnauthenticated
-				if warn == (Span{}) {
+				if warn == (syntax.Span{}) {
 					warn = n.span
 				}
 			}
@@ -443,7 +445,7 @@ func (rb *resolverBuild) valueFor(ou int, other *sxExpr) (valueSrc, bool) {
 		node.outputs = append(node.outputs, other)
 	}
 	auth := authNeutral
-	var warn Span
+	var warn syntax.Span
 	text := 0
 	for _, kv := range node.keys {
 		if kv.auth == authAuthenticated {
@@ -568,7 +570,7 @@ func (p *planner) buildResolver(q *lquery, atoms conj) (*resolver, *dataSource) 
 							r.filterAuth = authAuthenticated
 						} else if r.filterAuth != authAuthenticated {
 							r.filterAuth = authUnauthenticated
-							if r.warnSpan == (Span{}) {
+							if r.warnSpan == (syntax.Span{}) {
 								r.warnSpan, r.warnText = n.span, atomText(q, f)
 							}
 						}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // diagList collects the diagnostics of one config file.
@@ -29,7 +31,7 @@ func (d *diagList) atNode(n ast.Node, sev Severity, format string, args ...any) 
 }
 
 // atSQL reports a diagnostic on a span of a SQL string.
-func (d *diagList) atSQL(s *sqlText, sp Span, sev Severity, msg string) {
+func (d *diagList) atSQL(s *sqlText, sp syntax.Span, sev Severity, msg string) {
 	start := s.fileOffset(sp.Start)
 	end := start
 	if sp.End > sp.Start {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file compiles expressions of legacy Sync Rules (and alpha streams)
@@ -58,7 +59,7 @@ type cexpr struct {
 	bucketParam string
 	auth        authUse
 	match       *matchClause
-	span        Span
+	span        syntax.Span
 	// column is the referenced column name for a bare column reference (or
 	// the last part of token_parameters.x), used as a default output name.
 	column string
@@ -141,45 +142,45 @@ type legacyCompiler struct {
 	failed       bool
 }
 
-func (lc *legacyCompiler) errorf(sp Span, format string, args ...any) *cexpr {
+func (lc *legacyCompiler) errorf(sp syntax.Span, format string, args ...any) *cexpr {
 	lc.failed = true
 	lc.diags.atSQL(lc.sql, sp, SeverityFatal, fmt.Sprintf(format, args...))
 	return nil
 }
 
-func (lc *legacyCompiler) warnf(sp Span, format string, args ...any) {
+func (lc *legacyCompiler) warnf(sp syntax.Span, format string, args ...any) {
 	lc.diags.atSQL(lc.sql, sp, SeverityWarning, fmt.Sprintf(format, args...))
 }
 
 // text returns the SQL source of a span (the span's offsets when the
 // compiler has no source text, as for EvalConstant).
-func (lc *legacyCompiler) text(sp Span) string {
+func (lc *legacyCompiler) text(sp syntax.Span) string {
 	if sp.Start >= 0 && sp.End <= len(lc.sql.SQL) && sp.Start <= sp.End {
 		return lc.sql.SQL[sp.Start:sp.End]
 	}
 	return fmt.Sprintf("expr@%d-%d", sp.Start, sp.End)
 }
 
-func (lc *legacyCompiler) checkCase(id Ident) {
+func (lc *legacyCompiler) checkCase(id syntax.Ident) {
 	if id.Upper {
 		lc.warnf(id.Span, `Unquoted identifiers are converted to lower-case. Use "%s" instead.`, lc.text(id.Span))
 	}
 }
 
-func staticExpr(v sqlvalue.Value, sp Span) *cexpr {
+func staticExpr(v sqlvalue.Value, sp syntax.Span) *cexpr {
 	return &cexpr{cls: clsStatic, value: v, span: sp, eval: func(*legacyCtx) (sqlvalue.Value, error) { return v, nil }}
 }
 
 // compile compiles e; nil means an error was reported.
-func (lc *legacyCompiler) compile(e Expr) *cexpr {
+func (lc *legacyCompiler) compile(e syntax.Expr) *cexpr {
 	switch e := e.(type) {
-	case *Literal:
+	case *syntax.Literal:
 		return staticExpr(e.Value, e.Span)
-	case *ColumnRef:
+	case *syntax.ColumnRef:
 		return lc.columnRef(e)
-	case *FuncCall:
+	case *syntax.FuncCall:
 		return lc.call(e)
-	case *Unary:
+	case *syntax.Unary:
 		x := lc.compile(e.X)
 		if x == nil {
 			return nil
@@ -191,9 +192,9 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 			return x
 		}
 		return lc.errorf(e.Span, "Operator %s is not supported", e.Op)
-	case *Binary:
+	case *syntax.Binary:
 		return lc.binary(e)
-	case *IsExpr:
+	case *syntax.IsExpr:
 		x := lc.compile(e.X)
 		if x == nil {
 			return nil
@@ -219,9 +220,9 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 			}
 			return r, nil
 		})
-	case *InExpr:
+	case *syntax.InExpr:
 		return lc.in(e)
-	case *CastExpr:
+	case *syntax.CastExpr:
 		x := lc.compile(e.X)
 		if x == nil {
 			return nil
@@ -234,29 +235,29 @@ func (lc *legacyCompiler) compile(e Expr) *cexpr {
 			r, _ := castTo(v[0], typ)
 			return r, nil
 		})
-	case *Between:
+	case *syntax.Between:
 		return lc.errorf(e.Span, "ternary not supported here")
-	case *CaseExpr:
+	case *syntax.CaseExpr:
 		return lc.errorf(e.Span, "case not supported here")
-	case *ArrayExpr:
+	case *syntax.ArrayExpr:
 		if e.Row {
 			return lc.errorf(e.Span, "row not supported here")
 		}
 		return lc.errorf(e.Span, "array not supported here")
-	case *SubqueryExpr:
+	case *syntax.SubqueryExpr:
 		return lc.errorf(e.Span, "Subqueries are not supported yet")
-	case *ParamExpr:
+	case *syntax.ParamExpr:
 		return lc.errorf(e.Span, "parameter not supported here")
-	case *StarExpr:
+	case *syntax.StarExpr:
 		return lc.errorf(e.Span, "* not supported here")
-	case *LikeExpr:
+	case *syntax.LikeExpr:
 		return lc.errorf(e.Span, "Operator not supported: %s", strings.TrimPrefix(e.Op, "NOT "))
 	}
 	return lc.errorf(e.Pos(), "Expression not supported here")
 }
 
 // columnRef compiles a (qualified) name.
-func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
+func (lc *legacyCompiler) columnRef(e *syntax.ColumnRef) *cexpr {
 	if e.Schema.Name != "" {
 		return lc.errorf(e.Span, "Schema is not supported in column references")
 	}
@@ -320,7 +321,7 @@ func (lc *legacyCompiler) columnRef(e *ColumnRef) *cexpr {
 }
 
 // call compiles a function call.
-func (lc *legacyCompiler) call(e *FuncCall) *cexpr {
+func (lc *legacyCompiler) call(e *syntax.FuncCall) *cexpr {
 	if e.Unsupported != "" || e.Distinct || e.Star {
 		return lc.errorf(e.Span, "DISTINCT, ORDER BY, FILTER and OVER clauses are not supported")
 	}
@@ -346,7 +347,7 @@ func (lc *legacyCompiler) call(e *FuncCall) *cexpr {
 }
 
 // requestCall compiles schema.fn(...) request functions.
-func (lc *legacyCompiler) requestCall(e *FuncCall) *cexpr {
+func (lc *legacyCompiler) requestCall(e *syntax.FuncCall) *cexpr {
 	schema, name := e.Schema.Name, e.Name.Name
 	full := schema + "." + name
 	if lc.kind == kindStream {
@@ -370,7 +371,7 @@ func (lc *legacyCompiler) requestCall(e *FuncCall) *cexpr {
 	if len(e.Args) != want {
 		return lc.errorf(e.Span, "Function '%s' takes %d arguments.", full, want)
 	}
-	key := ExprString(e)
+	key := syntax.ExprString(e)
 	switch name {
 	case "user_id":
 		return &cexpr{cls: clsParam, key: key, span: e.Span, column: "user_id", auth: authUse{authenticated: true},
@@ -402,7 +403,7 @@ func (lc *legacyCompiler) requestCall(e *FuncCall) *cexpr {
 
 // apply combines argument expressions with a scalar function, following
 // the class rules of §6.1.
-func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]sqlvalue.Value) (sqlvalue.Value, error)) *cexpr {
+func (lc *legacyCompiler) apply(sp syntax.Span, args []*cexpr, fn func([]sqlvalue.Value) (sqlvalue.Value, error)) *cexpr {
 	cls := clsStatic
 	var auth authUse
 	for _, a := range args {
@@ -482,13 +483,13 @@ func (lc *legacyCompiler) apply(sp Span, args []*cexpr, fn func([]sqlvalue.Value
 	return out
 }
 
-func (lc *legacyCompiler) binary(e *Binary) *cexpr {
+func (lc *legacyCompiler) binary(e *syntax.Binary) *cexpr {
 	switch e.Op {
 	case "AND", "OR":
 		return lc.logical(e)
 	}
 	if e.Op == "->" || e.Op == "->>" {
-		if lit, ok := e.R.(*Literal); ok && lit.Value.Kind() != sqlvalue.KindText {
+		if lit, ok := e.R.(*syntax.Literal); ok && lit.Value.Kind() != sqlvalue.KindText {
 			return lc.errorf(e.Span, "Unsupported member operation %s", e.Op)
 		}
 	}
@@ -551,7 +552,7 @@ func (lc *legacyCompiler) binary(e *Binary) *cexpr {
 }
 
 // equalityMatch builds the match clause of row = param.
-func (lc *legacyCompiler) equalityMatch(sp Span, rowSide, paramSide *cexpr) *cexpr {
+func (lc *legacyCompiler) equalityMatch(sp syntax.Span, rowSide, paramSide *cexpr) *cexpr {
 	in := inputParam{key: paramSide.key, eval: paramSide.eval, bucketParam: paramSide.bucketParam, auth: paramSide.auth}
 	rowEval := rowSide.eval
 	m := &matchClause{inputs: []inputParam{in}, auth: paramSide.auth, single: rowEval, eval: func(c *legacyCtx) ([][]sqlvalue.Value, error) {
@@ -567,7 +568,7 @@ func (lc *legacyCompiler) equalityMatch(sp Span, rowSide, paramSide *cexpr) *cex
 	return &cexpr{cls: clsMatch, match: m, span: sp}
 }
 
-func (lc *legacyCompiler) in(e *InExpr) *cexpr {
+func (lc *legacyCompiler) in(e *syntax.InExpr) *cexpr {
 	if e.Select != nil {
 		return lc.errorf(e.Span, "Subqueries are not supported yet")
 	}
@@ -667,7 +668,7 @@ func (lc *legacyCompiler) toMatch(x *cexpr) *matchClause {
 	}}
 }
 
-func (lc *legacyCompiler) logical(e *Binary) *cexpr {
+func (lc *legacyCompiler) logical(e *syntax.Binary) *cexpr {
 	l := lc.compile(e.L)
 	if l == nil {
 		return nil
@@ -693,7 +694,7 @@ func (lc *legacyCompiler) logical(e *Binary) *cexpr {
 	return lc.orMatch(e.Span, ml, mr)
 }
 
-func (lc *legacyCompiler) andMatch(sp Span, ml, mr *matchClause) *cexpr {
+func (lc *legacyCompiler) andMatch(sp syntax.Span, ml, mr *matchClause) *cexpr {
 	if ml.unbounded && mr.unbounded {
 		return lc.errorf(sp, "Cannot have multiple IN expressions on bucket parameters")
 	}
@@ -744,7 +745,7 @@ func (lc *legacyCompiler) andMatch(sp Span, ml, mr *matchClause) *cexpr {
 	return &cexpr{cls: clsMatch, match: m, span: sp}
 }
 
-func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
+func (lc *legacyCompiler) orMatch(sp syntax.Span, ml, mr *matchClause) *cexpr {
 	lk, rk := ml.keys(), mr.keys()
 	ls, rs := slices.Clone(lk), slices.Clone(rk)
 	slices.Sort(ls)
@@ -786,7 +787,7 @@ func (lc *legacyCompiler) orMatch(sp Span, ml, mr *matchClause) *cexpr {
 // EvalConstant evaluates an expression that uses no row or request data
 // (literals, operators and functions), with fixed_json_extract rules when
 // fixedJSON is set. It reports the first compile or evaluation error.
-func EvalConstant(e Expr, fixedJSON bool) (sqlvalue.Value, error) {
+func EvalConstant(e syntax.Expr, fixedJSON bool) (sqlvalue.Value, error) {
 	d := &diagList{file: newSrcFile("")}
 	lc := &legacyCompiler{kind: kindParamStatic, sql: &sqlText{file: d.file}, diags: d, opts: evalOptions{fixedJSON: fixedJSON}}
 	ce := lc.compile(e)
@@ -802,7 +803,7 @@ func EvalConstant(e Expr, fixedJSON bool) (sqlvalue.Value, error) {
 // overlapExpr compiles a && b (alpha streams): a row array against a
 // request array partitions rows by element; otherwise it is a plain
 // function of its operands.
-func (lc *legacyCompiler) overlapExpr(e *Binary, l, r *cexpr) *cexpr {
+func (lc *legacyCompiler) overlapExpr(e *syntax.Binary, l, r *cexpr) *cexpr {
 	if l.cls == clsMatch || r.cls == clsMatch {
 		return lc.errorf(e.Span, "Parameter match clauses cannot be used here")
 	}

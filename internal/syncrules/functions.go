@@ -190,8 +190,8 @@ func fnUUIDBlob(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	s := a[0].AsText()
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
 	s = strings.ReplaceAll(s, "-", "")
-	b, ok := decodeHex(s)
-	if !ok || len(b) != 16 {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
 		return sqlvalue.Null, sqlError("Cannot call uuid_blob on a non UUID value")
 	}
 	return sqlvalue.Blob(b), nil
@@ -316,7 +316,8 @@ func geometryBytes(v sqlvalue.Value) ([]byte, bool) {
 	case sqlvalue.KindBlob:
 		return []byte(v.Str()), true
 	case sqlvalue.KindText:
-		return decodeHex(v.Str())
+		b, err := hex.DecodeString(v.Str())
+		return b, err == nil
 	}
 	return nil, false
 }

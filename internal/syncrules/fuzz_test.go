@@ -8,6 +8,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // FuzzParse feeds arbitrary config text to Parse and, when it compiles,
@@ -57,28 +58,6 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParseSelect fuzzes the SQL parser alone.
-func FuzzParseSelect(f *testing.F) {
-	for _, s := range []string{
-		"SELECT * FROM t WHERE a = 1 AND (b OR NOT c)",
-		"SELECT a.*, CAST(x AS text) AS y FROM a JOIN b ON a.id = b.a LEFT JOIN c USING (d) WHERE x IN (SELECT 1) ORDER BY 1 LIMIT 2",
-		"SELECT CASE WHEN a THEN 'x' ELSE 'y''z' END, ARRAY[1,-2], ROW(1) FROM json_each($1) e(v)",
-		"SELECT x::integer, -1.5e3, x'ab' -- comment\n /* c */",
-		"WITH a AS (SELECT 1) SELECT \"Q\"\"\" FROM a; SELECT",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, sql string) {
-		sel, err := syncrules.ParseSelect(sql)
-		if (sel == nil) == (err == nil) {
-			t.Fatalf("ParseSelect(%q): sel %v err %v", sql, sel, err)
-		}
-		if err != nil && (err.Span.Start < 0 || err.Span.Start > len(sql)) {
-			t.Fatalf("error span out of range: %+v", err)
-		}
-	})
-}
-
 // FuzzEvalConstant evaluates arbitrary constant expressions: operators and
 // functions must return a value or an error, never panic.
 func FuzzEvalConstant(f *testing.F) {
@@ -92,7 +71,7 @@ func FuzzEvalConstant(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, expr string) {
-		e, serr := syncrules.ParseExpr(expr)
+		e, serr := syntax.ParseExpr(expr)
 		if serr != nil {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file compiles legacy Sync Rules (bucket_definitions, §6) into plans:
@@ -89,8 +90,8 @@ type eachParamQuery struct {
 const dangerousMessage = "Potentially dangerous query based on parameters set by the client. The client can send any value for these parameters so it's not a good place to do authorization."
 
 // parseQuery parses one SQL string, reporting syntax errors.
-func parseQuery(sql *sqlText, d *diagList) *Select {
-	sel, err := ParseSelect(sql.SQL)
+func parseQuery(sql *sqlText, d *diagList) *syntax.Select {
+	sel, err := syntax.ParseSelect(sql.SQL)
 	if err != nil {
 		d.atSQL(sql, err.Span, SeverityFatal, err.Message)
 		return nil
@@ -99,7 +100,7 @@ func parseQuery(sql *sqlText, d *diagList) *Select {
 }
 
 // checkLegacyClauses reports unsupported clauses of a legacy query.
-func checkLegacyClauses(sel *Select, sql *sqlText, d *diagList) bool {
+func checkLegacyClauses(sel *syntax.Select, sql *sqlText, d *diagList) bool {
 	ok := true
 	if sel.Distinct {
 		d.atSQL(sql, sel.DistinctPos, SeverityFatal, "DISTINCT is not supported")
@@ -130,7 +131,7 @@ func checkLegacyClauses(sel *Select, sql *sqlText, d *diagList) bool {
 
 // resolveTable turns a FROM table into a pattern: "tag.schema" selects a
 // connection tag; a trailing % makes a prefix wildcard.
-func resolveTable(it *FromItem, defaultSchema string) tablePattern {
+func resolveTable(it *syntax.FromItem, defaultSchema string) tablePattern {
 	p := tablePattern{schema: defaultSchema, name: it.Table.Name}
 	if it.Schema.Name != "" {
 		p.schema = it.Schema.Name
@@ -169,7 +170,7 @@ func (c *Config) compileBucketDefinition(spec *bucketSpec, d *diagList) {
 		sort.Strings(a)
 		sort.Strings(b)
 		if !slices.Equal(a, b) {
-			d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, "Bucket parameters must match for each parameter query within a bucket")
+			d.atSQL(sql, sql.whole(), SeverityFatal, "Bucket parameters must match for each parameter query within a bucket")
 		}
 	}
 	for _, sql := range spec.Data {
@@ -180,19 +181,19 @@ func (c *Config) compileBucketDefinition(spec *bucketSpec, d *diagList) {
 
 // outputName returns the name of a select item: its alias, or the column
 // name of a plain reference.
-func outputName(it SelectItem, ce *cexpr) (string, bool) {
+func outputName(it syntax.SelectItem, ce *cexpr) (string, bool) {
 	if it.HasAlias {
 		return it.Alias.Name, true
 	}
-	if _, ok := it.Expr.(*ColumnRef); ok && ce.column != "" {
+	if _, ok := it.Expr.(*syntax.ColumnRef); ok && ce.column != "" {
 		return ce.column, true
 	}
 	return "", false
 }
 
 // priorityColumn reads a _priority output: a simple integer literal 0..3.
-func priorityColumn(it SelectItem, sql *sqlText, d *diagList) (int, bool) {
-	lit, ok := it.Expr.(*Literal)
+func priorityColumn(it syntax.SelectItem, sql *sqlText, d *diagList) (int, bool) {
+	lit, ok := it.Expr.(*syntax.Literal)
 	if !ok || lit.Value.Kind() != sqlvalue.KindInteger {
 		d.atSQL(sql, it.Expr.Pos(), SeverityFatal, "Priority must be a simple integer literal")
 		return 0, false
@@ -357,7 +358,7 @@ func (c *Config) compileParameterQuery(src *bucketSource, spec *bucketSpec, sql 
 			q.where = where.eval
 		}
 		if (outAuth.unauthenticated || filterAuth.unauthenticated) && !outAuth.authenticated && !spec.AcceptDangerous {
-			d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, dangerousMessage)
+			d.atSQL(sql, sql.whole(), SeverityWarning, dangerousMessage)
 		}
 		src.statics = append(src.statics, q)
 	case kindParamEach:
@@ -371,19 +372,19 @@ func (c *Config) compileParameterQuery(src *bucketSource, spec *bucketSpec, sql 
 		}
 		used := outAuth.or(filterAuth).or(eachArg.auth)
 		if used.unauthenticated && !outAuth.authenticated && !eachArg.auth.authenticated && !spec.AcceptDangerous {
-			d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, dangerousMessage)
+			d.atSQL(sql, sql.whole(), SeverityWarning, dangerousMessage)
 		}
 		src.eaches = append(src.eaches, q)
 	case kindParamTable:
 		var m *matchClause
 		if where == nil {
-			m = lc.toMatch(staticExpr(sqlvalue.Int(1), Span{}))
+			m = lc.toMatch(staticExpr(sqlvalue.Int(1), syntax.Span{}))
 		} else {
 			m = lc.toMatch(where)
 		}
 		q := &paramTableQuery{source: src, queryID: queryID, table: table, where: m, outputs: outputs, priority: priority}
 		if (outAuth.unauthenticated || m.auth.unauthenticated) && !outAuth.authenticated && !m.auth.authenticated && !spec.AcceptDangerous {
-			d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityWarning, dangerousMessage)
+			d.atSQL(sql, sql.whole(), SeverityWarning, dangerousMessage)
 		}
 		src.tables = append(src.tables, q)
 		c.params = append(c.params, q)
@@ -393,7 +394,7 @@ func (c *Config) compileParameterQuery(src *bucketSource, spec *bucketSpec, sql 
 
 // compileDataQuery compiles a data query of a bucket definition (or an
 // alpha stream variant when kind is kindStream).
-func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText, d *diagList, kind queryKind, sel *Select) *dataQuery {
+func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText, d *diagList, kind queryKind, sel *syntax.Select) *dataQuery {
 	if sel == nil {
 		if sel = parseQuery(sql, d); sel == nil {
 			return nil
@@ -403,7 +404,7 @@ func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText
 		return nil
 	}
 	if len(sel.From) != 1 {
-		sp := Span{0, len(sql.SQL)}
+		sp := sql.whole()
 		if len(sel.From) > 1 {
 			sp = sel.From[1].Span
 		}
@@ -476,7 +477,7 @@ func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText
 			return nil
 		}
 		if !hasID && !q.hasStar {
-			d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, `Query must return an "id" column`)
+			d.atSQL(sql, sql.whole(), SeverityFatal, `Query must return an "id" column`)
 			return nil
 		}
 		c.data = append(c.data, q)
@@ -485,13 +486,13 @@ func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText
 	if sel.Where != nil {
 		where = lc.compile(sel.Where)
 	} else {
-		where = staticExpr(sqlvalue.Int(1), Span{})
+		where = staticExpr(sqlvalue.Int(1), syntax.Span{})
 	}
 	if lc.failed || where == nil {
 		return nil
 	}
 	if !hasID && !q.hasStar {
-		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, `Query must return an "id" column`)
+		d.atSQL(sql, sql.whole(), SeverityFatal, `Query must return an "id" column`)
 		return nil
 	}
 	m := lc.toMatch(where)
@@ -506,7 +507,7 @@ func (c *Config) compileDataQuery(src *bucketSource, prefix string, sql *sqlText
 	sort.Strings(b)
 	if kind == kindData && !slices.Equal(a, b) {
 		msg := fmt.Sprintf("Query must cover all bucket parameters. Expected: %s Got: %s", jsonStrings(expected), jsonStrings(got))
-		sp := Span{0, len(sql.SQL)}
+		sp := sql.whole()
 		if sel.Where != nil {
 			sp = sel.Where.Pos()
 		}

@@ -29,6 +29,8 @@ type sqlError string
 
 func (e sqlError) Error() string { return string(e) }
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 // sqlErrorf formats a sqlError.
 func sqlErrorf(format string, args ...any) error {
 	return sqlError(fmt.Sprintf(format, args...))

@@ -84,7 +84,7 @@ func (c *Config) checkEventPayload(sql *sqlText, d *diagList) {
 		return
 	}
 	if len(sel.From) != 1 || sel.From[0].Table.Name == "" {
-		d.atSQL(sql, Span{0, len(sql.SQL)}, SeverityFatal, "Must SELECT from a single table")
+		d.atSQL(sql, sql.whole(), SeverityFatal, "Must SELECT from a single table")
 	}
 }
 

@@ -1,11 +1,14 @@
 package syncrules
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	yamltoken "github.com/goccy/go-yaml/token"
+
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file maps positions inside YAML scalars back to the YAML file. SQL
@@ -132,6 +135,10 @@ type sqlText struct {
 	offsets []int // len(SQL)+1 entries; nil = all map to start
 	start   int
 }
+
+// whole is the span of the entire SQL text, for diagnostics about the
+// query as a whole.
+func (s *sqlText) whole() syntax.Span { return syntax.Span{End: len(s.SQL)} }
 
 // fileOffset maps a byte offset of SQL to a file byte offset.
 func (s *sqlText) fileOffset(i int) int {
@@ -308,15 +315,12 @@ func decodeQuoted(src string, start int, q byte) (string, []int) {
 }
 
 func decodeHexRune(s string) (rune, bool) {
-	var r rune
-	for i := 0; i < len(s); i++ {
-		v, ok := hexVal(s[i])
-		if !ok {
-			return 0, false
-		}
-		r = r<<4 | rune(v)
+	// s is the 2, 4 or 8 hex digits of a \x, \u or \U escape.
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return 0, false
 	}
-	return r, true
+	return rune(v), true
 }
 
 // decodePlain decodes a plain scalar of (decoded) length n.

@@ -2,6 +2,8 @@ package syncrules
 
 import (
 	"strings"
+
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // compileEdition3 compiles the streams of an edition-3 config (§8). It
@@ -13,7 +15,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 		return len(texts) - 1
 	}
 	failed := false
-	report := func(text int, span Span, sev Severity, msg string) {
+	report := func(text int, span syntax.Span, sev Severity, msg string) {
 		if sev == SeverityFatal {
 			failed = true
 		}
@@ -40,7 +42,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 				continue
 			}
 			def := &cteDef{name: strings.ToLower(c.Name), spec: c, text: addText(c.SQL)}
-			sel, err := ParseSelect(c.SQL.SQL)
+			sel, err := syntax.ParseSelect(c.SQL.SQL)
 			if err != nil {
 				report(def.text, err.Span, SeverityFatal, syntaxMessage(err))
 				def.bad = true
@@ -96,7 +98,7 @@ func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *di
 				continue
 			}
 			text := addText(qt)
-			sel, err := ParseSelect(qt.SQL)
+			sel, err := syntax.ParseSelect(qt.SQL)
 			if err != nil {
 				report(text, err.Span, SeverityFatal, syntaxMessage(err))
 				continue
@@ -238,14 +240,14 @@ func (p *planner) aliasWarning(q *lquery) {
 // dangerous reports whether the resolver's bucket parameters (or, without
 // parameters, its request filters) depend only on values the client
 // chooses (§8.9), and where.
-func (r *resolver) dangerous(defText int) (int, Span, bool) {
+func (r *resolver) dangerous(defText int) (int, syntax.Span, bool) {
 	cls := authNeutral
-	var span Span
+	var span syntax.Span
 	text := defText
 	for _, v := range r.params {
 		switch v.auth {
 		case authAuthenticated:
-			return 0, Span{}, false
+			return 0, syntax.Span{}, false
 		case authUnauthenticated:
 			if cls != authUnauthenticated {
 				span, text = v.span, v.text
@@ -255,7 +257,7 @@ func (r *resolver) dangerous(defText int) (int, Span, bool) {
 	}
 	if cls == authNeutral {
 		if r.filterAuth != authUnauthenticated {
-			return 0, Span{}, false
+			return 0, syntax.Span{}, false
 		}
 		return r.warnText, r.warnSpan, true
 	}

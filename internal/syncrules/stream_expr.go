@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 // This file holds the expression form of the edition-3 Sync Streams
@@ -35,9 +36,9 @@ const (
 // sxExpr is one lowered expression node.
 type sxExpr struct {
 	kind sxKind
-	span Span   // source span, for diagnostics
-	src  int    // sxCol, sxMeta, sxTVF: index of the source in the query
-	name string // column, metadata kind, tvf column, request kind, function, operator, cast type
+	span syntax.Span // source span, for diagnostics
+	src  int         // sxCol, sxMeta, sxTVF: index of the source in the query
+	name string      // column, metadata kind, tvf column, request kind, function, operator, cast type
 	lit  sqlvalue.Value
 	args []*sxExpr // operands; sxCase: [operand?] then when/then pairs then else?
 	// sxCase layout

@@ -7,6 +7,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 func TestFormatJSNumber(t *testing.T) {
@@ -169,7 +170,7 @@ func TestEvalFunctions(t *testing.T) {
 // evalStatic evaluates a constant expression through a data query of an
 // edition-2 config (fixed JSON extraction).
 func evalStatic(expr string) (sqlvalue.Value, error) {
-	e, serr := syncrules.ParseExpr(expr)
+	e, serr := syntax.ParseExpr(expr)
 	if serr != nil {
 		return sqlvalue.Null, serr
 	}
@@ -178,7 +179,7 @@ func evalStatic(expr string) (sqlvalue.Value, error) {
 
 func TestEvalConstantRejectsNonConstant(t *testing.T) {
 	for _, expr := range []string{"request.user_id() || 'x'", "upper(col)", "token_parameters.a + 1", "bucket.x"} {
-		e, serr := syncrules.ParseExpr(expr)
+		e, serr := syntax.ParseExpr(expr)
 		if serr != nil {
 			t.Fatal(serr)
 		}

@@ -1,4 +1,4 @@
-package syncrules
+package syntax
 
 import "github.com/powersync-go/powersync/internal/sqlvalue"
 
@@ -23,8 +23,8 @@ type Span struct {
 	Start, End int
 }
 
-// join returns the smallest span covering s and o.
-func (s Span) join(o Span) Span {
+// Join returns the smallest span covering s and o.
+func (s Span) Join(o Span) Span {
 	if o.Start < s.Start {
 		s.Start = o.Start
 	}
@@ -44,7 +44,8 @@ type Ident struct {
 
 // Expr is any expression node: *Literal, *ColumnRef, *FuncCall, *Unary,
 // *Binary, *IsExpr, *Between, *InExpr, *LikeExpr, *CastExpr, *CaseExpr,
-// *ArrayExpr, *SubqueryExpr, *StarExpr or *ParamExpr.
+// *ArrayExpr, *SubqueryExpr, *StarExpr or *ParamExpr, and *Rewritten in
+// trees a compiler has rewritten.
 type Expr interface {
 	// Pos is the source span of the whole expression.
 	Pos() Span
@@ -128,8 +129,9 @@ type InExpr struct {
 	Select  *Select
 	Right   Expr
 	HasList bool
-	// overlap marks "X && (SELECT ...)" rewritten by the alpha compiler.
-	overlap bool
+	// Overlap marks "X && (SELECT ...)" rewritten into an InExpr by the
+	// edition-2 compiler; the parser never sets it.
+	Overlap bool
 }
 
 // LikeExpr is "X [NOT] LIKE|ILIKE Pattern" (parsed only to be rejected).
@@ -188,6 +190,14 @@ type ParamExpr struct {
 	Text string
 }
 
+// Rewritten stands in a tree for an expression a compiler has already
+// compiled, when it rewrites one construct into another: Node is the
+// compiler's own form. The parser never produces it.
+type Rewritten struct {
+	Span Span
+	Node any
+}
+
 func (e *Literal) Pos() Span      { return e.Span }
 func (e *ColumnRef) Pos() Span    { return e.Span }
 func (e *FuncCall) Pos() Span     { return e.Span }
@@ -203,6 +213,7 @@ func (e *ArrayExpr) Pos() Span    { return e.Span }
 func (e *SubqueryExpr) Pos() Span { return e.Span }
 func (e *ParamExpr) Pos() Span    { return e.Span }
 func (e *StarExpr) Pos() Span     { return e.Span }
+func (e *Rewritten) Pos() Span    { return e.Span }
 
 func (*Literal) exprNode()      {}
 func (*ColumnRef) exprNode()    {}
@@ -219,6 +230,7 @@ func (*ArrayExpr) exprNode()    {}
 func (*SubqueryExpr) exprNode() {}
 func (*ParamExpr) exprNode()    {}
 func (*StarExpr) exprNode()     {}
+func (*Rewritten) exprNode()    {}
 
 // SelectItem is one result column: "*" / "t.*" (Star set, StarTable the
 // qualifier or zero) or an expression with an optional alias.

@@ -1,4 +1,4 @@
-package syncrules
+package syntax
 
 import (
 	"strings"

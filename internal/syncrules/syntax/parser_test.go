@@ -1,9 +1,9 @@
-package syncrules_test
+package syntax_test
 
 import (
 	"testing"
 
-	"github.com/powersync-go/powersync/internal/syncrules"
+	"github.com/powersync-go/powersync/internal/syncrules/syntax"
 )
 
 func TestParseExprPrecedence(t *testing.T) {
@@ -39,19 +39,19 @@ func TestParseExprPrecedence(t *testing.T) {
 		{"NULL", "NULL"},
 	}
 	for _, tt := range tests {
-		e, err := syncrules.ParseExpr(tt.in)
+		e, err := syntax.ParseExpr(tt.in)
 		if err != nil {
 			t.Errorf("ParseExpr(%q): %v", tt.in, err)
 			continue
 		}
-		if got := syncrules.ExprString(e); got != tt.want {
+		if got := syntax.ExprString(e); got != tt.want {
 			t.Errorf("ParseExpr(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestParseSelect(t *testing.T) {
-	sel, err := syncrules.ParseSelect(`SELECT c.*, id AS "ID", upper(name) n FROM "s"."Todos" AS c INNER JOIN lists l ON l.id = c.list_id, json_each(x) WHERE a = 1 ORDER BY id LIMIT 3;`)
+	sel, err := syntax.ParseSelect(`SELECT c.*, id AS "ID", upper(name) n FROM "s"."Todos" AS c INNER JOIN lists l ON l.id = c.list_id, json_each(x) WHERE a = 1 ORDER BY id LIMIT 3;`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +64,13 @@ func TestParseSelect(t *testing.T) {
 	if len(sel.From) != 3 || sel.From[0].Schema.Name != "s" || sel.From[0].Table.Name != "Todos" || sel.From[0].Alias.Name != "c" {
 		t.Fatalf("from: %+v", sel.From)
 	}
-	if sel.From[1].Join != syncrules.JoinInner || sel.From[1].On == nil || sel.From[2].Join != syncrules.JoinComma || sel.From[2].Func == nil {
+	if sel.From[1].Join != syntax.JoinInner || sel.From[1].On == nil || sel.From[2].Join != syntax.JoinComma || sel.From[2].Func == nil {
 		t.Errorf("joins: %+v", sel.From)
 	}
 	if len(sel.Unsupported) != 2 || sel.Unsupported[0].Name != "ORDER BY" || sel.Unsupported[1].Name != "LIMIT" {
 		t.Errorf("unsupported: %+v", sel.Unsupported)
 	}
-	if sel, err := syncrules.ParseSelect("SELECT"); err != nil || len(sel.Items) != 0 {
+	if sel, err := syntax.ParseSelect("SELECT"); err != nil || len(sel.Items) != 0 {
 		t.Errorf("empty select: %v %v", sel, err)
 	}
 }
@@ -78,19 +78,19 @@ func TestParseSelect(t *testing.T) {
 func TestParseSelectErrors(t *testing.T) {
 	tests := []struct {
 		in   string
-		kind syncrules.SyntaxErrorKind
+		kind syntax.ErrorKind
 		msg  string
 		at   int
 	}{
-		{"UPDATE x SET a = 1", syncrules.SyntaxNotSelect, "Only SELECT statements are supported", 0},
-		{"SELECT 1; SELECT 2", syncrules.SyntaxMultiple, "Only a single SELECT statement is supported", 10},
-		{"SELECT * FROM", syncrules.SyntaxGeneral, "Expected a table name but reached end of input", 13},
-		{"SELECT 'abc", syncrules.SyntaxGeneral, "Unterminated string literal", 7},
-		{"SELECT a FROM t WHERE (a = 1", syncrules.SyntaxGeneral, "Expected ')' but reached end of input", 28},
-		{"SELECT a b c", syncrules.SyntaxGeneral, "Unexpected identifier 'c'", 11},
+		{"UPDATE x SET a = 1", syntax.NotSelect, "Only SELECT statements are supported", 0},
+		{"SELECT 1; SELECT 2", syntax.Multiple, "Only a single SELECT statement is supported", 10},
+		{"SELECT * FROM", syntax.General, "Expected a table name but reached end of input", 13},
+		{"SELECT 'abc", syntax.General, "Unterminated string literal", 7},
+		{"SELECT a FROM t WHERE (a = 1", syntax.General, "Expected ')' but reached end of input", 28},
+		{"SELECT a b c", syntax.General, "Unexpected identifier 'c'", 11},
 	}
 	for _, tt := range tests {
-		_, err := syncrules.ParseSelect(tt.in)
+		_, err := syntax.ParseSelect(tt.in)
 		if err == nil {
 			t.Errorf("ParseSelect(%q): no error", tt.in)
 			continue
@@ -106,7 +106,7 @@ func TestParseDepthBounded(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		deep += "("
 	}
-	if _, err := syncrules.ParseSelect("SELECT " + deep + "1"); err == nil {
+	if _, err := syntax.ParseSelect("SELECT " + deep + "1"); err == nil {
 		t.Fatal("expected an error for deep nesting")
 	}
 }

@@ -1,4 +1,4 @@
-package syncrules
+package syntax
 
 import (
 	"fmt"
@@ -8,25 +8,25 @@ import (
 	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
-// SyntaxErrorKind tells apart the syntax errors that compilers word
+// ErrorKind tells apart the syntax errors that compilers word
 // differently.
-type SyntaxErrorKind uint8
+type ErrorKind uint8
 
 // Syntax error kinds.
 const (
-	SyntaxGeneral   SyntaxErrorKind = iota
-	SyntaxNotSelect                 // the statement is not a SELECT
-	SyntaxMultiple                  // more than one statement
+	General   ErrorKind = iota
+	NotSelect           // the statement is not a SELECT
+	Multiple            // more than one statement
 )
 
-// SyntaxError is a parse failure at a span of the SQL text.
-type SyntaxError struct {
-	Kind    SyntaxErrorKind
+// Error is a parse failure at a span of the SQL text.
+type Error struct {
+	Kind    ErrorKind
 	Message string
 	Span    Span
 }
 
-func (e *SyntaxError) Error() string { return e.Message }
+func (e *Error) Error() string { return e.Message }
 
 // maxParseDepth bounds the nesting of expressions and subqueries, so a
 // hostile config cannot exhaust the stack.
@@ -35,7 +35,7 @@ const maxParseDepth = 200
 // ParseSelect parses one SQL SELECT statement (a trailing ';' allowed).
 // On failure it returns the first syntax error; the parser does not try to
 // recover inside one statement.
-func ParseSelect(sql string) (*Select, *SyntaxError) {
+func ParseSelect(sql string) (*Select, *Error) {
 	p := &parser{lx: lexer{src: sql}}
 	p.advance()
 	sel, err := p.statement()
@@ -46,7 +46,7 @@ func ParseSelect(sql string) (*Select, *SyntaxError) {
 }
 
 // ParseExpr parses a single expression (used by tests and tools).
-func ParseExpr(sql string) (Expr, *SyntaxError) {
+func ParseExpr(sql string) (Expr, *Error) {
 	p := &parser{lx: lexer{src: sql}}
 	p.advance()
 	e, err := p.expr(0)
@@ -71,11 +71,11 @@ func (p *parser) advance() {
 	p.tok = p.lx.next()
 }
 
-func (p *parser) errAt(sp Span, format string, args ...any) *SyntaxError {
-	return &SyntaxError{Message: fmt.Sprintf(format, args...), Span: sp}
+func (p *parser) errAt(sp Span, format string, args ...any) *Error {
+	return &Error{Message: fmt.Sprintf(format, args...), Span: sp}
 }
 
-func (p *parser) unexpected() *SyntaxError {
+func (p *parser) unexpected() *Error {
 	switch p.tok.kind {
 	case tokEOF:
 		return p.errAt(p.tok.span, "Unexpected end of input")
@@ -127,14 +127,14 @@ func (p *parser) acceptKeyword(kw string) bool {
 	return false
 }
 
-func (p *parser) expectKeyword(kw string) *SyntaxError {
+func (p *parser) expectKeyword(kw string) *Error {
 	if !p.acceptKeyword(kw) {
 		return p.expected(kw)
 	}
 	return nil
 }
 
-func (p *parser) expected(what string) *SyntaxError {
+func (p *parser) expected(what string) *Error {
 	if p.tok.kind == tokError {
 		return p.unexpected()
 	}
@@ -154,7 +154,7 @@ func (p *parser) acceptOp(op string) bool {
 	return false
 }
 
-func (p *parser) expectOp(op string) *SyntaxError {
+func (p *parser) expectOp(op string) *Error {
 	if !p.acceptOp(op) {
 		return p.expected("'" + op + "'")
 	}
@@ -189,7 +189,7 @@ func (p *parser) identToken() bool {
 	return p.tok.kind == tokQuotedIdent || (p.tok.kind == tokIdent && !isReserved(p.tok.text))
 }
 
-func (p *parser) ident(what string) (Ident, *SyntaxError) {
+func (p *parser) ident(what string) (Ident, *Error) {
 	if !p.identToken() {
 		return Ident{}, p.expected(what)
 	}
@@ -198,7 +198,7 @@ func (p *parser) ident(what string) (Ident, *SyntaxError) {
 	return id, nil
 }
 
-func (p *parser) enter() *SyntaxError {
+func (p *parser) enter() *Error {
 	p.depth++
 	if p.depth > maxParseDepth {
 		return p.errAt(p.tok.span, "Query is nested too deeply")
@@ -208,12 +208,12 @@ func (p *parser) enter() *SyntaxError {
 
 func (p *parser) leave() { p.depth-- }
 
-func (p *parser) statement() (*Select, *SyntaxError) {
+func (p *parser) statement() (*Select, *Error) {
 	if p.tok.kind == tokEOF {
-		return nil, &SyntaxError{Kind: SyntaxNotSelect, Message: "Expected a SELECT statement but the query is empty", Span: p.tok.span}
+		return nil, &Error{Kind: NotSelect, Message: "Expected a SELECT statement but the query is empty", Span: p.tok.span}
 	}
 	if !p.isKeyword("SELECT") && !p.isKeyword("WITH") && !p.isOp("(") {
-		return nil, &SyntaxError{Kind: SyntaxNotSelect, Message: "Only SELECT statements are supported", Span: p.tok.span}
+		return nil, &Error{Kind: NotSelect, Message: "Only SELECT statements are supported", Span: p.tok.span}
 	}
 	sel, err := p.selectStmt()
 	if err != nil {
@@ -223,7 +223,7 @@ func (p *parser) statement() (*Select, *SyntaxError) {
 	}
 	if p.tok.kind != tokEOF {
 		if p.isKeyword("SELECT") || p.isKeyword("WITH") || p.isKeyword("INSERT") || p.isKeyword("UPDATE") || p.isKeyword("DELETE") {
-			return nil, &SyntaxError{Kind: SyntaxMultiple, Message: "Only a single SELECT statement is supported", Span: p.tok.span}
+			return nil, &Error{Kind: Multiple, Message: "Only a single SELECT statement is supported", Span: p.tok.span}
 		}
 		return nil, p.unexpected()
 	}
@@ -231,7 +231,7 @@ func (p *parser) statement() (*Select, *SyntaxError) {
 }
 
 // selectStmt parses [WITH ...] SELECT ... with its trailing clauses.
-func (p *parser) selectStmt() (*Select, *SyntaxError) {
+func (p *parser) selectStmt() (*Select, *Error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -307,12 +307,12 @@ func (p *parser) selectStmt() (*Select, *SyntaxError) {
 	if err := p.trailingClauses(sel); err != nil {
 		return nil, err
 	}
-	sel.Span = start.join(p.prev.span)
+	sel.Span = start.Join(p.prev.span)
 	return sel, nil
 }
 
 // skipParens skips one balanced parenthesized group.
-func (p *parser) skipParens() *SyntaxError {
+func (p *parser) skipParens() *Error {
 	if err := p.expectOp("("); err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (p *parser) skipParens() *SyntaxError {
 	return nil
 }
 
-func (p *parser) trailingClauses(sel *Select) *SyntaxError {
+func (p *parser) trailingClauses(sel *Select) *Error {
 	for {
 		start := p.tok.span
 		switch {
@@ -359,7 +359,7 @@ func (p *parser) trailingClauses(sel *Select) *SyntaxError {
 					break
 				}
 			}
-			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.join(p.prev.span)})
+			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.Join(p.prev.span)})
 		case p.isKeyword("HAVING"), p.isKeyword("LIMIT"), p.isKeyword("OFFSET"), p.isKeyword("SKIP"):
 			name := strings.ToUpper(p.tok.text)
 			p.advance()
@@ -372,7 +372,7 @@ func (p *parser) trailingClauses(sel *Select) *SyntaxError {
 					p.acceptKeyword("ROW")
 				}
 			}
-			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.join(p.prev.span)})
+			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.Join(p.prev.span)})
 		case p.isKeyword("FOR"):
 			p.advance()
 			// FOR UPDATE/SHARE [OF t, ...] [NOWAIT]; a SKIP LOCKED that follows
@@ -380,7 +380,7 @@ func (p *parser) trailingClauses(sel *Select) *SyntaxError {
 			for (p.tok.kind == tokIdent && !isReserved(p.tok.text) && !p.isKeyword("SKIP")) || p.isOp(",") {
 				p.advance()
 			}
-			sel.Unsupported = append(sel.Unsupported, Clause{Name: "FOR", Span: start.join(p.prev.span)})
+			sel.Unsupported = append(sel.Unsupported, Clause{Name: "FOR", Span: start.Join(p.prev.span)})
 		case p.isKeyword("UNION"), p.isKeyword("INTERSECT"), p.isKeyword("EXCEPT"):
 			name := strings.ToUpper(p.tok.text)
 			p.advance()
@@ -390,14 +390,14 @@ func (p *parser) trailingClauses(sel *Select) *SyntaxError {
 			if _, err := p.selectStmt(); err != nil {
 				return err
 			}
-			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.join(p.prev.span)})
+			sel.Unsupported = append(sel.Unsupported, Clause{Name: name, Span: start.Join(p.prev.span)})
 		default:
 			return nil
 		}
 	}
 }
 
-func (p *parser) selectItems(sel *Select) *SyntaxError {
+func (p *parser) selectItems(sel *Select) *Error {
 	if p.tok.kind == tokEOF || p.isKeyword("FROM") || p.isKeyword("WHERE") || p.isOp(";") || p.isOp(")") {
 		return nil
 	}
@@ -413,7 +413,7 @@ func (p *parser) selectItems(sel *Select) *SyntaxError {
 	}
 }
 
-func (p *parser) selectItem() (SelectItem, *SyntaxError) {
+func (p *parser) selectItem() (SelectItem, *Error) {
 	start := p.tok.span
 	if p.acceptOp("*") {
 		return SelectItem{Span: start, Star: true}, nil
@@ -424,7 +424,7 @@ func (p *parser) selectItem() (SelectItem, *SyntaxError) {
 		tbl := identOf(p.tok)
 		p.advance()
 		if p.acceptOp(".") && p.acceptOp("*") {
-			return SelectItem{Span: start.join(p.prev.span), Star: true, StarTable: tbl}, nil
+			return SelectItem{Span: start.Join(p.prev.span), Star: true, StarTable: tbl}, nil
 		}
 		*p = save
 	}
@@ -443,11 +443,11 @@ func (p *parser) selectItem() (SelectItem, *SyntaxError) {
 		item.Alias, item.HasAlias = identOf(p.tok), true
 		p.advance()
 	}
-	item.Span = start.join(p.prev.span)
+	item.Span = start.Join(p.prev.span)
 	return item, nil
 }
 
-func (p *parser) fromList(sel *Select) *SyntaxError {
+func (p *parser) fromList(sel *Select) *Error {
 	first, err := p.fromItem(JoinFirst)
 	if err != nil {
 		return err
@@ -514,12 +514,12 @@ func (p *parser) fromList(sel *Select) *SyntaxError {
 				}
 			}
 		}
-		item.Span = start.join(p.prev.span)
+		item.Span = start.Join(p.prev.span)
 		sel.From = append(sel.From, item)
 	}
 }
 
-func (p *parser) fromItem(kind JoinKind) (FromItem, *SyntaxError) {
+func (p *parser) fromItem(kind JoinKind) (FromItem, *Error) {
 	start := p.tok.span
 	item := FromItem{Join: kind}
 	switch {
@@ -552,7 +552,7 @@ func (p *parser) fromItem(kind JoinKind) (FromItem, *SyntaxError) {
 			if err := p.callArgs(fn); err != nil {
 				return item, err
 			}
-			fn.Span = start.join(p.prev.span)
+			fn.Span = start.Join(p.prev.span)
 			item.Func = fn
 		} else {
 			item.Table = name
@@ -586,7 +586,7 @@ func (p *parser) fromItem(kind JoinKind) (FromItem, *SyntaxError) {
 			return item, err
 		}
 	}
-	item.Span = start.join(p.prev.span)
+	item.Span = start.Join(p.prev.span)
 	return item, nil
 }
 
@@ -628,7 +628,7 @@ func binaryPrec(op string) int {
 }
 
 // expr parses an expression whose operators all bind tighter than min.
-func (p *parser) expr(min int) (Expr, *SyntaxError) {
+func (p *parser) expr(min int) (Expr, *Error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -678,7 +678,7 @@ func (p *parser) expr(min int) (Expr, *SyntaxError) {
 	}
 }
 
-func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
+func (p *parser) infix(left Expr, prec int, word string) (Expr, *Error) {
 	opTok := p.tok
 	p.advance()
 	not := strings.HasPrefix(word, "NOT ")
@@ -691,7 +691,7 @@ func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
 		if err != nil {
 			return nil, err
 		}
-		return &Binary{Span: left.Pos().join(right.Pos()), Op: word, L: left, R: right, OpPos: opTok.span}, nil
+		return &Binary{Span: left.Pos().Join(right.Pos()), Op: word, L: left, R: right, OpPos: opTok.span}, nil
 	case word == "IS":
 		is := &IsExpr{X: left}
 		switch {
@@ -718,7 +718,7 @@ func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
 				is.Y = y
 			}
 		}
-		is.Span = left.Pos().join(p.prev.span)
+		is.Span = left.Pos().Join(p.prev.span)
 		return is, nil
 	case strings.HasSuffix(word, "BETWEEN"):
 		lo, err := p.expr(precBetween)
@@ -732,13 +732,13 @@ func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
 		if err != nil {
 			return nil, err
 		}
-		return &Between{Span: left.Pos().join(hi.Pos()), X: left, Lo: lo, Hi: hi, Not: not}, nil
+		return &Between{Span: left.Pos().Join(hi.Pos()), X: left, Lo: lo, Hi: hi, Not: not}, nil
 	case strings.HasSuffix(word, "LIKE"):
 		pat, err := p.expr(precLike)
 		if err != nil {
 			return nil, err
 		}
-		return &LikeExpr{Span: left.Pos().join(pat.Pos()), X: left, Pattern: pat, Not: not, Op: strings.ToUpper(p.prevOpWord(opTok, not))}, nil
+		return &LikeExpr{Span: left.Pos().Join(pat.Pos()), X: left, Pattern: pat, Not: not, Op: strings.ToUpper(p.prevOpWord(opTok, not))}, nil
 	case strings.HasSuffix(word, "IN"):
 		in := &InExpr{X: left, Not: not}
 		if p.isOp("(") {
@@ -784,7 +784,7 @@ func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
 			}
 			in.Right = right
 		}
-		in.Span = left.Pos().join(p.prev.span)
+		in.Span = left.Pos().Join(p.prev.span)
 		return in, nil
 	}
 	op := opTok.text
@@ -793,13 +793,13 @@ func (p *parser) infix(left Expr, prec int, word string) (Expr, *SyntaxError) {
 		if err != nil {
 			return nil, err
 		}
-		return &CastExpr{Span: left.Pos().join(sp), X: left, Type: typ, TypeSpan: sp}, nil
+		return &CastExpr{Span: left.Pos().Join(sp), X: left, Type: typ, TypeSpan: sp}, nil
 	}
 	right, err := p.expr(prec)
 	if err != nil {
 		return nil, err
 	}
-	return &Binary{Span: left.Pos().join(right.Pos()), Op: op, L: left, R: right, OpPos: opTok.span}, nil
+	return &Binary{Span: left.Pos().Join(right.Pos()), Op: op, L: left, R: right, OpPos: opTok.span}, nil
 }
 
 func (p *parser) prevOpWord(opTok token, not bool) string {
@@ -811,7 +811,7 @@ func (p *parser) prevOpWord(opTok token, not bool) string {
 
 // typeName parses a cast target type: one or two words with an optional
 // (n[, m]) and [] suffix.
-func (p *parser) typeName() (string, Span, *SyntaxError) {
+func (p *parser) typeName() (string, Span, *Error) {
 	if p.tok.kind != tokIdent && p.tok.kind != tokQuotedIdent {
 		return "", Span{}, p.expected("a type name")
 	}
@@ -835,10 +835,10 @@ func (p *parser) typeName() (string, Span, *SyntaxError) {
 		}
 		name += "[]"
 	}
-	return name, start.join(p.prev.span), nil
+	return name, start.Join(p.prev.span), nil
 }
 
-func (p *parser) prefix() (Expr, *SyntaxError) {
+func (p *parser) prefix() (Expr, *Error) {
 	t := p.tok
 	switch t.kind {
 	case tokNumber:
@@ -869,7 +869,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 				if err := p.expectOp(")"); err != nil {
 					return nil, err
 				}
-				return &SubqueryExpr{Span: t.span.join(p.prev.span), Select: sub}, nil
+				return &SubqueryExpr{Span: t.span.Join(p.prev.span), Select: sub}, nil
 			}
 			e, err := p.expr(0)
 			if err != nil {
@@ -887,13 +887,13 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 			if t.text == "-" && p.tok.kind == tokNumber && !p.tok.spaceBefore {
 				n := p.tok
 				p.advance()
-				return numberLiteral("-"+n.text, t.span.join(n.span)), nil
+				return numberLiteral("-"+n.text, t.span.Join(n.span)), nil
 			}
 			x, err := p.expr(precUnary)
 			if err != nil {
 				return nil, err
 			}
-			return &Unary{Span: t.span.join(x.Pos()), Op: t.text, X: x}, nil
+			return &Unary{Span: t.span.Join(x.Pos()), Op: t.text, X: x}, nil
 		}
 		return nil, p.unexpected()
 	case tokIdent:
@@ -913,7 +913,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 			if err != nil {
 				return nil, err
 			}
-			return &Unary{Span: t.span.join(x.Pos()), Op: "NOT", X: x}, nil
+			return &Unary{Span: t.span.Join(x.Pos()), Op: "NOT", X: x}, nil
 		case "case":
 			return p.caseExpr()
 		case "cast":
@@ -935,7 +935,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 			if err := p.expectOp(")"); err != nil {
 				return nil, err
 			}
-			return &CastExpr{Span: t.span.join(p.prev.span), X: x, Type: typ, TypeSpan: sp}, nil
+			return &CastExpr{Span: t.span.Join(p.prev.span), X: x, Type: typ, TypeSpan: sp}, nil
 		case "array":
 			p.advance()
 			if err := p.expectOp("["); err != nil {
@@ -952,7 +952,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 			if err := p.expectOp("]"); err != nil {
 				return nil, err
 			}
-			arr.Span = t.span.join(p.prev.span)
+			arr.Span = t.span.Join(p.prev.span)
 			return arr, nil
 		case "row":
 			save := *p
@@ -969,7 +969,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 				if err := p.expectOp(")"); err != nil {
 					return nil, err
 				}
-				arr.Span = t.span.join(p.prev.span)
+				arr.Span = t.span.Join(p.prev.span)
 				return arr, nil
 			}
 			*p = save
@@ -986,7 +986,7 @@ func (p *parser) prefix() (Expr, *SyntaxError) {
 	return nil, p.unexpected()
 }
 
-func (p *parser) exprList() ([]Expr, *SyntaxError) {
+func (p *parser) exprList() ([]Expr, *Error) {
 	var list []Expr
 	for {
 		e, err := p.expr(0)
@@ -1001,7 +1001,7 @@ func (p *parser) exprList() ([]Expr, *SyntaxError) {
 }
 
 // nameExpr parses a (qualified) column reference or function call.
-func (p *parser) nameExpr() (Expr, *SyntaxError) {
+func (p *parser) nameExpr() (Expr, *Error) {
 	start := p.tok.span
 	parts := []Ident{identOf(p.tok)}
 	p.advance()
@@ -1009,7 +1009,7 @@ func (p *parser) nameExpr() (Expr, *SyntaxError) {
 		p.advance()
 		if p.isOp("*") && len(parts) <= 2 {
 			p.advance()
-			st := &StarExpr{Span: start.join(p.prev.span), Table: parts[len(parts)-1]}
+			st := &StarExpr{Span: start.Join(p.prev.span), Table: parts[len(parts)-1]}
 			if len(parts) == 2 {
 				st.Schema = parts[0]
 			}
@@ -1022,11 +1022,11 @@ func (p *parser) nameExpr() (Expr, *SyntaxError) {
 		p.advance()
 	}
 	if len(parts) > 3 {
-		return nil, p.errAt(start.join(p.prev.span), "Too many name parts")
+		return nil, p.errAt(start.Join(p.prev.span), "Too many name parts")
 	}
 	if p.isOp("(") {
 		if len(parts) > 2 {
-			return nil, p.errAt(start.join(p.prev.span), "Invalid function name")
+			return nil, p.errAt(start.Join(p.prev.span), "Invalid function name")
 		}
 		fn := &FuncCall{Name: parts[len(parts)-1]}
 		if len(parts) == 2 {
@@ -1035,10 +1035,10 @@ func (p *parser) nameExpr() (Expr, *SyntaxError) {
 		if err := p.callArgs(fn); err != nil {
 			return nil, err
 		}
-		fn.Span = start.join(p.prev.span)
+		fn.Span = start.Join(p.prev.span)
 		return fn, nil
 	}
-	ref := &ColumnRef{Span: start.join(p.prev.span), Column: parts[len(parts)-1]}
+	ref := &ColumnRef{Span: start.Join(p.prev.span), Column: parts[len(parts)-1]}
 	switch len(parts) {
 	case 2:
 		ref.Table = parts[0]
@@ -1049,7 +1049,7 @@ func (p *parser) nameExpr() (Expr, *SyntaxError) {
 }
 
 // callArgs parses (args) of a function call, starting at '('.
-func (p *parser) callArgs(fn *FuncCall) *SyntaxError {
+func (p *parser) callArgs(fn *FuncCall) *Error {
 	if err := p.expectOp("("); err != nil {
 		return err
 	}
@@ -1093,7 +1093,7 @@ func (p *parser) callArgs(fn *FuncCall) *SyntaxError {
 	return nil
 }
 
-func (p *parser) caseExpr() (Expr, *SyntaxError) {
+func (p *parser) caseExpr() (Expr, *Error) {
 	start := p.tok.span
 	p.advance()
 	c := &CaseExpr{}
@@ -1131,7 +1131,7 @@ func (p *parser) caseExpr() (Expr, *SyntaxError) {
 	if err := p.expectKeyword("END"); err != nil {
 		return nil, err
 	}
-	c.Span = start.join(p.prev.span)
+	c.Span = start.Join(p.prev.span)
 	return c, nil
 }
 
