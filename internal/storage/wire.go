@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"strconv"
-	"unicode/utf8"
+
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // OpKind is the kind of a stored op. The numbers are part of both backends'
@@ -78,96 +78,19 @@ func PutChecksum(scratch *[]byte, objectType, objectID string, data []byte) uint
 
 // AppendRowOpJSON appends the wire JSON of a PUT (kind OpPut, with data) or
 // REMOVE op: the exact object that goes into the "data" array of a data
-// line.
+// line, as protocol.AppendPutOp and protocol.AppendRemoveOp encode it.
 func AppendRowOpJSON(b []byte, op int64, kind OpKind, objectType, objectID, subkey string, data []byte, checksum uint32) []byte {
-	b = append(b, `{"op_id":"`...)
-	b = strconv.AppendInt(b, op, 10)
 	if kind == OpPut {
-		b = append(b, `","op":"PUT","object_type":`...)
-	} else {
-		b = append(b, `","op":"REMOVE","object_type":`...)
+		return protocol.AppendPutOp(b, op, objectType, objectID, subkey, data, checksum)
 	}
-	b = AppendJSONString(b, objectType)
-	b = append(b, `,"object_id":`...)
-	b = AppendJSONString(b, objectID)
-	b = append(b, `,"subkey":`...)
-	b = AppendJSONString(b, subkey)
-	if kind == OpPut {
-		b = append(b, `,"data":`...)
-		b = AppendJSONString(b, data)
-	} else {
-		b = append(b, `,"data":null`...)
-	}
-	b = append(b, `,"checksum":`...)
-	b = strconv.AppendUint(b, uint64(checksum), 10)
-	return append(b, '}')
+	return protocol.AppendRemoveOp(b, op, objectType, objectID, subkey, checksum)
 }
 
 // AppendBareOpJSON appends the wire JSON of a MOVE (kind OpMove) or CLEAR
 // op.
 func AppendBareOpJSON(b []byte, op int64, kind OpKind, checksum uint32) []byte {
-	b = append(b, `{"op_id":"`...)
-	b = strconv.AppendInt(b, op, 10)
 	if kind == OpMove {
-		b = append(b, `","op":"MOVE","checksum":`...)
-	} else {
-		b = append(b, `","op":"CLEAR","checksum":`...)
+		return protocol.AppendMoveOp(b, op, checksum)
 	}
-	b = strconv.AppendUint(b, uint64(checksum), 10)
-	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// AppendJSONString appends s as a JSON string the way JavaScript's
-// JSON.stringify writes it, except that invalid UTF-8 becomes U+FFFD (as
-// encoding/json does) and U+2028/U+2029 are escaped, so the output is always
-// valid JSON and valid JavaScript. Row data comes as []byte, so both kinds
-// are taken without a conversion.
-func AppendJSONString[S string | []byte](b []byte, s S) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return protocol.AppendClearOp(b, op, checksum)
 }

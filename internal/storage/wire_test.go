@@ -62,11 +62,14 @@ func TestStoredOpBytes(t *testing.T) {
 		{"put quotes and backslashes", 42, storage.OpPut, `we"ird\table`, `a"b\c`, `s"k`, `{"q":"say \"hi\"","p":"C:\\x"}`, 0,
 			"{\"op_id\":\"42\",\"op\":\"PUT\",\"object_type\":\"we\\\"ird\\\\table\",\"object_id\":\"a\\\"b\\\\c\",\"subkey\":\"s\\\"k\",\"data\":\"{\\\"q\\\":\\\"say \\\\\\\"hi\\\\\\\"\\\",\\\"p\\\":\\\"C:\\\\\\\\x\\\"}\",\"checksum\":0}"},
 		{"put control chars", 7, storage.OpPut, "t\x00\x1f", "id\b\f\n\r\t\x7f", "sub\x01", "{\"c\":\"\x00\x08\x0c\x1b\x1f\"}", 4294967295,
-			"{\"op_id\":\"7\",\"op\":\"PUT\",\"object_type\":\"t\\u0000\\u001f\",\"object_id\":\"id\\u0008\\u000c\\n\\r\\t\x7f\",\"subkey\":\"sub\\u0001\",\"data\":\"{\\\"c\\\":\\\"\\u0000\\u0008\\u000c\\u001b\\u001f\\\"}\",\"checksum\":4294967295}"},
+			// \b and \f take their short escapes (JSON.stringify; until 2026-12 stored as \u0008 \u000c)
+			"{\"op_id\":\"7\",\"op\":\"PUT\",\"object_type\":\"t\\u0000\\u001f\",\"object_id\":\"id\\b\\f\\n\\r\\t\x7f\",\"subkey\":\"sub\\u0001\",\"data\":\"{\\\"c\\\":\\\"\\u0000\\b\\f\\u001b\\u001f\\\"}\",\"checksum\":4294967295}"},
 		{"put U+2028 U+2029", 9223372036854775807, storage.OpPut, "t\u2028", "id\u2029", "s", "{\"l\":\"a\u2028b\u2029c\"}", 1,
-			"{\"op_id\":\"9223372036854775807\",\"op\":\"PUT\",\"object_type\":\"t\\u2028\",\"object_id\":\"id\\u2029\",\"subkey\":\"s\",\"data\":\"{\\\"l\\\":\\\"a\\u2028b\\u2029c\\\"}\",\"checksum\":1}"},
+			// U+2028/U+2029 raw, as JSON.stringify writes them (until 2026-12 escaped)
+			"{\"op_id\":\"9223372036854775807\",\"op\":\"PUT\",\"object_type\":\"t\u2028\",\"object_id\":\"id\u2029\",\"subkey\":\"s\",\"data\":\"{\\\"l\\\":\\\"a\u2028b\u2029c\\\"}\",\"checksum\":1}"},
 		{"put invalid UTF-8", 3, storage.OpPut, "t\xff", "id\xc3", "s\xed\xa0\x80", "{\"x\":\"\xfe\xff\"}", 2,
-			"{\"op_id\":\"3\",\"op\":\"PUT\",\"object_type\":\"t\\ufffd\",\"object_id\":\"id\\ufffd\",\"subkey\":\"s\\ufffd\\ufffd\\ufffd\",\"data\":\"{\\\"x\\\":\\\"\\ufffd\\ufffd\\\"}\",\"checksum\":2}"},
+			// each invalid byte becomes a raw U+FFFD (until 2026-12 the escape \ufffd)
+			"{\"op_id\":\"3\",\"op\":\"PUT\",\"object_type\":\"t\uFFFD\",\"object_id\":\"id\uFFFD\",\"subkey\":\"s\uFFFD\uFFFD\uFFFD\",\"data\":\"{\\\"x\\\":\\\"\uFFFD\uFFFD\\\"}\",\"checksum\":2}"},
 		{"put HTML and non-ASCII", 4, storage.OpPut, "t<&>", "é😀", "s", `{"h":"<script>&amp;</script>","u":"日本"}`, 3,
 			"{\"op_id\":\"4\",\"op\":\"PUT\",\"object_type\":\"t<&>\",\"object_id\":\"é😀\",\"subkey\":\"s\",\"data\":\"{\\\"h\\\":\\\"<script>&amp;</script>\\\",\\\"u\\\":\\\"日本\\\"}\",\"checksum\":3}"},
 		{"put big ints", 5, storage.OpPut, "t", "9223372036854775807", "s", `{"big":9223372036854775807,"neg":-9223372036854775808,"f":1e+21}`, 2147483648,
@@ -74,7 +77,7 @@ func TestStoredOpBytes(t *testing.T) {
 		{"put empty", 0, storage.OpPut, "", "", "", "", 0,
 			"{\"op_id\":\"0\",\"op\":\"PUT\",\"object_type\":\"\",\"object_id\":\"\",\"subkey\":\"\",\"data\":\"\",\"checksum\":0}"},
 		{"remove", 6, storage.OpRemove, "todos", "t\"1\u2028\xff", "s", "ignored", 91237,
-			"{\"op_id\":\"6\",\"op\":\"REMOVE\",\"object_type\":\"todos\",\"object_id\":\"t\\\"1\\u2028\\ufffd\",\"subkey\":\"s\",\"data\":null,\"checksum\":91237}"},
+			"{\"op_id\":\"6\",\"op\":\"REMOVE\",\"object_type\":\"todos\",\"object_id\":\"t\\\"1\u2028\uFFFD\",\"subkey\":\"s\",\"data\":null,\"checksum\":91237}"},
 	} {
 		got := string(storage.AppendRowOpJSON([]byte("prefix"), c.op, c.kind, c.typ, c.id, c.subkey, []byte(c.data), c.sum))
 		if got != "prefix"+c.want {
