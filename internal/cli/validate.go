@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/config"
+	sqlitesource "github.com/powersync-go/powersync/internal/source/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -53,6 +54,7 @@ func runValidate(e *env, cf *configFlags) error {
 
 	diags := append([]config.Diagnostic(nil), cfg.Warnings...)
 	diags = append(diags, validateSyncConfig(cfg)...)
+	diags = append(diags, validateSources(cfg)...)
 	errs, warns := 0, 0
 	// Errors first, then warnings, each group in the order found.
 	for _, sev := range []config.Severity{config.SeverityError, config.SeverityWarning} {
@@ -73,6 +75,23 @@ func runValidate(e *env, cf *configFlags) error {
 	}
 	printSummary(e.stdout, cfg, warns)
 	return nil
+}
+
+// validateSources checks what can be checked about the source databases
+// without connecting to a server: a SQLite database file must exist, be a
+// regular file the service may read and write, and be a SQLite database
+// (the same check the service makes when it opens it).
+func validateSources(cfg *config.Config) []config.Diagnostic {
+	var out []config.Diagnostic
+	for i, c := range cfg.Replication.Connections {
+		if c.Type != config.TypeSQLite || c.Path == "" {
+			continue
+		}
+		if err := sqlitesource.CheckFile(c.Path); err != nil {
+			out = append(out, cfg.Diagnostic(config.SeverityError, fmt.Sprintf("replication.connections[%d].path", i), err.Error()))
+		}
+	}
+	return out
 }
 
 // sourceFor returns the text a diagnostic in file points into.

@@ -30,11 +30,27 @@ func clearConfigEnv(t *testing.T) {
 
 func TestValidateExampleConfig(t *testing.T) {
 	clearConfigEnv(t)
-	code, stdout, stderr := runCLI(t, "validate", "-c", "../../docs/examples/service.yaml")
+	// The example names ./source.db, which a user creates: copy the example
+	// beside an empty database (SQLite takes an empty file as a new one).
+	dir := t.TempDir()
+	for _, name := range []string{"service.yaml", "sync-config.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../docs/examples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "source.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	code, stdout, stderr := runCLI(t, "validate", "-c", "service.yaml")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	want := "OK: ../../docs/examples/service.yaml (sqlite source, pebble storage, port 8080, 1 key, sync config sync-config.yaml)\n"
+	want := "OK: service.yaml (sqlite source, pebble storage, port 8080, 1 key, sync config sync-config.yaml)\n"
 	if stdout != want || stderr != "" {
 		t.Errorf("stdout %q (want %q), stderr %q", stdout, want, stderr)
 	}
@@ -67,6 +83,8 @@ func TestValidate(t *testing.T) {
 	clearConfigEnv(t)
 	dir := writeConfig(t, map[string]string{
 		"good.yaml":    goodConfig,
+		"src.db":       "",
+		"a.db":         "",
 		"warn.yaml":    goodConfig + "api:\n  tokens: [abc]\n",
 		"bad.yaml":     "port: 99999\nstorage:\n  type: mongo\nclient_auth:\n  audiance: [x]\n",
 		"nosync.yaml":  "replication: {connections: [{type: sqlite, path: a.db}]}\nclient_auth: {audience: [a], jwks_uri: 'https://x/jwks'}\n",
@@ -98,7 +116,8 @@ func TestValidate(t *testing.T) {
 			stderr: []string{"nosync.yaml: error: no sync config: set sync_config.path", "nosync.yaml: 1 error, 0 warnings\n"}},
 		{name: "json via env path", env: map[string]string{"POWERSYNC_CONFIG_PATH": filepath.Join(dir, "service.json")}, code: 0,
 			stdout: []string{"service.json (no source, pebble storage, port 1234, 0 keys, inline sync config), 2 warnings\n"}},
-		{name: "base64 flag", args: []string{"--config-base64", base64.StdEncoding.EncodeToString([]byte(goodConfig))}, code: 0,
+		{name: "base64 flag", args: []string{"--config-base64", base64.StdEncoding.EncodeToString([]byte(
+			strings.Replace(goodConfig, "src.db", filepath.Join(dir, "src.db"), 1)))}, code: 0,
 			stdout: []string{"OK: --config-base64 (sqlite source"}},
 		{name: "base64 env", env: map[string]string{"POWERSYNC_CONFIG_B64": base64.StdEncoding.EncodeToString([]byte("port: x\n"))}, code: 1,
 			stderr: []string{"POWERSYNC_CONFIG_B64:1:7: error: port: expected a whole number, got \"x\"\n 1 | port: x\n"}},
@@ -131,7 +150,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateDiscovery(t *testing.T) {
 	clearConfigEnv(t)
-	dir := writeConfig(t, map[string]string{"service.yaml": goodConfig, "powersync.yaml": "port: nope\n"})
+	dir := writeConfig(t, map[string]string{"service.yaml": goodConfig, "src.db": "", "powersync.yaml": "port: nope\n"})
 	t.Chdir(dir)
 	code, stdout, stderr := runCLI(t, "validate")
 	if code != 0 || !strings.HasPrefix(stdout, "OK: service.yaml (") {

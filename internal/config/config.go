@@ -12,7 +12,9 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
@@ -83,6 +85,46 @@ type Config struct {
 	// Warnings are problems that do not stop the service from starting
 	// (no audience configured, deprecated keys, weak secrets).
 	Warnings []Diagnostic
+
+	// Positions maps the dotted path of every key written in Source
+	// ("replication.connections[0].path", and each connection as
+	// "replication.connections[0]") to where its value starts.
+	Positions map[string]Position
+}
+
+// Position is a 1-based line and column in a config's Source.
+type Position struct{ Line, Column int }
+
+// Pos returns the line and column where the value of the key at the dotted
+// path is written in Source, or 0, 0 when the key was not written (a
+// default) or the config has no positions.
+func (c *Config) Pos(path string) (line, col int) {
+	p := c.Positions[path]
+	return p.Line, p.Column
+}
+
+// Where names where the key at path is set, for error messages about a
+// value that loaded but does not work (a database file that does not
+// exist): "path (service.yaml:12:13)", or "path (service.yaml)" when the
+// key has no position.
+func (c *Config) Where(path string) string {
+	line, col := c.Pos(path)
+	switch {
+	case c.SourceName == "":
+		return path
+	case line == 0:
+		return fmt.Sprintf("%s (%s)", path, c.SourceName)
+	default:
+		return fmt.Sprintf("%s (%s:%d:%d)", path, c.SourceName, line, col)
+	}
+}
+
+// Diagnostic returns an error or warning about the value at path, placed
+// where the key is written (for checks made after loading, such as
+// whether a database file exists).
+func (c *Config) Diagnostic(sev Severity, path, msg string) Diagnostic {
+	line, col := c.Pos(path)
+	return Diagnostic{File: c.SourceName, Line: line, Column: col, Severity: sev, Path: path, Message: path + ": " + msg}
 }
 
 // Replication holds the source database connections. Exactly zero or one is
@@ -209,6 +251,11 @@ type API struct {
 	// Tokens are the admin API bearer tokens; empty disables the admin API.
 	Tokens     []string
 	Parameters APIParameters
+	// TrustedProxies are the peers (CIDR ranges or single addresses) whose
+	// X-Forwarded-Proto, X-Forwarded-Host and Forwarded headers are
+	// believed. Empty (the default): those headers are ignored, and the
+	// URL of the instance is taken from the request itself.
+	TrustedProxies []netip.Prefix
 }
 
 // APIParameters are the sync API limits.

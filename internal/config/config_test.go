@@ -61,6 +61,10 @@ func TestDefaults(t *testing.T) {
 	dir := cfg.Dir
 	want := config.Default(dir)
 	want.File, want.Source, want.SourceName, want.Warnings = cfg.File, cfg.Source, cfg.SourceName, cfg.Warnings
+	if want := map[string]config.Position{"port": {Line: 1, Column: 7}}; !reflect.DeepEqual(cfg.Positions, want) {
+		t.Errorf("positions %v, want %v", cfg.Positions, want)
+	}
+	want.Positions = cfg.Positions
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults differ:\n got %+v\nwant %+v", cfg, want)
 	}

@@ -62,6 +62,9 @@ func (c *collector) split() (errs, warns []Diagnostic) {
 // decoder fills a Config from a node tree, reporting into c.
 type decoder struct {
 	c *collector
+	// at records where the value of every known key is written, by dotted
+	// path (Config.Where reads it).
+	at map[string]pos
 }
 
 // field is one known key of a mapping and what to do with its value.
@@ -106,6 +109,13 @@ func (d *decoder) object(n *node, path string, fields []field) (map[string]entry
 			continue
 		}
 		present[e.key] = e
+		if d.at != nil {
+			p := e.val.pos
+			if p.line == 0 {
+				p = e.keyPos
+			}
+			d.at[joinPath(path, e.key)] = p
+		}
 		fn(e.val, joinPath(path, e.key))
 	}
 	return present, true

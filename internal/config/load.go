@@ -159,8 +159,12 @@ func parse(src []byte, name, file, dir string, getenv func(string) string, readF
 	if strings.EqualFold(filepath.Ext(name), ".json") && !json.Valid(src) {
 		c.add(SeverityError, jsonErrorPos(src), "", "JSON syntax: "+jsonError(src))
 	} else if tree := parseTree(src, c, getenv); tree != nil {
-		d := &decoder{c: c}
+		d := &decoder{c: c, at: map[string]pos{}}
 		d.root(tree, cfg, readFile, getenv)
+		cfg.Positions = make(map[string]Position, len(d.at))
+		for k, p := range d.at {
+			cfg.Positions[k] = Position{Line: p.line, Column: p.col}
+		}
 	}
 	applyLogEnv(cfg, c, getenv)
 

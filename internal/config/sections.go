@@ -177,6 +177,9 @@ var (
 )
 
 func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
+	if d.at != nil {
+		d.at[path] = n.pos
+	}
 	c := Connection{MaxPoolSize: DefaultMaxPoolSize, SlotNamePrefix: DefaultSlotNamePrefix}
 	t := pgTarget{&c.URI, &c.Hostname, &c.Database, &c.Username, &c.Password, &c.SSLMode, &c.CACert, &c.Port}
 	fields := append([]field{
@@ -485,7 +488,28 @@ func (d *decoder) api(n *node, path string, a *API) {
 				{"bucket_count_cache_ttl_minutes", d.intInto(&p.BucketCountCacheTTLMinutes, 1, math.MaxInt32)},
 			})
 		}},
+		{"trusted_proxies", func(n *node, path string) { a.TrustedProxies = d.prefixes(n, path) }},
 	})
+}
+
+// prefixes reads a list of CIDR ranges or single IP addresses (a single
+// address becomes a one-address range).
+func (d *decoder) prefixes(n *node, path string) []netip.Prefix {
+	items, ps := d.stringList(n, path, false)
+	var out []netip.Prefix
+	for i, s := range items {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		d.c.errorf(ps[i], fmt.Sprintf("%s[%d]", path, i), `expected a CIDR range like "10.0.0.0/8" or an IP address like "127.0.0.1", got %q`, s)
+	}
+	return out
 }
 
 func (d *decoder) telemetry(n *node, path string, t *Telemetry) {

@@ -39,7 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -148,15 +147,8 @@ func Open(ctx context.Context, path string, opts Options) (*Source, error) {
 	if path == "" {
 		return nil, errors.New("sqlite source: no database path configured (replication.connections[].path)")
 	}
-	st, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s (create it first, or fix replication.connections[].path)", ErrNoFile, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite source: %w", err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("sqlite source: %s is a directory, not a database file", path)
+	if err := CheckFile(path); err != nil {
+		return nil, err
 	}
 	dsn := fmt.Sprintf("file:%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		path, opts.BusyTimeout.Milliseconds())

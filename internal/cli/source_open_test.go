@@ -1,0 +1,92 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBrokenSQLiteSource runs validate and start against a service config
+// whose SQLite source path is missing, a directory, or not a database. Both
+// must exit 1 with an error that names the config key, where it is written
+// and the file; start used to panic in the source's Close (a nil
+// *sqlite.Source stored in the source.Source interface).
+func TestBrokenSQLiteSource(t *testing.T) {
+	clearConfigEnv(t)
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		want  string
+	}{
+		{"missing", func(*testing.T, string) {}, "database file does not exist: %s (create it first, or fix the path)"},
+		{"directory", func(t *testing.T, p string) { mkdir(t, p) }, "not a regular file: %s is a directory, not a database file"},
+		{"text file", func(t *testing.T, p string) { writeFile(t, p, "id,title\n1,milk\n") },
+			"not a SQLite database: %s does not start with the SQLite header"},
+		{"truncated header", func(t *testing.T, p string) { writeFile(t, p, "SQLite for") },
+			"not a SQLite database: %s does not start with the SQLite header"},
+		{"dangling symlink", func(t *testing.T, p string) {
+			if err := os.Symlink(filepath.Join(filepath.Dir(p), "gone.db"), p); err != nil {
+				t.Fatal(err)
+			}
+		}, "database file does not exist: %s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "app.db")
+			tc.setup(t, db)
+			cfg := filepath.Join(dir, "service.yaml")
+			writeFile(t, cfg, `# a comment line
+replication:
+  connections:
+    - type: sqlite
+      path: app.db
+storage:
+  path: data
+port: 0
+client_auth:
+  audience: [a]
+  jwks:
+    keys:
+      - {kty: oct, alg: HS256, kid: k, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
+sync_config:
+  content: |
+    bucket_definitions:
+      global:
+        data:
+          - SELECT * FROM todos
+`)
+			detail := strings.ReplaceAll(tc.want, "%s", db)
+
+			code, stdout, stderr := runCLI(t, "validate", "-c", cfg)
+			want := cfg + ":5:13: error: replication.connections[0].path: sqlite source: " + detail
+			if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "\n 5 |       path: app.db\n   |             ^\n") {
+				t.Errorf("validate: exit %d\nstdout: %s\nstderr: %s\nwant it to contain: %s", code, stdout, stderr, want)
+			}
+			if strings.Contains(stdout, "OK") {
+				t.Errorf("validate said OK: %s", stdout)
+			}
+
+			code, _, stderr = runCLI(t, "start", "-c", cfg)
+			want = "open source database: replication.connections[0].path (" + cfg + ":5:13): sqlite source: " + detail
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("start: exit %d\nstderr: %s\nwant it to contain: %s", code, stderr, want)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
