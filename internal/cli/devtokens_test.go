@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/auth"
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 )
 
 // devInstance is `powersync dev` running in this process.
@@ -20,51 +19,16 @@ type devInstance struct {
 	dir, endpoint, adminToken string
 }
 
-// startDevInstance runs `powersync dev` on a free port and reads the
-// endpoint and admin token from its banner; it stops at the end of the test.
+// startDevInstance runs `powersync dev` on a free port; it stops at the end
+// of the test.
 func startDevInstance(t *testing.T) *devInstance {
 	t.Helper()
-	clearConfigEnv(t)
 	t.Setenv("PS_ADMIN_TOKEN", "")
-	d := &devInstance{dir: filepath.Join(t.TempDir(), "dev")}
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--dir", d.dir, "--port", "0"}, strings.NewReader(""), out, errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("powersync dev did not stop")
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for d.endpoint == "" || d.adminToken == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			l = strings.TrimSpace(l)
-			if rest, ok := strings.CutPrefix(l, "Sync endpoint:"); ok {
-				d.endpoint = strings.TrimSpace(rest)
-			}
-			if rest, ok := strings.CutPrefix(l, "Admin token:"); ok {
-				d.adminToken = strings.TrimSpace(rest)
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("powersync dev exited with %d:\n%s", code, errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("powersync dev printed no endpoint/admin token:\n%s\n%s", out, errOut)
-		}
+	i := devtest.Dev(t, devtest.Options{})
+	if !strings.Contains(i.Stdout.String(), "Dashboard:          "+i.Endpoint+"/dashboard/") {
+		t.Errorf("the banner has no dashboard URL:\n%s", i.Stdout)
 	}
-	if !strings.Contains(out.String(), "Dashboard:          "+d.endpoint+"/dashboard/") {
-		t.Errorf("the banner has no dashboard URL:\n%s", out)
-	}
-	return d
+	return &devInstance{dir: i.Dir, endpoint: i.Endpoint, adminToken: i.AdminToken}
 }
 
 func (d *devInstance) admin(t *testing.T, path, body string) (int, string) {

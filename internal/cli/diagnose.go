@@ -71,6 +71,7 @@ func runDiagnose(ctx context.Context, e *env, endpoint, token, dbPath, listen st
 	fmt.Fprintln(e.stdout, "Press Ctrl-C to stop.")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	e.serving(Instance{Endpoint: "http://" + ln.Addr().String(), Role: roleDiagnose})
 	select {
 	case err := <-errc:
 		return err

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -9,47 +8,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 )
 
 // TestDiagnoseCommand runs `powersync diagnose` against an in-process
 // `powersync dev` and reads its status API until the user's data is synced.
 func TestDiagnoseCommand(t *testing.T) {
-	clearConfigEnv(t)
-	dir, endpoint := inProcessDev(t)
-	tok := devTokenFor(t, dir, "test-user")
+	d := devtest.Dev(t, devtest.Options{})
+	tok := d.Token(t, "test-user", time.Hour)
 
 	code, _, errOut := runCLI(t, "diagnose", "--token", tok, "--db", filepath.Join(t.TempDir(), "x.db"))
 	if code == 0 || !strings.Contains(errOut, "--endpoint") {
 		t.Errorf("token without a URL aud and no --endpoint: %d %s", code, errOut)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"diagnose", "--endpoint", endpoint, "--token", tok,
-			"--db", filepath.Join(t.TempDir(), "d.db"), "--listen", "127.0.0.1:0"}, strings.NewReader(""), out, errb)
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("diagnose exited with %d: %s", code, errb)
-		}
-	}()
-	var page string
-	deadline := time.Now().Add(30 * time.Second)
-	for page == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if rest, ok := strings.CutPrefix(l, "Diagnostics page:"); ok {
-				page = strings.TrimSpace(rest)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no page URL printed: %s %s", out, errb)
-		}
-		time.Sleep(20 * time.Millisecond)
+	diag := devtest.Run(t, []string{"diagnose", "--endpoint", d.Endpoint, "--token", tok,
+		"--db", filepath.Join(t.TempDir(), "d.db"), "--listen", "127.0.0.1:0"}, devtest.Options{})
+	page := diag.Endpoint + "/"
+	if !strings.Contains(diag.Stdout.String(), "Diagnostics page: "+page) {
+		t.Errorf("the printed page is not the reported one:\n%s", diag.Stdout)
 	}
+	deadline := time.Now().Add(30 * time.Second)
 	resp, err := http.Get(page)
 	if err != nil {
 		t.Fatal(err)

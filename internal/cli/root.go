@@ -30,18 +30,20 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	// ready, when set, is told once that dev or start serves.
+	// ready, when set, is told once that dev, start or diagnose serves.
 	ready func(Instance)
 }
 
-// Instance describes a running `powersync dev` or `powersync start`: what a
-// program embedding the command (a test) needs to talk to it. It is
-// reported once, through RunOptions.Ready, when the instance serves.
+// Instance describes a running `powersync dev`, `powersync start` or
+// `powersync diagnose`: what a program embedding the command (a test) needs
+// to talk to it. It is reported once, through RunOptions.Ready, when the
+// instance serves.
 type Instance struct {
-	// Endpoint is the sync endpoint ("http://127.0.0.1:port"); empty for
-	// the sync role, which serves no HTTP.
+	// Endpoint is the sync endpoint ("http://127.0.0.1:port"), or the
+	// diagnostics page's address; empty for the sync role, which serves
+	// no HTTP.
 	Endpoint string
-	// Role is unified, api or sync (dev is always unified).
+	// Role is unified, api or sync (dev is always unified), or diagnose.
 	Role string
 	// AdminToken is the first admin API token ("" when none is set).
 	AdminToken string
@@ -60,9 +62,10 @@ type RunOptions struct {
 	// POWERSYNC_CONFIG_* variables) and tokens; nil reads the process
 	// environment.
 	Getenv func(string) string
-	// Ready, when set, is called once when dev or start serves: for dev
-	// after the banner (the first checkpoint is served, or the snapshot is
-	// taking long), for start once its listener is bound.
+	// Ready, when set, is called once when dev, start or diagnose serves:
+	// for dev after the banner (the first checkpoint is served, or the
+	// snapshot is taking long), for start and diagnose once the listener
+	// is bound.
 	Ready func(Instance)
 }
 

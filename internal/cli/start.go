@@ -35,6 +35,8 @@ const (
 	roleUnified = "unified"
 	roleAPI     = "api"
 	roleSync    = "sync"
+	// roleDiagnose is what diagnose reports as its Instance.Role.
+	roleDiagnose = "diagnose"
 )
 
 func newStartCmd(e *env) *cobra.Command {

@@ -5,14 +5,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/powersync-go/powersync/internal/devtest"
 )
 
 // TestServiceMetricsIncludeReplication checks that the replicating
 // process's /metrics serves replication's own metrics beside the API's.
 func TestServiceMetricsIncludeReplication(t *testing.T) {
-	clearConfigEnv(t)
-	_, endpoint := inProcessDev(t)
-	resp, err := http.Get(endpoint + "/metrics")
+	d := devtest.Dev(t, devtest.Options{})
+	resp, err := http.Get(d.Endpoint + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

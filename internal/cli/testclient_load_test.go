@@ -8,7 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/testenv"
 )
 
@@ -30,10 +32,9 @@ func TestConcurrentConnections1000(t *testing.T) {
 			testenv.Missing(t, "an open-file limit of 2500", fmt.Sprintf("1000 connections need it; the hard limit is %d", lim.Max))
 		}
 	}
-	clearConfigEnv(t)
-	dir, endpoint := inProcessDev(t)
-	tok := devTokenFor(t, dir, "test-user")
-	code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "1000", "--token", tok, "--endpoint", endpoint, "--json")
+	d := devtest.Dev(t, devtest.Options{})
+	tok := d.Token(t, "test-user", time.Hour)
+	code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "1000", "--token", tok, "--endpoint", d.Endpoint, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -1,65 +1,13 @@
 package cli_test
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 )
-
-// inProcessDev runs `powersync dev` in this process on a free port and
-// returns its folder and endpoint; it stops at the end of the test.
-func inProcessDev(t *testing.T) (dir, endpoint string) {
-	t.Helper()
-	dir = filepath.Join(t.TempDir(), "dev")
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for endpoint == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "Sync endpoint:"); ok {
-				endpoint = strings.TrimSpace(rest)
-			}
-		}
-		select {
-		case code := <-done:
-			cancel()
-			t.Fatalf("powersync dev exited with %d:\n%s", code, errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("powersync dev printed no endpoint:\n%s", errOut)
-		}
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("powersync dev did not stop")
-		}
-	})
-	return dir, endpoint
-}
-
-func devTokenFor(t *testing.T, dir, sub string) string {
-	t.Helper()
-	code, out, errOut := runCLI(t, "generate", "token", "-c", filepath.Join(dir, "service.yaml"), "--subject", sub)
-	if code != 0 {
-		t.Fatalf("generate token: %d %s", code, errOut)
-	}
-	return strings.TrimSpace(out)
-}
 
 type wireOp struct {
 	OpID       string  `json:"op_id"`
@@ -71,37 +19,26 @@ type wireOp struct {
 }
 
 func TestFetchOperations(t *testing.T) {
-	clearConfigEnv(t)
-	dir, endpoint := inProcessDev(t)
-	tok := devTokenFor(t, dir, "test-user")
-	src, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "source.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	d := devtest.Dev(t, devtest.Options{})
+	endpoint := d.Endpoint
+	tok := d.Token(t, "test-user", time.Hour)
 	// Two versions of one row: the raw output has both PUTs, the
 	// normalized one the latest, with the first PUT's checksum in CLEAR.
-	if _, err := src.Exec(`UPDATE todos SET description = 'second version' WHERE id = 'test-user-list-1-todo-1'`); err != nil {
-		t.Fatal(err)
-	}
+	// A stream shows when replication has stored the update.
+	stream := d.OpenStream(t, tok, `{"raw_data":true}`)
+	d.Exec(t, `UPDATE todos SET description = 'second version' WHERE id = 'test-user-list-1-todo-1'`)
+	stream.Until(t, "the update", func(l string) bool { return strings.Contains(l, "second version") })
 	fetch := func(args ...string) map[string][]wireOp {
 		t.Helper()
 		var got map[string][]wireOp
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			code, out, errOut := runCLI(t, append([]string{"test-client", "fetch-operations", "--token", tok, "--endpoint", endpoint}, args...)...)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errOut)
-			}
-			if err := json.Unmarshal([]byte(out), &got); err != nil {
-				t.Fatalf("output is not JSON: %v\n%s", err, out)
-			}
-			// Wait until replication has the update (9 ops in by_user).
-			if n := len(got[bucketWith(got, "by_user")]); n == 9 || time.Now().After(deadline) {
-				return got
-			}
-			time.Sleep(100 * time.Millisecond)
+		code, out, errOut := runCLI(t, append([]string{"test-client", "fetch-operations", "--token", tok, "--endpoint", endpoint}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
 		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, out)
+		}
+		return got
 	}
 	raw := fetch("--raw")
 	byUser := raw[bucketWith(raw, "by_user")]
@@ -159,9 +96,8 @@ func bucketWith(m map[string][]wireOp, part string) string {
 }
 
 func TestConcurrentConnections(t *testing.T) {
-	clearConfigEnv(t)
-	dir, endpoint := inProcessDev(t)
-	cfg := filepath.Join(dir, "service.yaml")
+	d := devtest.Dev(t, devtest.Options{})
+	endpoint, cfg := d.Endpoint, d.ConfigPath
 
 	t.Run("one user per client from the config", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "20", "-c", cfg,
@@ -199,7 +135,7 @@ func TestConcurrentConnections(t *testing.T) {
 	})
 
 	t.Run("shared token, table output, errors by code", func(t *testing.T) {
-		tok := devTokenFor(t, dir, "test-user")
+		tok := d.Token(t, "test-user", time.Hour)
 		code, out, errOut := runCLI(t, "test-client", "concurrent-connections", "-n", "5", "--token", tok, "--endpoint", endpoint)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)

@@ -103,6 +103,14 @@ func Start(t testing.TB, configPath string, o Options) *Instance {
 	return i
 }
 
+// Run runs any long-running powersync command line (dev, start, diagnose)
+// in this process and returns once it reports that it serves. It stops
+// when the test ends.
+func Run(t testing.TB, args []string, o Options) *Instance {
+	t.Helper()
+	return run(t, o.Env, append(args, o.Args...))
+}
+
 // run runs the command line args in this process until Ready.
 func run(t testing.TB, env map[string]string, args []string) *Instance {
 	t.Helper()
