@@ -31,8 +31,7 @@ package syncrules
 //
 // A Config is immutable and safe for concurrent use; a Querier belongs to
 // one connection. Sources convert database values with FromGo and
-// Config.TimestampFormat (convert.go). The edition-3 stream compiler plugs
-// in through compileEdition3Hook (edition3_hook.go).
+// Config.TimestampFormat (convert.go).
 
 // EvaluatedRow is one (bucket, output row) pair produced by a source row.
 type EvaluatedRow struct {

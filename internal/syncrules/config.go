@@ -52,8 +52,8 @@ type Config struct {
 	// alpha streams.
 	data   []*dataQuery
 	params []*paramTableQuery
-	// streams3 is the compiled edition-3 part, nil otherwise.
-	streams3 edition3Streams
+	// streams3 is the compiled edition-3 part (edition3*.go), nil otherwise.
+	streams3 *streams3
 	events   []*eventSpec
 	// alphaPriorities are the declared priorities of alpha streams.
 	alphaPriorities []namedPriority
@@ -62,16 +62,6 @@ type Config struct {
 type namedPriority struct {
 	name     string
 	priority int
-}
-
-// edition3Streams is the seam to the edition-3 Sync Streams compiler
-// (stream*.go / compiler*.go): Parse calls compileEdition3 for configs with
-// config.edition 3 and dispatches the three entry points to it.
-type edition3Streams interface {
-	sourceTables() []sqlvalue.TablePattern
-	evaluateRow(c *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []EvaluatedRow) ([]EvaluatedRow, []error)
-	evaluateParameterRow(c *Config, table sqlvalue.TableRef, row sqlvalue.Row, out []LookupEntry) ([]LookupEntry, []error)
-	addToQuerier(b *querierBuilder)
 }
 
 // Compatibility returns the resolved edition and switches.
@@ -174,11 +164,7 @@ func (c *Config) IsParameterTable(table sqlvalue.TableRef) bool {
 	if c.streams3 == nil {
 		return false
 	}
-	if p, ok := c.streams3.(interface{ isParameterTable(sqlvalue.TableRef) bool }); ok {
-		return p.isParameterTable(table)
-	}
-	// Without an exact answer from the stream compiler: any table it reads
-	// may feed a parameter lookup.
+	// Any table an edition-3 stream reads may feed a parameter lookup.
 	for _, p := range c.streams3.sourceTables() {
 		if patternOf(p).matches(table) {
 			return true

@@ -29,10 +29,10 @@ func Parse(yaml []byte, opts ParseOptions) (*Config, Diagnostics) {
 		if spec.streamsNode == nil {
 			d.atNode(spec.root, SeverityFatal, "'streams' are required.")
 		}
-		// EDITION3 HOOK: the edition-3 Sync Streams compiler (stream*.go,
-		// compiler*.go) sets c.streams3 here from spec and reports into d.
-		if !c.compileEdition3Hook(spec, d) {
-			d.atNode(spec.streamsNode, SeverityFatal, "Edition 3 Sync Streams are not supported by this build.")
+		// The edition-3 compiler (edition3*.go) reports into d and returns
+		// nil after a fatal problem.
+		if s := compileEdition3(spec, c.compat, c.opts, d); s != nil {
+			c.streams3 = s
 		}
 	default:
 		if spec.bucketDefsNode == nil && spec.streamsNode == nil {

@@ -4,8 +4,8 @@ import "github.com/powersync-go/powersync/internal/sqlvalue"
 
 // This file holds the syntax tree of the SQL subset used by Sync Rules and
 // Sync Streams. The parser (parser.go) produces it from one SQL string;
-// the compilers (legacy.go for bucket_definitions and alpha streams, the
-// edition-3 stream compiler) turn it into evaluation plans. The tree keeps
+// the compilers of package syncrules (one per config edition) turn it into
+// evaluation plans. The tree keeps
 // every node's Span (byte offsets into the SQL text) so diagnostics can
 // point at the exact source, which the YAML layer maps to file line:col.
 //

@@ -8,7 +8,7 @@ import (
 
 // compileEdition3 compiles the streams of an edition-3 config (§8). It
 // reports every problem to d and returns nil when a fatal one was found.
-func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *diagList) edition3Streams {
+func compileEdition3(s *fileSpec, compat Compatibility, opts ParseOptions, d *diagList) *streams3 {
 	var texts []*sqlText
 	addText := func(t *sqlText) int {
 		texts = append(texts, t)

@@ -22,8 +22,6 @@ type streams3 struct {
 	opts        evalOptions
 }
 
-var _ edition3Streams = (*streams3)(nil)
-
 // stream3 is one stream with its resolvers (one per bucket).
 type stream3 struct {
 	name          string
