@@ -14,6 +14,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -45,6 +46,7 @@ const (
 const (
 	TypePostgres = "postgresql"
 	TypeSQLite   = "sqlite"
+	TypeMySQL    = "mysql"
 	TypePebble   = "pebble"
 )
 
@@ -133,15 +135,16 @@ type Replication struct {
 	Connections []Connection
 }
 
-// Connection is one source database: `postgresql` (logical replication) or
-// `sqlite` (the embedded development source).
+// Connection is one source database: `postgresql` (logical replication),
+// `mysql` (a MySQL or MariaDB binary log) or `sqlite` (the embedded
+// development source).
 type Connection struct {
 	Type string
 	ID   string
 	Tag  string
 
-	// Postgres: URI, or the separate fields. When both are given, the fields
-	// override the URI's parts (see PostgresURI).
+	// Postgres and MySQL: URI, or the separate fields. When both are given,
+	// the fields override the URI's parts (see PostgresURI and MySQLURI).
 	URI      string
 	Hostname string
 	Port     int
@@ -163,6 +166,11 @@ type Connection struct {
 	SnapshotSocketTimeout    time.Duration
 	HeartbeatIntervalSeconds int
 	DebugAPI                 bool
+
+	// ServerID is the replica server id a MySQL connection reads the binary
+	// log with (0: the source picks one); it must differ from every other
+	// replica's server_id.
+	ServerID uint32
 
 	// Path is the SQLite database file (absolute after loading).
 	Path string
@@ -362,6 +370,57 @@ func Default(dir string) *Config {
 // laid over it. It is "" when neither URI nor Hostname is set.
 func (c Connection) PostgresURI() string {
 	return postgresURI(c.URI, c.Hostname, c.Port, c.Database, c.Username, c.Password, c.SSLMode)
+}
+
+// MySQLURI returns a mysql:// URI for a MySQL connection: URI with the
+// separate fields (hostname, port, database, username, password) laid over
+// it. It is "" when neither URI nor Hostname is set.
+func (c Connection) MySQLURI() string {
+	if c.URI == "" && c.Hostname == "" {
+		return ""
+	}
+	u := &url.URL{Scheme: "mysql"}
+	if c.URI != "" {
+		parsed, err := url.Parse(c.URI)
+		if err != nil {
+			return c.URI
+		}
+		u = parsed
+	}
+	if c.Hostname != "" || c.Port != 0 {
+		h, p := u.Hostname(), u.Port()
+		if c.Hostname != "" {
+			h = c.Hostname
+		}
+		if c.Port != 0 {
+			p = strconv.Itoa(c.Port)
+		}
+		if p != "" {
+			u.Host = net.JoinHostPort(h, p)
+		} else {
+			u.Host = h
+		}
+	}
+	if c.Database != "" {
+		u.Path = "/" + c.Database
+	}
+	if c.Username != "" || c.Password != "" {
+		name, pass := c.Username, c.Password
+		if u.User != nil {
+			if name == "" {
+				name = u.User.Username()
+			}
+			if p, ok := u.User.Password(); ok && pass == "" {
+				pass = p
+			}
+		}
+		if pass != "" {
+			u.User = url.UserPassword(name, pass)
+		} else {
+			u.User = url.User(name)
+		}
+	}
+	return u.String()
 }
 
 // PostgresURI is StorageConfig's counterpart of Connection.PostgresURI.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -16,12 +17,12 @@ import (
 // problems with the position of the offending key or value.
 
 var (
-	connectionTypes  = []string{TypePostgres, TypeSQLite}
+	connectionTypes  = []string{TypePostgres, TypeMySQL, TypeSQLite}
 	storageTypes     = []string{TypePebble, TypePostgres}
 	sslModes         = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 	logFormats       = []string{"text", "json"}
 	unsupportedTypes = map[string]string{
-		"mongodb": "MongoDB", "mysql": "MySQL", "mssql": "SQL Server", "convex": "Convex",
+		"mongodb": "MongoDB", "mssql": "SQL Server", "convex": "Convex",
 	}
 )
 
@@ -174,6 +175,11 @@ var (
 		"client_certificate", "client_private_key", "tls_servername", "reject_ip_ranges", "slot_name_prefix",
 		"max_pool_size", "connect_timeout", "snapshot_socket_timeout", "heartbeat_interval_seconds"}
 	sqliteOnly = []string{"path"}
+	mysqlOnly  = []string{"server_id"}
+	// notForMySQL are the Postgres source keys a mysql connection does not
+	// take (TLS settings are not supported for MySQL yet).
+	notForMySQL = []string{"sslmode", "cacert", "client_certificate", "client_private_key", "tls_servername",
+		"reject_ip_ranges", "slot_name_prefix", "max_pool_size", "connect_timeout", "snapshot_socket_timeout", "path"}
 )
 
 func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
@@ -203,6 +209,11 @@ func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
 		{"tag", d.strInto(&c.Tag)},
 		{"debug_api", d.boolInto(&c.DebugAPI)},
 		{"path", d.strInto(&c.Path)},
+		{"server_id", func(n *node, path string) {
+			if v, ok := d.integer(n, path, 1, math.MaxUint32); ok {
+				c.ServerID = uint32(v)
+			}
+		}},
 	}, d.pgFields(t)...)
 	fields = append(fields,
 		field{"client_certificate", d.strInto(&c.ClientCertificate)},
@@ -248,9 +259,14 @@ func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
 	switch c.Type {
 	case TypePostgres:
 		d.checkApplies(present, path, sqliteOnly, "a postgresql connection (it is for sqlite)")
+		d.checkApplies(present, path, mysqlOnly, "a postgresql connection (it is for mysql)")
 		d.pgCheck(n, path, present, t)
+	case TypeMySQL:
+		d.checkApplies(present, path, notForMySQL, "a mysql connection")
+		d.mysqlCheck(n, path, present, &c)
 	case TypeSQLite:
 		d.checkApplies(present, path, pgSourceOnly, "a sqlite connection (it needs only path)")
+		d.checkApplies(present, path, mysqlOnly, "a sqlite connection (it is for mysql)")
 		if c.Path == "" {
 			d.c.errorf(n.pos, path, "a sqlite connection needs path (the database file)")
 		}
@@ -259,6 +275,54 @@ func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
 		return c, false
 	}
 	return c, true
+}
+
+// mysqlCheck validates a mysql connection: a parseable mysql:// URI or a
+// hostname, and a database to replicate (in the URI's path or database).
+func (d *decoder) mysqlCheck(n *node, path string, present map[string]entry, c *Connection) {
+	_, hasURI := present["uri"]
+	_, hasHost := present["hostname"]
+	if !hasURI && !hasHost {
+		d.c.errorf(n.pos, path, "a mysql connection needs uri (mysql://user:password@host:3306/database) or hostname")
+		return
+	}
+	db := c.Database
+	if c.URI != "" {
+		at := present["uri"].val.pos
+		u, err := url.Parse(c.URI)
+		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			d.c.errorf(at, path+".uri", "not a valid URI: %v", err)
+			return
+		}
+		if u.Scheme != "mysql" {
+			d.c.errorf(at, path+".uri", "expected a URI starting with mysql://, got scheme %q", u.Scheme)
+			return
+		}
+		if u.Host == "" && c.Hostname == "" {
+			d.c.errorf(at, path+".uri", "the URI names no host (mysql://user:password@host:3306/database)")
+			return
+		}
+		if p := u.Port(); p != "" {
+			if v, err := strconv.Atoi(p); err != nil || v < 1 || v > 65535 {
+				d.c.errorf(at, path+".uri", "port %q in the URI: expected 1 to 65535", p)
+				return
+			}
+		}
+		if db == "" {
+			db = strings.Trim(u.Path, "/")
+		}
+		if strings.Contains(db, "/") {
+			d.c.errorf(at, path+".uri", "the URI's path must be one database name, got %q", u.Path)
+			return
+		}
+	}
+	if db == "" {
+		d.c.errorf(n.pos, path, "a mysql connection needs the database to replicate (database: name, or mysql://host/name)")
+	}
 }
 
 func validSlotPrefix(s string) bool {
