@@ -156,6 +156,7 @@ func (s *Server) args() []string {
 		"--log-bin=" + filepath.Join(s.dataDir, "binlog"),
 		"--binlog-format=ROW",
 		"--binlog-row-image=FULL",
+		"--binlog-row-metadata=FULL",
 		"--server-id=1",
 		"--gtid-strict-mode=ON",
 		"--log-slave-updates=ON",

@@ -196,3 +196,20 @@ func rowString(r sqlvalue.Row) string {
 }
 
 func isPositionLost(err error) bool { return errors.Is(err, mysqlsource.ErrPositionLost) }
+
+type mysqlsourcePage = source.SnapshotPage
+
+// valueString renders a value as "kind:value" (blobs in hex).
+func valueString(v sqlvalue.Value) string {
+	switch v.Kind() {
+	case sqlvalue.KindNull:
+		return "null:"
+	case sqlvalue.KindInteger:
+		return fmt.Sprintf("integer:%d", v.Int64())
+	case sqlvalue.KindReal:
+		return fmt.Sprintf("real:%v", v.Float64())
+	case sqlvalue.KindBlob:
+		return fmt.Sprintf("blob:%x", v.Str())
+	}
+	return "text:" + v.Str()
+}

@@ -491,12 +491,16 @@ func (d decoder) lengthPrefixed(c *column, b []byte, n int) (sqlvalue.Value, int
 func (d decoder) binlogString(c *column, data []byte) (sqlvalue.Value, error) {
 	switch c.dataType {
 	case "uuid":
-		return sqlvalue.Text(mariaUUID(data)), nil
+		return sqlvalue.Text(formatUUID(data)), nil
 	case "inet6":
-		return sqlvalue.Text(formatInet6(data)), nil
+		p := make([]byte, 16)
+		copy(p, data)
+		return sqlvalue.Text(formatInet6(p)), nil
 	case "inet4":
-		if len(data) == 4 {
-			return sqlvalue.Text(fmt.Sprintf("%d.%d.%d.%d", data[0], data[1], data[2], data[3])), nil
+		if len(data) <= 4 {
+			var p [4]byte
+			copy(p[:], data)
+			return sqlvalue.Text(fmt.Sprintf("%d.%d.%d.%d", p[0], p[1], p[2], p[3])), nil
 		}
 	}
 	return d.text(c, data)
@@ -618,43 +622,17 @@ func decodeDecimal(b []byte, precision, scale int) (string, int, error) {
 	return out.String(), size, nil
 }
 
-// mariaUUID formats MariaDB's UUID type from its stored bytes. MariaDB
-// stores time-based (version 1) UUIDs with their groups swapped so they
-// sort by time; other versions as written.
-func mariaUUID(b []byte) string {
-	if len(b) != 16 {
-		return fmt.Sprintf("%x", b)
-	}
+// formatUUID formats MariaDB's UUID type from its 16 bytes (the binary
+// log drops trailing zero bytes; they are put back).
+func formatUUID(b []byte) string {
 	u := make([]byte, 16)
 	copy(u, b)
-	// Stored order of a swapped UUID: bytes 8-15 of the text form's last
-	// two groups... MariaDB swaps the segments time_low(4) time_mid(2)
-	// time_hi(2) with the clock/node part when the variant bits say so.
-	if swappedUUID(b) {
-		// Stored: [clock_seq(2) node(6)] [time_hi(2) time_mid(2) time_low(4)]
-		var o [16]byte
-		copy(o[0:4], b[12:16])
-		copy(o[4:6], b[10:12])
-		copy(o[6:8], b[8:10])
-		copy(o[8:16], b[0:8])
-		u = o[:]
-	}
 	h := fmt.Sprintf("%x", u)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// swappedUUID reports whether MariaDB stored b with its groups swapped:
-// the stored form then starts with the clock sequence, whose variant bits
-// are 10, and holds the version nibble 1-5 where the time_hi group landed.
-func swappedUUID(b []byte) bool {
-	return b[0]&0xc0 == 0x80 && b[8]>>4 >= 1 && b[8]>>4 <= 5 && !(b[6]>>4 >= 1 && b[6]>>4 <= 5 && b[8]&0xc0 == 0x80)
-}
-
 // formatInet6 formats MariaDB's INET6 bytes as the server prints them.
 func formatInet6(b []byte) string {
-	if len(b) != 16 {
-		return fmt.Sprintf("%x", b)
-	}
 	// IPv4-mapped and IPv4-compatible addresses keep the dotted quad.
 	allZero := func(p []byte) bool {
 		for _, x := range p {
