@@ -30,8 +30,9 @@ package syncrules
 //	    Whether Buckets depends on parameter lookups (else it is fixed).
 //
 // A Config is immutable and safe for concurrent use; a Querier belongs to
-// one connection. Sources convert database values with FromGo and
-// Config.TimestampFormat (convert.go).
+// one connection. Config.TimestampFormat (convert.go) is the timestamp text
+// form the config's compatibility options ask for; the conversions
+// themselves are package sqlvalue's (FromGo, TimestampFormat.Format).
 
 // EvaluatedRow is one (bucket, output row) pair produced by a source row.
 type EvaluatedRow struct {

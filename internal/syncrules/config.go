@@ -239,3 +239,8 @@ func (c *Config) EventDefinitions() []EventDefinition {
 	}
 	return out
 }
+
+// TimestampFormat returns the timestamp rendering of this config.
+func (c *Config) TimestampFormat() sqlvalue.TimestampFormat {
+	return sqlvalue.TimestampFormat{ISO8601: c.compat.TimestampsISO8601, MaxDigits: c.compat.TimestampMaxPrecision}
+}

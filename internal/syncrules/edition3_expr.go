@@ -214,7 +214,7 @@ func (x *sxExpr) compile(b binding, o evalOptions) evalFn {
 			if err != nil {
 				return sqlvalue.Null, err
 			}
-			r, _ := castTo(v, typ)
+			r, _ := sqlvalue.Cast(v, typ)
 			return r, nil
 		}
 	case sxBetween:

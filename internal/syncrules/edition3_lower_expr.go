@@ -263,10 +263,10 @@ func streamSubstring(o evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) 
 	}
 	var length int64
 	if len(a) == 3 {
-		length = castInteger(a[2]).Int64()
+		length = sqlvalue.CastInteger(a[2]).Int64()
 	}
 	runes := []rune(a[0].Str())
-	i, j := substrRange(len(runes), castInteger(a[1]).Int64(), length, len(a) == 3)
+	i, j := substrRange(len(runes), sqlvalue.CastInteger(a[1]).Int64(), length, len(a) == 3)
 	return sqlvalue.Text(string(runes[i:j])), nil
 }
 

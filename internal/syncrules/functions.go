@@ -135,10 +135,10 @@ func fnSubstring(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 	if a[0].Kind() == sqlvalue.KindNull || a[1].Kind() == sqlvalue.KindNull || (len(a) == 3 && a[2].Kind() == sqlvalue.KindNull) {
 		return sqlvalue.Null, nil
 	}
-	start := castInteger(a[1]).Int64()
+	start := sqlvalue.CastInteger(a[1]).Int64()
 	var length int64
 	if len(a) == 3 {
-		length = castInteger(a[2]).Int64()
+		length = sqlvalue.CastInteger(a[2]).Int64()
 	}
 	if a[0].Kind() == sqlvalue.KindBlob {
 		b := a[0].Str()

@@ -228,11 +228,11 @@ func (lc *legacyCompiler) compile(e syntax.Expr) *cexpr {
 			return nil
 		}
 		typ := e.Type
-		if _, ok := castTo(sqlvalue.Null, typ); !ok {
+		if _, ok := sqlvalue.Cast(sqlvalue.Null, typ); !ok {
 			return lc.errorf(e.TypeSpan, "CAST not supported for '%s'", typ)
 		}
 		return lc.apply(e.Span, []*cexpr{x}, func(v []sqlvalue.Value) (sqlvalue.Value, error) {
-			r, _ := castTo(v[0], typ)
+			r, _ := sqlvalue.Cast(v[0], typ)
 			return r, nil
 		})
 	case *syntax.Between:

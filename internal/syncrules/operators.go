@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
@@ -74,7 +73,7 @@ func numericOf(v sqlvalue.Value) sqlvalue.Value {
 	case sqlvalue.KindInteger, sqlvalue.KindReal:
 		return v
 	}
-	return castNumeric(v)
+	return sqlvalue.CastNumeric(v)
 }
 
 // arithmetic evaluates + - * / with SQLite typing: INTEGER op INTEGER
@@ -146,171 +145,6 @@ func concat(a, b sqlvalue.Value) sqlvalue.Value {
 }
 
 // Casts (§5.3).
-
-// castText is CAST(x AS TEXT).
-func castText(v sqlvalue.Value) sqlvalue.Value {
-	if v.Kind() == sqlvalue.KindNull || v.Kind() == sqlvalue.KindText {
-		return v
-	}
-	return sqlvalue.Text(v.AsText())
-}
-
-// castInteger is CAST(x AS INTEGER): text by its leading integer prefix,
-// REAL by floor (as the reference's JavaScript engine does).
-func castInteger(v sqlvalue.Value) sqlvalue.Value {
-	switch v.Kind() {
-	case sqlvalue.KindNull, sqlvalue.KindInteger:
-		return v
-	case sqlvalue.KindReal:
-		f := math.Floor(v.Float64())
-		if math.IsNaN(f) {
-			return sqlvalue.Int(0)
-		}
-		if f >= 9.223372036854775807e18 {
-			return sqlvalue.Int(math.MaxInt64)
-		}
-		if f <= -9.223372036854775808e18 {
-			return sqlvalue.Int(math.MinInt64)
-		}
-		return sqlvalue.Int(int64(f))
-	}
-	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	j := i
-	for j < len(s) && isDigit(s[j]) {
-		j++
-	}
-	if j == i {
-		return sqlvalue.Int(0)
-	}
-	n, err := strconv.ParseInt(s[:j], 10, 64)
-	if err != nil {
-		if s[0] == '-' {
-			return sqlvalue.Int(math.MinInt64)
-		}
-		return sqlvalue.Int(math.MaxInt64)
-	}
-	return sqlvalue.Int(n)
-}
-
-// castReal is CAST(x AS REAL): text by JavaScript parseFloat (prefix), 0
-// when nothing parses.
-func castReal(v sqlvalue.Value) sqlvalue.Value {
-	switch v.Kind() {
-	case sqlvalue.KindNull, sqlvalue.KindReal:
-		return v
-	case sqlvalue.KindInteger:
-		return sqlvalue.Real(float64(v.Int64()))
-	}
-	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
-	if strings.HasPrefix(s, "Infinity") || strings.HasPrefix(s, "+Infinity") {
-		return sqlvalue.Real(math.Inf(1))
-	}
-	if strings.HasPrefix(s, "-Infinity") {
-		return sqlvalue.Real(math.Inf(-1))
-	}
-	n := numericPrefix(s)
-	if n == 0 {
-		return sqlvalue.Real(0)
-	}
-	f, _ := strconv.ParseFloat(s[:n], 64)
-	return sqlvalue.Real(f)
-}
-
-// numericPrefix returns the length of the longest prefix of s of the form
-// [+-]?(digits[.digits]|.digits)([eE][+-]?digits)?; 0 if none.
-func numericPrefix(s string) int {
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	d := i
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	intDigits := i - d
-	frac := 0
-	if i < len(s) && s[i] == '.' {
-		j := i + 1
-		for j < len(s) && isDigit(s[j]) {
-			j++
-		}
-		frac = j - i - 1
-		if intDigits > 0 || frac > 0 {
-			i = j
-		}
-	}
-	if intDigits == 0 && frac == 0 {
-		return 0
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		j := i + 1
-		if j < len(s) && (s[j] == '+' || s[j] == '-') {
-			j++
-		}
-		k := j
-		for k < len(s) && isDigit(s[k]) {
-			k++
-		}
-		if k > j {
-			i = k
-		}
-	}
-	return i
-}
-
-// castNumeric is CAST(x AS NUMERIC): the longest numeric prefix of text,
-// REAL when it has a fraction or exponent, else INTEGER; 0 if none.
-func castNumeric(v sqlvalue.Value) sqlvalue.Value {
-	switch v.Kind() {
-	case sqlvalue.KindNull, sqlvalue.KindInteger, sqlvalue.KindReal:
-		return v
-	}
-	s := strings.TrimLeft(v.Str(), " \t\n\r\f\v")
-	n := numericPrefix(s)
-	if n == 0 {
-		return sqlvalue.Int(0)
-	}
-	text := s[:n]
-	if !strings.ContainsAny(text, ".eE") {
-		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return sqlvalue.Int(i)
-		}
-	}
-	f, _ := strconv.ParseFloat(text, 64)
-	return sqlvalue.Real(f)
-}
-
-// castBlob is CAST(x AS BLOB): the UTF-8 bytes of the text form.
-func castBlob(v sqlvalue.Value) sqlvalue.Value {
-	switch v.Kind() {
-	case sqlvalue.KindNull, sqlvalue.KindBlob:
-		return v
-	}
-	return sqlvalue.BlobString(v.AsText())
-}
-
-// castTo applies a cast by type name; ok is false for unsupported types.
-func castTo(v sqlvalue.Value, typ string) (sqlvalue.Value, bool) {
-	switch typ {
-	case "text":
-		return castText(v), true
-	case "integer":
-		return castInteger(v), true
-	case "real":
-		return castReal(v), true
-	case "numeric":
-		return castNumeric(v), true
-	case "blob":
-		return castBlob(v), true
-	}
-	return sqlvalue.Null, false
-}
-
-// JSON operators (§5.4).
 
 // jsonPath splits a path for ->, ->> and json_extract.
 func jsonPath(path string, fixed bool) []string {

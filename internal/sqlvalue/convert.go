@@ -1,4 +1,4 @@
-package syncrules
+package sqlvalue
 
 import (
 	"encoding/json"
@@ -10,16 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/powersync-go/powersync/internal/sqlvalue"
 )
 
-// This file holds the conversions sources use to turn database values into
-// sync rules Values (§4.3, §4.4). Sources call them once per column while
-// building a Row; nothing here runs per query.
+// This file holds the conversions from Go values (as database drivers and
+// decoded JSON give them) to Values (§4.3, §4.4), and the timestamp text
+// forms. They run once per column while a Row is built, not per query.
 
 // TimestampFormat says how timestamps are rendered as TEXT. Get it from
-// Config.TimestampFormat so it follows the config's compatibility options.
+// the sync config (syncrules Config.TimestampFormat) so it follows the
+// config's compatibility options.
 type TimestampFormat struct {
 	// ISO8601 selects "YYYY-MM-DDThh:mm:ss.ffffffZ" with a fixed number of
 	// sub-second digits (timestamps_iso8601, on from edition 2). Off, the
@@ -29,11 +28,6 @@ type TimestampFormat struct {
 	// MaxDigits caps the sub-second digits (timestamp_max_precision: 0, 3,
 	// 6 or 9), or -1 for the source's precision.
 	MaxDigits int
-}
-
-// TimestampFormat returns the timestamp rendering of this config.
-func (c *Config) TimestampFormat() TimestampFormat {
-	return TimestampFormat{ISO8601: c.compat.TimestampsISO8601, MaxDigits: c.compat.TimestampMaxPrecision}
 }
 
 // ErrJSONDepth is returned by FromGo for objects nested deeper than the
@@ -50,82 +44,82 @@ const maxSourceJSONDepth = 10
 // by f with microsecond source precision; maps, slices and arrays → JSON
 // TEXT with booleans as 1/0, timestamps as text by f and BLOBs left out
 // (deeper than 10 levels → ErrJSONDepth). Anything else is an error naming its type.
-func FromGo(v any, f TimestampFormat) (sqlvalue.Value, error) {
+func FromGo(v any, f TimestampFormat) (Value, error) {
 	switch x := v.(type) {
 	case nil:
-		return sqlvalue.Null, nil
-	case sqlvalue.Value:
+		return Null, nil
+	case Value:
 		return x, nil
 	case bool:
-		return sqlvalue.Bool(x), nil
+		return Bool(x), nil
 	case int:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case int8:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case int16:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case int32:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case int64:
-		return sqlvalue.Int(x), nil
+		return Int(x), nil
 	case uint:
 		return fromUint(uint64(x)), nil
 	case uint8:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case uint16:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case uint32:
-		return sqlvalue.Int(int64(x)), nil
+		return Int(int64(x)), nil
 	case uint64:
 		return fromUint(x), nil
 	case float32:
-		return sqlvalue.Real(float64(x)), nil
+		return Real(float64(x)), nil
 	case float64:
-		return sqlvalue.Real(x), nil
+		return Real(x), nil
 	case string:
-		return sqlvalue.Text(x), nil
+		return Text(x), nil
 	case []byte:
 		if x == nil {
-			return sqlvalue.Null, nil
+			return Null, nil
 		}
-		return sqlvalue.Blob(x), nil
+		return Blob(x), nil
 	case json.RawMessage:
 		if x == nil {
-			return sqlvalue.Null, nil
+			return Null, nil
 		}
-		return sqlvalue.Text(string(x)), nil
+		return Text(string(x)), nil
 	case json.Number:
-		return castNumeric(sqlvalue.Text(string(x))), nil
+		return CastNumeric(Text(string(x))), nil
 	case time.Time:
-		return sqlvalue.Text(f.Format(x, 6, true)), nil
+		return Text(f.Format(x, 6, true)), nil
 	case *time.Time:
 		if x == nil {
-			return sqlvalue.Null, nil
+			return Null, nil
 		}
-		return sqlvalue.Text(f.Format(*x, 6, true)), nil
+		return Text(f.Format(*x, 6, true)), nil
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Map, reflect.Slice, reflect.Array:
 		b, err := appendGoJSON(nil, rv, 0, f)
 		if err != nil {
-			return sqlvalue.Null, err
+			return Null, err
 		}
-		return sqlvalue.Text(string(b)), nil
+		return Text(string(b)), nil
 	case reflect.Pointer:
 		if rv.IsNil() {
-			return sqlvalue.Null, nil
+			return Null, nil
 		}
 		return FromGo(rv.Elem().Interface(), f)
 	}
-	return sqlvalue.Null, fmt.Errorf("syncrules: cannot convert %T to a sync rules value", v)
+	return Null, fmt.Errorf("sqlvalue: cannot convert %T to a value", v)
 }
 
-func fromUint(u uint64) sqlvalue.Value {
+func fromUint(u uint64) Value {
 	if u > math.MaxInt64 {
-		return sqlvalue.Real(float64(u))
+		return Real(float64(u))
 	}
-	return sqlvalue.Int(int64(u))
+	return Int(int64(u))
 }
 
 // appendGoJSON writes a nested Go value as JSON the way the reference
@@ -141,7 +135,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 		rv = rv.Elem()
 	}
 	if t, ok := rv.Interface().(time.Time); ok {
-		return sqlvalue.AppendJSONString(dst, f.Format(t, 6, true)), nil
+		return AppendJSONString(dst, f.Format(t, 6, true)), nil
 	}
 	switch rv.Kind() {
 	case reflect.Bool:
@@ -154,12 +148,12 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return strconv.AppendUint(dst, rv.Uint(), 10), nil
 	case reflect.Float32, reflect.Float64:
-		return sqlvalue.AppendPlainReal(dst, rv.Float()), nil
+		return AppendPlainReal(dst, rv.Float()), nil
 	case reflect.String:
 		if n, ok := rv.Interface().(json.Number); ok {
 			return append(dst, string(n)...), nil
 		}
-		return sqlvalue.AppendJSONString(dst, rv.String()), nil
+		return AppendJSONString(dst, rv.String()), nil
 	case reflect.Slice, reflect.Array:
 		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
 			return append(dst, "null"...), nil // binary is not JSON
@@ -203,7 +197,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = sqlvalue.AppendJSONString(dst, names[i])
+			dst = AppendJSONString(dst, names[i])
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendGoJSON(dst, val, depth+1, f); err != nil {
@@ -212,7 +206,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 		}
 		return append(dst, '}'), nil
 	}
-	return nil, fmt.Errorf("syncrules: cannot convert %s to JSON", rv.Type())
+	return nil, fmt.Errorf("sqlvalue: cannot convert %s to JSON", rv.Type())
 }
 
 // Format renders t. sourceDigits is the sub-second precision of the
@@ -264,7 +258,7 @@ func (f TimestampFormat) Format(t time.Time, sourceDigits int, withZone bool) st
 // format keeps the fraction exactly as written; "infinity" and "-infinity"
 // become 9999-12-31 23:59:59 and 0000-01-01 00:00:00; years out of range
 // (BC) become NULL.
-func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) sqlvalue.Value {
+func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) Value {
 	sep := " "
 	if f.ISO8601 {
 		sep = "T"
@@ -275,16 +269,16 @@ func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) sql
 	}
 	switch text {
 	case "infinity":
-		return sqlvalue.Text("9999-12-31" + sep + "23:59:59" + z)
+		return Text("9999-12-31" + sep + "23:59:59" + z)
 	case "-infinity":
-		return sqlvalue.Text("0000-01-01" + sep + "00:00:00" + z)
+		return Text("0000-01-01" + sep + "00:00:00" + z)
 	}
 	t, fraction, ok := parsePostgresTimestamp(text, withZone)
 	if !ok {
-		return sqlvalue.Null
+		return Null
 	}
 	if f.ISO8601 {
-		return sqlvalue.Text(f.Format(t, 6, withZone))
+		return Text(f.Format(t, 6, withZone))
 	}
 	if withZone {
 		t = t.UTC()
@@ -293,7 +287,7 @@ func (f TimestampFormat) FormatPostgresTimestamp(text string, withZone bool) sql
 	if fraction != "" && strings.Trim(fraction, "0") != "" {
 		s += "." + fraction
 	}
-	return sqlvalue.Text(s + z)
+	return Text(s + z)
 }
 
 // parsePostgresTimestamp parses "YYYY-MM-DD hh:mm:ss[.f][±hh[:mm[:ss]]]".
