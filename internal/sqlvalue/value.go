@@ -11,7 +11,6 @@ package sqlvalue
 
 import (
 	"encoding/hex"
-	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -204,7 +203,13 @@ func isJSSpace(c byte) bool {
 
 // ErrCompareBlobs is returned when two BLOBs are compared (the reference
 // does not support it).
-var ErrCompareBlobs = errors.New("Comparing blobs is not supported currently")
+var ErrCompareBlobs error = userError("Comparing blobs is not supported currently")
+
+// userError is an error whose text is shown to users as the reference
+// words it (capitalized).
+type userError string
+
+func (e userError) Error() string { return string(e) }
 
 func classRank(k Kind) int {
 	switch k {
