@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,58 +17,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/powersync-go/powersync/internal/auth"
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/pgtest"
 )
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startRole runs `powersync start -c cfg -r role` in this process until
-// the test ends, and waits until it is ready.
-func startRole(t *testing.T, cfg, role string, port int) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errOut := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"start", "-c", cfg, "-r", role}, strings.NewReader(""), io.Discard, errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("powersync start -r %s did not stop", role)
-		}
-	})
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, err := http.Get(endpoint + "/probes/readiness")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return endpoint
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("powersync start -r %s exited with %d:\n%s", role, code, errOut)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("powersync start -r %s not ready:\n%s", role, errOut)
-		}
-	}
-}
 
 func adminPost(t *testing.T, endpoint, token, path, body string) (int, string) {
 	t.Helper()
@@ -124,7 +74,7 @@ func TestAdminPostgresSharedStorage(t *testing.T) {
 		}
 		fmt.Fprintf(&jwk, "%s%s: '%s'\n", prefix, f.Name, f.Value)
 	}
-	write := func(name string, port int) string {
+	write := func(name string) string {
 		p := filepath.Join(dir, name)
 		yaml := fmt.Sprintf(`replication:
   connections:
@@ -133,7 +83,7 @@ func TestAdminPostgresSharedStorage(t *testing.T) {
 storage:
   type: postgresql
   uri: %s
-port: %d
+port: 0
 sync_config:
   content: |
     bucket_definitions:
@@ -148,15 +98,14 @@ client_auth:
     keys:
 %sapi:
   tokens: [%s]
-`, c.URL("app"), c.URL("store"), port, jwk.String(), admin)
+`, c.URL("app"), c.URL("store"), jwk.String(), admin)
 		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	pu, pa := freeTCPPort(t), freeTCPPort(t)
-	unified := startRole(t, write("unified.yaml", pu), "unified", pu)
-	api := startRole(t, write("api.yaml", pa), "api", pa)
+	unified := devtest.Start(t, write("unified.yaml"), devtest.Options{Args: []string{"-r", "unified"}}).Endpoint
+	api := devtest.Start(t, write("api.yaml"), devtest.Options{Args: []string{"-r", "api"}}).Endpoint
 
 	// Diagnostics of the Postgres source.
 	status, body := adminPost(t, unified, admin, "diagnostics", `{}`)

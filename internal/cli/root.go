@@ -64,8 +64,9 @@ type RunOptions struct {
 	Getenv func(string) string
 	// Ready, when set, is called once when dev, start or diagnose serves:
 	// for dev after the banner (the first checkpoint is served, or the
-	// snapshot is taking long), for start and diagnose once the listener
-	// is bound.
+	// snapshot is taking long), for start once the first checkpoint can be
+	// served (the sync role: once replication starts), for diagnose once
+	// its listener is bound.
 	Ready func(Instance)
 }
 

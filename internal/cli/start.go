@@ -88,8 +88,27 @@ exits at once.`,
 			} else {
 				log.Info("powersync started", "role", role)
 			}
-			e.serving(inst)
-			if err := svc.run(ctx); err != nil {
+			ran := make(chan error, 1)
+			go func() { ran <- svc.run(ctx) }()
+			if e.ready != nil {
+				// An embedding program hears of the instance once streams
+				// can be served (as the readiness probe says).
+				var ready <-chan struct{}
+				if svc.api != nil {
+					ready = svc.api.Ready()
+				} else {
+					c := make(chan struct{})
+					close(c)
+					ready = c
+				}
+				select {
+				case <-ready:
+					e.serving(inst)
+				case err := <-ran:
+					ran <- err
+				}
+			}
+			if err := <-ran; err != nil {
 				return err
 			}
 			svc.close()

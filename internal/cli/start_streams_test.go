@@ -2,13 +2,11 @@ package cli_test
 
 import (
 	"bufio"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -17,7 +15,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/powersync-go/powersync/internal/auth"
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/protocol"
 )
 
@@ -26,7 +24,6 @@ import (
 // request's subscriptions select buckets and that the checkpoint line
 // describes the streams and why each bucket is included.
 func TestStartServesSyncStreams(t *testing.T) {
-	clearConfigEnv(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=journal_mode(WAL)")
 	if err != nil {
@@ -67,32 +64,7 @@ client_auth:
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, []string{"start", "-c", cfgPath}, strings.NewReader(""), out, errOut) }()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("start exited with %d:\n%s", code, errOut)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("start did not stop")
-		}
-	}()
-	endpointRE := regexp.MustCompile(`endpoint=(http://[0-9.:]+)`)
-	var endpoint string
-	for deadline := time.Now().Add(30 * time.Second); endpoint == ""; {
-		if m := endpointRE.FindStringSubmatch(errOut.String()); m != nil {
-			endpoint = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no endpoint logged:\n%s", errOut)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	endpoint := devtest.Start(t, cfgPath, devtest.Options{}).Endpoint
 
 	k, err := auth.ParseJWK(map[string]any{"kty": "oct", "alg": "HS256", "kid": "k1", "k": secret})
 	if err != nil {

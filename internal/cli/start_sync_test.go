@@ -1,47 +1,25 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
 )
-
-// syncBuffer is a writer safe for the command's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStartSyncRole runs `powersync start -r sync` on a SQLite source with
 // Pebble storage: it replicates existing rows and later writes, and stops
 // on cancellation with the data committed.
 func TestStartSyncRole(t *testing.T) {
-	clearConfigEnv(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "app.db")
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
@@ -80,13 +58,7 @@ client_auth:
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"start", "-r", "sync", "-c", cfg}, strings.NewReader(""), &stderr, &stderr)
-	}()
+	inst := devtest.Start(t, cfg, devtest.Options{Args: []string{"-r", "sync"}})
 
 	// Replication acknowledges a position to the source only after bucket
 	// storage committed it.
@@ -100,14 +72,14 @@ client_auth:
 				return
 			}
 			select {
-			case code := <-done:
-				t.Fatalf("start -r sync exited with %d:\n%s", code, stderr.String())
-			default:
+			case <-inst.Done():
+				t.Fatalf("start -r sync exited:\n%s", inst.Stderr)
+			case <-time.After(10 * time.Millisecond):
+				// SQLite has no change notification to wait on.
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("no commit past %d; log:\n%s", min, stderr.String())
+				t.Fatalf("no commit past %d; log:\n%s", min, inst.Stderr)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	waitAcked(1)
@@ -119,14 +91,8 @@ client_auth:
 		t.Fatal(err)
 	}
 	waitAcked(seq)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d:\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("start -r sync did not stop")
+	if code := inst.Stop(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, inst.Stderr)
 	}
 
 	st, err := pebble.Open(filepath.Join(dir, "data"), pebble.Options{})
@@ -145,7 +111,7 @@ client_auth:
 		t.Fatal(err)
 	}
 	if sums[0].Count != 2 || sums[1].Count != 1 {
-		t.Errorf("ops per bucket: %+v; log:\n%s", sums, stderr.String())
+		t.Errorf("ops per bucket: %+v; log:\n%s", sums, inst.Stderr)
 	}
 }
 

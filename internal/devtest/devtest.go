@@ -94,8 +94,9 @@ func Dev(t testing.TB, o Options) *Instance {
 }
 
 // Start runs `powersync start -c configPath` and returns once it serves
-// (its listener is bound; for the sync role, once replication is about to
-// start). The config should say port: 0. It stops when the test ends.
+// (the first checkpoint can be streamed; for the sync role, once
+// replication starts). The config should say port: 0. It stops when the
+// test ends.
 func Start(t testing.TB, configPath string, o Options) *Instance {
 	t.Helper()
 	i := run(t, o.Env, append([]string{"start", "-c", configPath}, o.Args...))
