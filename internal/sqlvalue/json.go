@@ -3,7 +3,8 @@ package sqlvalue
 import (
 	"math"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // Values are written as JSON by three writers:
@@ -43,74 +44,11 @@ func AppendPlainReal(dst []byte, f float64) []byte {
 	return AppendJSNumber(dst, f)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe marks the bytes a JSON string can carry unescaped (for bytes
-// of 0x80 and above: when the string is valid UTF-8).
-var jsonSafe = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// AppendJSONString writes s as a JSON string literal, escaping like
-// JavaScript's JSON.stringify. Invalid UTF-8 bytes become U+FFFD.
-func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	// validity of the non-ASCII tail is checked once, at its first byte
-	checked, valid := false, false
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf && jsonSafe[c] {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf && !checked {
-			checked, valid = true, utf8.ValidString(s[i:])
-		}
-		if c >= utf8.RuneSelf && valid {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, "\ufffd"...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendJSONString writes s as a JSON string literal: protocol's one
+// escaper (JSON.stringify's rules, invalid UTF-8 as U+FFFD), so row data,
+// bucket ids and lookup keys escape exactly as the wire does and as the
+// reference's checksums expect.
+func AppendJSONString(dst []byte, s string) []byte { return protocol.AppendJSONString(dst, s) }
 
 // AppendBucketValue writes one bucket parameter value of a bucket id:
 // INTEGER digits, REAL as plain JavaScript number text, TEXT quoted, NULL
