@@ -30,7 +30,12 @@ tables, an SQL console over the local database, and "Clear & re-download".
 
 Without --token the page asks for one; opening the page with ?token=<JWT>
 (and optionally &endpoint=<URL>) fills it in. The endpoint defaults to the
-token's aud when that is an http(s) URL.`,
+token's aud when that is an http(s) URL.
+
+The page's address carries a secret made for this run (#secret=...): its API
+answers only requests that carry it (header X-Diagnose-Secret), whose Host
+is the listen address or a loopback name, and that do not come from another
+site. The SQL console runs only read-only statements.`,
 		Example: `  powersync diagnose --endpoint http://127.0.0.1:8080 --token "$TOKEN"
   powersync diagnose --db ./user-1.db --listen 127.0.0.1:9000`,
 		Args: cobra.NoArgs,
@@ -53,25 +58,33 @@ func runDiagnose(ctx context.Context, e *env, endpoint, token, dbPath, listen st
 	if token != "" && endpoint == "" && auth.EndpointFromToken(token) == "" {
 		return errors.New("specify --endpoint, or use a token whose aud is the service URL")
 	}
-	srv, err := diagnose.New(ctx, diagnose.Options{DBPath: dbPath, Endpoint: endpoint, Token: token, Log: log})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	// Listen first: the page answers only requests whose Host is this
+	// address (or a loopback name with its port).
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
+	defer ln.Close()
+	srv, err := diagnose.New(ctx, diagnose.Options{DBPath: dbPath, Endpoint: endpoint, Token: token, Log: log,
+		Addr: ln.Addr().String()})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stdout, "Diagnostics page: http://%s/\n", ln.Addr())
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(e.stdout, "Diagnostics page: %s\n", srv.PageURL(base))
 	fmt.Fprintf(e.stdout, "Local database:   %s\n", dbPath)
+	fmt.Fprintln(e.stdout, "Open the page at that address: the part after #secret= is this run's secret, and the page's API refuses requests without it.")
 	if token == "" {
-		fmt.Fprintf(e.stdout, "Open http://%s/?token=<JWT> to connect as a user.\n", ln.Addr())
+		fmt.Fprintf(e.stdout, "To connect as a user, open %s/?token=<JWT>#secret=%s\n", base, srv.Secret())
 	}
 	fmt.Fprintln(e.stdout, "Press Ctrl-C to stop.")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	e.serving(Instance{Endpoint: "http://" + ln.Addr().String(), Role: roleDiagnose})
+	// The secret is the credential of the page's API, as an admin token is
+	// of a service's.
+	e.serving(Instance{Endpoint: base, Role: roleDiagnose, AdminToken: srv.Secret()})
 	select {
 	case err := <-errc:
 		return err

@@ -5,9 +5,24 @@
 const $ = (id) => document.getElementById(id);
 let selectedTable = null;
 
+// The per-run secret comes in the fragment of the address powersync
+// diagnose printed (#secret=…; a fragment is never sent to a server). It
+// is kept in sessionStorage for reloads, taken out of the address bar, and
+// sent with every API request in a header (never a cookie, which other
+// sites' pages could make the browser send).
+const secret = (() => {
+  const m = /(?:^#|&)secret=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('diagnose-secret', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('diagnose-secret') || '';
+})();
+
 async function api(path, body) {
-  const opts = body === undefined ? {} : {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  const headers = { 'x-diagnose-secret': secret };
+  const opts = body === undefined ? { headers } : {
+    method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body),
   };
   const res = await fetch(path, opts);
   const data = await res.json();
@@ -143,7 +158,8 @@ async function refresh() {
   try {
     render(await api('/api/status'));
   } catch (e) {
-    $('conn').textContent = 'diagnostics server unreachable';
+    $('conn').textContent = secret ? 'diagnostics server unreachable: ' + e.message
+      : 'no secret: open the address powersync diagnose printed (it ends with #secret=…)';
     $('conn').className = 'pill bad';
   }
 }

@@ -6,7 +6,10 @@
 // console over the local database, and "clear and re-download".
 //
 // The page and its script and style sheet are embedded; the page fetches
-// nothing but this server's JSON API (/api/...).
+// nothing but this server's JSON API (/api/...). The API answers only the
+// page itself (see guard): a per-run secret on every request, a Host
+// allowlist against DNS rebinding and an Origin check; its SQL console runs
+// one read-only statement on a locked-down connection (package sqlguard).
 package diagnose
 
 import (
@@ -26,6 +29,7 @@ import (
 
 	"github.com/powersync-go/powersync/client"
 	"github.com/powersync-go/powersync/internal/auth"
+	"github.com/powersync-go/powersync/internal/sqlguard"
 )
 
 //go:embed index.html app.js style.css
@@ -42,6 +46,13 @@ type Options struct {
 	// RetryDelay for the client; zero = the client's default.
 	RetryDelay time.Duration
 	Log        *slog.Logger
+	// Secret is the per-run secret every API request must carry in
+	// SecretHeader; empty = a random one (read it with Secret).
+	Secret string
+	// Addr is the host:port the page is served at: requests whose Host is
+	// neither it nor a loopback name with its port are refused. Empty =
+	// loopback names on any port.
+	Addr string
 }
 
 // Server serves the diagnostics page and API and owns the client DB.
@@ -49,6 +60,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// handler is mux behind the guard.
+	handler http.Handler
 
 	mu       sync.Mutex // guards the fields below
 	db       *client.DB
@@ -63,7 +76,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.DBPath == "" {
 		return nil, errors.New("diagnose: no database path")
 	}
+	if opts.Secret == "" {
+		opts.Secret = newSecret()
+	}
 	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(), views: map[string]string{}, viewsAt: -1}
+	s.handler = newGuard(opts.Secret, opts.Addr, s.mux)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -93,8 +110,17 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the page and the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler serves the page and the API, behind the guard.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Secret is the per-run secret the API requires in SecretHeader.
+func (s *Server) Secret() string { return s.opts.Secret }
+
+// PageURL is the address to open: the page at base ("http://127.0.0.1:8081")
+// with the secret in the URL fragment, which the browser keeps to itself.
+func (s *Server) PageURL(base string) string {
+	return strings.TrimRight(base, "/") + "/#secret=" + s.opts.Secret
+}
 
 // DB is the client database (for tests and the command).
 func (s *Server) DB() *client.DB { return s.db }
@@ -471,12 +497,37 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, errors.New(`send {"sql": "SELECT ..."}`))
 		return
 	}
-	res, err := s.query(r.Context(), body.SQL)
+	res, err := s.consoleQuery(r.Context(), body.SQL)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// consoleQuery runs a query of the SQL console: one read-only statement,
+// on a read-only connection of its own whose authorizer refuses ATTACH,
+// PRAGMA, VACUUM INTO, writes and schema changes (sqlguard.QuerySQLite),
+// so even a request that got past the guard cannot create or change files.
+func (s *Server) consoleQuery(ctx context.Context, q string) (*queryResult, error) {
+	start := time.Now()
+	r, err := sqlguard.QuerySQLite(ctx, s.db.Path(), q, nil)
+	if err != nil {
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "execute-sql", "the SQL console"))
+	}
+	res := &queryResult{Columns: r.Columns, Rows: r.Rows, Limited: len(r.Rows) >= sqlguard.MaxRows}
+	if len(res.Rows) > maxResultRows {
+		res.Rows, res.Limited = res.Rows[:maxResultRows], true
+	}
+	for _, row := range res.Rows {
+		for i, v := range row {
+			if b, ok := v.([]byte); ok {
+				row[i] = fmt.Sprintf("<blob %d bytes>", len(b))
+			}
+		}
+	}
+	res.Elapsed = float64(time.Since(start).Microseconds()) / 1000
+	return res, nil
 }
 
 func (s *Server) query(ctx context.Context, q string) (*queryResult, error) {

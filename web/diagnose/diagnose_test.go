@@ -117,9 +117,17 @@ type statusJSON struct {
 	} `json:"tables"`
 }
 
+// testSecret is the per-run secret the tests start their servers with.
+const testSecret = "test-secret-0123456789"
+
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(diagnose.SecretHeader, testSecret)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +144,13 @@ func getJSON(t *testing.T, url string, v any) {
 func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(diagnose.SecretHeader, testSecret)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +180,7 @@ func TestAPI(t *testing.T) {
 	endpoint, token := startDev(t)
 	rec := &recorder{}
 	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
-		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond})
+		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +339,7 @@ func TestPageInChromium(t *testing.T) {
 	endpoint, token := startDev(t)
 	rec := &recorder{}
 	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
-		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond})
+		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +363,9 @@ func TestPageInChromium(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	u := hs.URL + "/?token=" + token + "&endpoint=" + endpoint
+	// The page is opened the way the command prints it: the secret in the
+	// fragment. The page keeps it and sends it with every API call.
+	u := hs.URL + "/?token=" + token + "&endpoint=" + endpoint + "#secret=" + testSecret
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(`#app`),
@@ -359,6 +375,11 @@ func TestPageInChromium(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("overview: %v", err)
+	}
+	// The page took the secret out of the address bar (it stays in the
+	// tab's sessionStorage) and kept the rest of the address.
+	if addr, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(addr, "secret") || !strings.Contains(addr, "?token=") {
+		t.Errorf("address after load: %q %v", addr, err)
 	}
 	bucketRows := evalInt(t, ctx, `document.querySelectorAll('#buckets tbody tr').length`)
 	tableRows := evalInt(t, ctx, `document.querySelectorAll('#table-view tbody tr').length`)
