@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/powersync-go/powersync/internal/sqlvalue"
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // Postgres type OIDs with their own conversion into the sync rules value
@@ -642,35 +643,11 @@ func jsNumber(f float64) string {
 	return mant + "e" + string(sign) + exp
 }
 
+// writeJSONString writes s as a JSON string with the wire's one escaper.
+// (Called directly, protocol.AppendJSONString keeps buf on the stack.)
 func writeJSONString(b *strings.Builder, s string) {
-	const hexdigits = "0123456789abcdef"
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b.WriteString(`\"`)
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\b':
-			b.WriteString(`\b`)
-		case c == '\f':
-			b.WriteString(`\f`)
-		case c < 0x20:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexdigits[c>>4])
-			b.WriteByte(hexdigits[c&0xf])
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
+	var buf [64]byte
+	b.Write(protocol.AppendJSONString(buf[:0], s))
 }
 
 // writeJSON writes one non-NULL value in Postgres text form as JSON: json

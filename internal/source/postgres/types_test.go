@@ -52,6 +52,8 @@ var typeCases = []struct {
 	{"c_int_arr", "integer[]", "'{1,2,NULL,3}'", "text:[1,2,null,3]", ""},
 	{"c_int_arr2", "integer[]", "'{{1,2},{3,4}}'", "text:[[1,2],[3,4]]", ""},
 	{"c_text_arr", "text[]", `ARRAY['a', 'b,c', 'd"e', NULL, 'NULL', '']`, `text:["a","b,c","d\"e",null,"NULL",""]`, ""},
+	{"c_esc_arr", "text[]", `ARRAY[E'tab\there\\', E'\b\f\x01', 'a' || chr(8232) || 'b' || chr(8233), '<&>', 'é😀']`,
+		"text:[\"tab\\there\\\\\",\"\\b\\f\\u0001\",\"a\u2028b\u2029\",\"<&>\",\"é😀\"]", ""},
 	{"c_bool_arr", "boolean[]", "'{t,f}'", "text:[1,0]", ""},
 	{"c_float_arr", "float8[]", "'{1,2.5,1e21}'", "text:[1,2.5,1e+21]", ""},
 	{"c_jsonb_arr", "jsonb[]", `ARRAY['{"a":1}'::jsonb, '[2]'::jsonb]`, `text:[{"a": 1},[2]]`, ""},
