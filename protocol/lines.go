@@ -1,7 +1,9 @@
 package protocol
 
-// The lines of a sync stream. Each NDJSON line is a JSON object with exactly
-// one key naming the line type; the Line* wrappers below produce that shape.
+// The lines of a sync stream as this service sends them. Each NDJSON line is
+// a JSON object with exactly one key naming the line type; the Append*
+// encoders in encode.go write that shape from these types, and ParseLine
+// (decode.go) reads it leniently on the client side.
 
 // Op is the type of an operation in a bucket.
 type Op string
@@ -97,8 +99,9 @@ type PartialCheckpointComplete struct {
 	Priority int  `json:"priority"`
 }
 
-// Line is one line of a sync stream; exactly one field is set. It is used
-// for decoding; encoders write the single-key object directly.
+// Line is one line of a sync stream in the types above; exactly one field is
+// set. It reads this service's own lines strictly with encoding/json (tests
+// use it); clients use ParseLine.
 type Line struct {
 	Checkpoint                *Checkpoint                `json:"checkpoint,omitempty"`
 	CheckpointDiff            *CheckpointDiff            `json:"checkpoint_diff,omitempty"`
