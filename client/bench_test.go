@@ -43,16 +43,14 @@ func benchInitialSync(b *testing.B, rows int) {
 		b.Fatal(err)
 	}
 	_ = warm.Connect(ctx, conn, fastRetry)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	err = warm.WaitFor(wctx, func(client.SyncStatus) bool {
 		r, _ := warm.Query(ctx, `SELECT count(*) FROM todos`)
-		if r != nil && r.Rows[0][0].(int64) == int64(rows) {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("replication did not finish")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return r != nil && r.Rows[0][0].(int64) == int64(rows)
+	})
+	cancel()
+	if err != nil {
+		b.Fatal("replication did not finish")
 	}
 	warm.Close()
 	b.ResetTimer()

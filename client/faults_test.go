@@ -185,11 +185,11 @@ func TestTokenExpiryAndUnauthorized(t *testing.T) {
 			t.Fatalf("first sync: %v", err)
 		}
 		before := conn.fetches.Load()
-		eventually(t, "credentials fetched again as tokens expire", 30*time.Second, func() bool {
+		waitDB(t, db, "credentials fetched again as tokens expire", 30*time.Second, func() bool {
 			return conn.fetches.Load() >= before+2
 		})
 		d.exec(t, `INSERT INTO todos (id, description, owner_id) VALUES ('during-expiry', 'x', 'test-user')`)
-		eventually(t, "data still arrives", 30*time.Second, func() bool {
+		waitDB(t, db, "data still arrives", 30*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'during-expiry'`) == 1
 		})
 		if s := db.Status(); s.Reconnects < 2 {

@@ -8,42 +8,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/powersync-go/powersync/client"
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 )
-
-// syncBuffer is a writer safe for a command's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // devService is an in-process `powersync dev`: SQLite source with the
 // sample lists/todos/announcements, Pebble storage, HS256 tokens.
 type devService struct {
+	*devtest.Instance
 	dir, endpoint string
 	source        *sql.DB
-	stderr        *syncBuffer
+	stderr        *devtest.Log
 }
 
 func startDev(t *testing.T) *devService { return startDevB(t) }
@@ -51,74 +31,21 @@ func startDev(t *testing.T) *devService { return startDevB(t) }
 func startDevB(t testing.TB) *devService { return startDevConfig(t, "") }
 
 // startDevConfig starts `powersync dev`; a non-empty syncConfig replaces
-// the sample sync config (the folder is created by a first, short run).
+// the sample sync config.
 func startDevConfig(t testing.TB, syncConfig string) *devService {
 	t.Helper()
-	d := &devService{dir: filepath.Join(t.TempDir(), "dev"), stderr: &syncBuffer{}}
-	if syncConfig != "" {
-		stop := d.run(t)
-		stop()
-		if err := os.WriteFile(filepath.Join(d.dir, "sync-config.yaml"), []byte(syncConfig), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		d.endpoint = ""
-	}
-	t.Cleanup(d.run(t))
-	var err error
-	d.source, err = sql.Open("sqlite", "file:"+filepath.Join(d.dir, "source.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.source.Close() })
-	return d
+	i := devtest.Dev(t, devtest.Options{SyncConfig: syncConfig})
+	return &devService{Instance: i, dir: i.Dir, endpoint: i.Endpoint, source: i.Source(t), stderr: i.Stderr}
 }
 
-// run starts the dev instance and waits for its endpoint; the returned
-// function stops it.
-func (d *devService) run(t testing.TB) func() {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--dir", d.dir, "--port", "0"}, strings.NewReader(""), out, d.stderr)
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for d.endpoint == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "Sync endpoint:"); ok {
-				d.endpoint = strings.TrimSpace(rest)
-			}
-		}
-		select {
-		case code := <-done:
-			cancel()
-			t.Fatalf("powersync dev exited with %d:\n%s", code, d.stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("powersync dev printed no endpoint:\n%s", d.stderr)
-		}
-	}
-	return func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("powersync dev did not stop")
-		}
-	}
-}
-
+// token signs a token for subject valid for seconds; it may be called
+// from the client's goroutines.
 func (d *devService) token(t testing.TB, subject string, seconds int) string {
-	var out, errb bytes.Buffer
-	code := cli.Main(context.Background(), []string{"generate", "token", "-c", filepath.Join(d.dir, "service.yaml"),
-		"--subject", subject, "--expires-in-seconds", fmt.Sprint(seconds)}, strings.NewReader(""), &out, &errb)
-	if code != 0 {
-		t.Errorf("generate token: %d %s", code, errb.String())
+	tok, err := d.Sign(subject, time.Duration(seconds)*time.Second)
+	if err != nil {
+		t.Error(err)
 	}
-	return strings.TrimSpace(out.String())
+	return tok
 }
 
 func (d *devService) exec(t testing.TB, q string, args ...any) {
@@ -203,6 +130,18 @@ func count(t *testing.T, db *client.DB, q string, args ...any) int {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// waitDB waits until cond holds, checking it at every status change of db
+// (a checkpoint's rows, an upload's end and a reconnect each change the
+// status), for at most limit.
+func waitDB(t *testing.T, db *client.DB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if err := db.WaitFor(ctx, func(client.SyncStatus) bool { return cond() }); err != nil {
+		t.Fatalf("no %s within %s (status %+v)", what, limit, db.Status())
+	}
 }
 
 // eventually polls cond until it holds or the timeout passes.

@@ -151,17 +151,26 @@ func titles(t *testing.T, db *client.DB) string {
 
 func waitTitles(t *testing.T, db *client.DB, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := titles(t, db)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("todos: %q, want %q (status %+v)", got, want, db.Status())
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got string
+	waitDB(t, db, "todos "+want, 10*time.Second, func() bool {
+		got = titles(t, db)
+		return got == want
+	})
+}
+
+// bucketLastOp is the op id bucket is validated up to (0 when unknown).
+func bucketLastOp(t *testing.T, db *client.DB, bucket string) int64 {
+	t.Helper()
+	bs, err := db.Buckets(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, b := range bs {
+		if b.Name == bucket {
+			return b.LastOp
+		}
+	}
+	return 0
 }
 
 // TestProtocolSequences drives the client through scripted streams:
@@ -195,12 +204,12 @@ func TestProtocolSequences(t *testing.T) {
 	waitTitles(t, db, "a=A ")
 	// The rows are visible a moment before the status records the
 	// partial sync, so wait for the status too.
-	eventually(t, "status after the partial checkpoint", 10*time.Second, func() bool {
+	waitDB(t, db, "status after the partial checkpoint", 10*time.Second, func() bool {
 		st := db.Status()
 		return !st.HasSynced && len(st.Priorities) == 1 && st.Priorities[0].Priority == 1
 	})
 	s.send("%s", lo)
-	eventually(t, "progress of lo", 10*time.Second, func() bool {
+	waitDB(t, db, "progress of lo", 10*time.Second, func() bool {
 		d, tot := db.Status().Totals(-1)
 		return d == 3 && tot == 3
 	})
@@ -228,7 +237,7 @@ func TestProtocolSequences(t *testing.T) {
 	if _, err := db.Execute(ctx, `INSERT INTO todos (id, title) VALUES ('local', 'mine')`); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "upload", 10*time.Second, func() bool { return conn.uploaded.Load() == 1 })
+	waitDB(t, db, "upload", 10*time.Second, func() bool { return conn.uploaded.Load() == 1 })
 	conn.mu.Lock()
 	e := conn.batches[0][0]
 	conn.mu.Unlock()
@@ -240,7 +249,9 @@ func TestProtocolSequences(t *testing.T) {
 		int32(loSum+lo2Sum+lo3Sum))
 	s.send("%s", lo3)
 	s.send(`{"checkpoint_complete":{"last_op_id":"7"}}`)
-	time.Sleep(300 * time.Millisecond)
+	// The checkpoint is validated (its position recorded) but not
+	// published.
+	waitDB(t, db, "checkpoint 7 validated", 10*time.Second, func() bool { return bucketLastOp(t, db, "lo") == 7 })
 	if got := titles(t, db); got != "c=C2 local=mine " {
 		t.Fatalf("applied before the write checkpoint was seen: %s", got)
 	}

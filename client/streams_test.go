@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,13 +82,13 @@ func TestSyncStreamsWithDevService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "todos of both subscribed lists", 20*time.Second, func() bool {
+	waitDB(t, db, "todos of both subscribed lists", 20*time.Second, func() bool {
 		return count(t, db, `SELECT count(*) FROM todos`) == 6
 	})
 	if err := db.Unsubscribe(ctx, "list_todos", map[string]any{"list": "test-user-list-1"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "todos of the unsubscribed list gone", 20*time.Second, func() bool {
+	waitDB(t, db, "todos of the unsubscribed list gone", 20*time.Second, func() bool {
 		return count(t, db, `SELECT count(*) FROM todos`) == 3 &&
 			count(t, db, `SELECT count(*) FROM todos WHERE list_id = 'test-user-list-2'`) == 3
 	})
@@ -95,7 +96,14 @@ func TestSyncStreamsWithDevService(t *testing.T) {
 	if err := db.Subscribe(ctx, "list_todos", map[string]any{"list": "user-2-list-1"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Its (empty) bucket arrives in a checkpoint; no row comes with it.
+	waitDB(t, db, "the bucket of the new subscription", 20*time.Second, func() bool {
+		bs, err := db.Buckets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(bs, func(b client.BucketInfo) bool { return strings.Contains(b.Name, "user-2-list-1") })
+	})
 	if n := count(t, db, `SELECT count(*) FROM todos WHERE owner_id <> 'test-user'`); n != 0 {
 		t.Errorf("%d rows of another user", n)
 	}

@@ -172,14 +172,24 @@ func (i *Instance) Done() <-chan struct{} { return i.done }
 // `powersync generate token -c service.yaml` does), valid for lifetime.
 func (i *Instance) Token(t testing.TB, subject string, lifetime time.Duration) string {
 	t.Helper()
+	tok, err := i.Sign(subject, lifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Sign is Token for goroutines other than the test's (a client's
+// connector): it returns the error instead of failing the test.
+func (i *Instance) Sign(subject string, lifetime time.Duration) (string, error) {
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), []string{"generate", "token", "-c", i.ConfigPath, "--subject", subject,
 		"--expires-in-seconds", strconv.Itoa(int(lifetime / time.Second))},
 		cli.RunOptions{Stdout: &out, Stderr: &errOut, Getenv: i.getenv})
 	if code != 0 {
-		t.Fatalf("generate token --subject %s: exit %d: %s", subject, code, errOut.String())
+		return "", fmt.Errorf("generate token --subject %s: exit %d: %s", subject, code, strings.TrimSpace(errOut.String()))
 	}
-	return strings.TrimSpace(out.String())
+	return strings.TrimSpace(out.String()), nil
 }
 
 // Source opens the dev instance's SQLite source database (closed when the
