@@ -52,34 +52,27 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if n := s.conns.Add(1); n > int64(s.opts.Limits.MaxConcurrentConnections) {
-		s.conns.Add(-1)
-		s.metrics.rejected.WithLabelValues("too_many_connections").Inc()
-		writeError(w, errTooManyConnections)
+	base, release, err := s.admit(r.Context())
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	if s.bc.current() == nil && !s.opts.SyncConfigExpected {
-		vs, err := s.opts.Storage.Versions(r.Context())
-		if err == nil && len(vs) == 0 {
-			s.conns.Add(-1)
-			writeError(w, errNoSyncConfig)
-			return
+
+	// The same lines in either encoding, chosen by Accept.
+	useBSON := prefersBSON(r.Header.Get("Accept"))
+	sink := func(lw *lineWriter) lineSink {
+		if useBSON {
+			return &bsonLines{w: lw}
 		}
+		return lw
 	}
-
-	s.lifeMu.Lock()
-	if !s.started || s.closing.Load() {
-		s.lifeMu.Unlock()
-		s.conns.Add(-1)
-		writeError(w, errShuttingDown)
-		return
-	}
-	s.streams.Add(1)
-	base := s.streamCtx
-	s.lifeMu.Unlock()
-
 	h := w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
+	if useBSON {
+		h.Set("Content-Type", contentTypeBSON)
+	} else {
+		h.Set("Content-Type", contentTypeNDJSON)
+	}
+	h.Add("Vary", "Accept")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
@@ -93,10 +86,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// waiting stream is only our parked goroutine, a one-byte reader and
 	// the connection state.
 	if nc := hijack(w, r); nc != nil {
-		release := s.conns.Add
 		go func() {
-			defer s.streams.Done()
-			defer release(-1)
+			defer release()
 			defer nc.Close()
 			ctx, cancel := context.WithCancel(base)
 			defer cancel()
@@ -114,14 +105,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 					}
 				}
 			}()
-			s.serveStream(ctx, lw, id, req)
+			s.serveStream(ctx, sink(lw), id, req)
 			lw.close()
 		}()
 		return
 	}
 
-	defer s.streams.Done()
-	defer s.conns.Add(-1)
+	defer release()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(base, cancel)
@@ -132,20 +122,51 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if err := lw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
-	s.serveStream(ctx, lw, id, req)
+	s.serveStream(ctx, sink(lw), id, req)
 }
 
-// serveStream runs one stream until it ends, and logs how it ended.
-func (s *Server) serveStream(ctx context.Context, lw *lineWriter, id Identity, req *protocol.StreamingSyncRequest) {
+// admit counts a new stream against the connection limit and registers it
+// with the server's lifecycle, for either transport. On success the caller
+// runs the stream under base (cancelled when the server closes) and calls
+// release when it ends.
+func (s *Server) admit(ctx context.Context) (base context.Context, release func(), err error) {
+	if n := s.conns.Add(1); n > int64(s.opts.Limits.MaxConcurrentConnections) {
+		s.conns.Add(-1)
+		s.metrics.rejected.WithLabelValues("too_many_connections").Inc()
+		return nil, nil, errTooManyConnections
+	}
+	if s.bc.current() == nil && !s.opts.SyncConfigExpected {
+		vs, err := s.opts.Storage.Versions(ctx)
+		if err == nil && len(vs) == 0 {
+			s.conns.Add(-1)
+			return nil, nil, errNoSyncConfig
+		}
+	}
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if !s.started || s.closing.Load() {
+		s.conns.Add(-1)
+		return nil, nil, errShuttingDown
+	}
+	s.streams.Add(1)
+	return s.streamCtx, func() {
+		s.conns.Add(-1)
+		s.streams.Done()
+	}, nil
+}
+
+// serveStream runs one stream until it ends, logs how it ended and returns
+// why (nil when the client went away or the server closed).
+func (s *Server) serveStream(ctx context.Context, out lineSink, id Identity, req *protocol.StreamingSyncRequest) error {
 	s.metrics.connections.Inc()
 	s.metrics.connectionsTotal.Inc()
 	defer s.metrics.connections.Dec()
 
-	c := newConn(s, id, req, lw)
+	c := newConn(s, id, req, out)
 	start := time.Now()
 	err := c.run(ctx)
 	log := s.log.With("user_id", id.UserID, "client_id", req.ClientID, "ops", c.opsSent,
-		"bytes", lw.bytes, "duration_ms", time.Since(start).Milliseconds())
+		"bytes", out.written(), "duration_ms", time.Since(start).Milliseconds())
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		log.Debug("sync stream ended")
@@ -156,6 +177,10 @@ func (s *Server) serveStream(ctx context.Context, lw *lineWriter, id Identity, r
 	default:
 		log.Warn("sync stream failed", "error", err)
 	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // bucketState is what a connection last told its client about a bucket.
@@ -171,7 +196,7 @@ type conn struct {
 	s   *Server
 	id  Identity
 	req *protocol.StreamingSyncRequest
-	lw  *lineWriter
+	out lineSink
 	key wcKey
 
 	version    int64
@@ -191,9 +216,9 @@ type conn struct {
 	opsSent   int64
 }
 
-func newConn(s *Server, id Identity, req *protocol.StreamingSyncRequest, lw *lineWriter) *conn {
+func newConn(s *Server, id Identity, req *protocol.StreamingSyncRequest, out lineSink) *conn {
 	c := &conn{
-		s: s, id: id, req: req, lw: lw,
+		s: s, id: id, req: req, out: out,
 		key:       wcKey{id.UserID, req.ClientID},
 		sent:      make(map[string]*bucketState),
 		positions: make(map[string]int64, len(req.Buckets)),
@@ -242,7 +267,7 @@ func (c *conn) run(ctx context.Context) error {
 		}
 		// Waiting connections keep no line buffer.
 		c.buf = nil
-		c.lw.idle()
+		c.out.idle()
 		// Register for what this connection now depends on. When that set
 		// changed, a checkpoint published meanwhile may have touched a new
 		// key without waking us: catch up with a full check.
@@ -302,6 +327,9 @@ func (c *conn) watchKeys() []string {
 // keepalive interval, but also ~20 s before expiry and at expiry.
 func (c *conn) nextKeepalive() time.Duration {
 	d := time.Duration(float64(c.s.opts.KeepaliveInterval) * (0.9 + 0.2*rand.Float64()))
+	if !c.out.periodicKeepalive() {
+		d = 1 << 62 // only the expiry warning and the expiry itself
+	}
 	if c.id.ExpiresAt.IsZero() {
 		return d
 	}
@@ -323,8 +351,7 @@ func (c *conn) sendKeepalive() error {
 		left = max(int64(math.Ceil(time.Until(c.id.ExpiresAt).Seconds())), 0)
 	}
 	c.buf = protocol.AppendTokenExpiresIn(c.buf[:0], left)
-	c.buf = append(c.buf, '\n')
-	if err := c.lw.writeLine(c.buf); err != nil {
+	if err := c.writeLine(); err != nil {
 		return err
 	}
 	if left == 0 {
@@ -601,22 +628,23 @@ func (c *conn) readData(ctx context.Context, bs storage.BucketStorage, cp storag
 // protocol's data-line frame.
 func (c *conn) writeData(ch storage.Chunk) error {
 	b := protocol.AppendDataLine(c.buf[:0], ch.Bucket, ch.After, ch.NextAfter, ch.HasMore, ch.Ops)
-	b = append(b, '\n')
 	c.buf = b
-	if err := c.lw.writeLine(b); err != nil {
+	if err := c.writeLine(); err != nil {
 		return err
 	}
 	c.opsSent += int64(len(ch.Ops))
 	c.s.metrics.opsSent.Add(float64(len(ch.Ops)))
-	c.s.metrics.bytesSent.Add(float64(len(b)))
 	return nil
 }
 
-// writeLine ends the line in c.buf, counts it and writes it.
+// writeLine ends the line in c.buf, writes it to the sink and counts the
+// bytes the sink sent for it.
 func (c *conn) writeLine() error {
 	c.buf = append(c.buf, '\n')
-	c.s.metrics.bytesSent.Add(float64(len(c.buf)))
-	return c.lw.writeLine(c.buf)
+	before := c.out.written()
+	err := c.out.writeLine(c.buf)
+	c.s.metrics.bytesSent.Add(float64(c.out.written() - before))
+	return err
 }
 
 // syncRequest is what the sync rules need to know about this connection.
