@@ -2,19 +2,15 @@ package cli
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/config"
 	"github.com/powersync-go/powersync/internal/server"
+	"github.com/powersync-go/powersync/internal/sqlguard"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
@@ -60,19 +56,28 @@ func adminOptions(cfg *config.Config, s *service) server.AdminOptions {
 		o.ParseOptions = syncrules.ParseOptions{DefaultSchema: "public"}
 		uri := c.PostgresURI()
 		o.ExecuteSQL = func(ctx context.Context, q string, args []any) (*server.SQLResult, error) {
-			return queryPostgresReadOnly(ctx, uri, q, args)
+			return sqlResult(sqlguard.QueryPostgres(ctx, uri, q, args))
 		}
 		o.Schema = func(ctx context.Context) ([]server.SchemaTable, error) { return postgresSchema(ctx, uri) }
 	case config.TypeSQLite:
 		ac.URI = c.Path
 		path := c.Path
 		o.ExecuteSQL = func(ctx context.Context, q string, args []any) (*server.SQLResult, error) {
-			return querySQLiteReadOnly(ctx, path, q, args)
+			return sqlResult(sqlguard.QuerySQLite(ctx, path, q, args))
 		}
 		o.Schema = func(ctx context.Context) ([]server.SchemaTable, error) { return sqliteSchema(ctx, path) }
 	}
 	o.Connections = []server.AdminConnection{ac}
+	o.DebugAPI = c.DebugAPI
 	return o
+}
+
+// sqlResult converts a sqlguard result for the admin API.
+func sqlResult(r *sqlguard.Result, err error) (*server.SQLResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &server.SQLResult{Columns: r.Columns, Rows: r.Rows}, nil
 }
 
 // withoutPassword drops the password of a connection URI (for display).
@@ -92,93 +97,10 @@ func withoutPassword(uri string) string {
 	return u.String()
 }
 
-// querySQLiteReadOnly runs q on a connection of its own that SQLite opens
-// read-only, so no statement can change the source.
-func querySQLiteReadOnly(ctx context.Context, path, q string, args []any) (*server.SQLResult, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", "file:"+abs+"?mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	res := &server.SQLResult{Columns: cols}
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		res.Rows = append(res.Rows, vals)
-		if len(res.Rows) >= maxSQLRows {
-			break
-		}
-	}
-	return res, rows.Err()
-}
-
-// maxSQLRows bounds an execute-sql result.
-const maxSQLRows = 10_000
-
-// queryPostgresReadOnly runs q in a READ ONLY transaction that is rolled
-// back, on a connection of its own.
-func queryPostgresReadOnly(ctx context.Context, uri, q string, args []any) (*server.SQLResult, error) {
-	conn, err := pgx.Connect(ctx, uri)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the source: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	res := &server.SQLResult{}
-	for _, f := range rows.FieldDescriptions() {
-		res.Columns = append(res.Columns, f.Name)
-	}
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return nil, err
-		}
-		res.Rows = append(res.Rows, vals)
-		if len(res.Rows) >= maxSQLRows {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if res.Columns == nil {
-		return nil, errors.New("the statement returned no columns")
-	}
-	return res, nil
-}
-
 // sqliteSchema lists the application tables of a SQLite source (not
 // SQLite's own nor the change-capture tables) with their columns.
 func sqliteSchema(ctx context.Context, path string) ([]server.SchemaTable, error) {
-	res, err := querySQLiteReadOnly(ctx, path, `SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p
+	res, err := sqlguard.QuerySQLite(ctx, path, `SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p
 		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND m.name NOT LIKE '\_powersync%' ESCAPE '\'
 		ORDER BY m.name, p.cid`, nil)
 	if err != nil {
@@ -218,7 +140,7 @@ func sqliteAffinity(decl string) string {
 // postgresSchema lists the tables of a Postgres source (outside the system
 // schemas) with their columns, typed as replication converts them.
 func postgresSchema(ctx context.Context, uri string) ([]server.SchemaTable, error) {
-	res, err := queryPostgresReadOnly(ctx, uri, `SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
+	res, err := sqlguard.QueryPostgres(ctx, uri, `SELECT n.nspname::text, c.relname::text, a.attname::text, t.typname::text,
 			format_type(a.atttypid, a.atttypmod)
 		FROM pg_catalog.pg_attribute a
 		JOIN pg_catalog.pg_class c ON c.oid = a.attrelid

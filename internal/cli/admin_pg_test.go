@@ -80,6 +80,7 @@ func TestAdminPostgresSharedStorage(t *testing.T) {
   connections:
     - type: postgresql
       uri: %s
+      debug_api: true
 storage:
   type: postgresql
   uri: %s

@@ -248,10 +248,14 @@ const devServiceTemplate = `# service.yaml of a powersync dev instance. Edit fre
 # Reference: docs/configuration.md.
 
 # The source database: an embedded SQLite file with sample tables.
+# debug_api lets the admin API's execute-sql run read-only queries on it
+# (one SELECT at a time, on a connection that cannot write); remove it to
+# turn execute-sql off.
 replication:
   connections:
     - type: sqlite
       path: %s
+      debug_api: true
 
 # Bucket storage: embedded, in this folder.
 storage:

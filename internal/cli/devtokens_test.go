@@ -183,24 +183,3 @@ func TestGenerateTokenAPIURLErrors(t *testing.T) {
 		t.Errorf("PS_ADMIN_TOKEN with an HMAC config key: %d %s %s", code, out, errOut)
 	}
 }
-
-// TestAdminExecuteSQLReadOnly: execute-sql reads the SQLite source of a dev
-// instance and cannot change it.
-func TestAdminExecuteSQLReadOnly(t *testing.T) {
-	d := startDevInstance(t)
-	code, body := d.admin(t, "execute-sql", `{"sql":{"query":"SELECT id, completed FROM todos WHERE owner_id = ? ORDER BY id LIMIT 1","args":["test-user"]}}`)
-	if code != 200 || !strings.Contains(body, `"success":true`) || !strings.Contains(body, `"columns":["id","completed"]`) ||
-		!strings.Contains(body, `["test-user-list-1-todo-1",1]`) {
-		t.Errorf("select: %d %s", code, body)
-	}
-	for _, q := range []string{"DELETE FROM todos", "CREATE TABLE x (a)", "INSERT INTO lists (id) VALUES ('x')"} {
-		code, body := d.admin(t, "execute-sql", `{"sql":{"query":"`+q+`","args":[]}}`)
-		if code != 200 || !strings.Contains(body, `"success":false`) || !strings.Contains(body, "readonly") {
-			t.Errorf("%s: %d %s", q, code, body)
-		}
-	}
-	code, body = d.admin(t, "execute-sql", `{"sql":{"query":"SELECT count(*) FROM todos","args":[]}}`)
-	if code != 200 || !strings.Contains(body, `[[18]]`) {
-		t.Errorf("the source changed: %d %s", code, body)
-	}
-}

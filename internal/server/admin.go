@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -72,13 +72,21 @@ type AdminOptions struct {
 	// ExecuteSQL runs a read-only query on the source; nil disables
 	// execute-sql.
 	ExecuteSQL func(ctx context.Context, query string, args []any) (*SQLResult, error)
+	// DebugAPI is debug_api of the source connection: execute-sql runs
+	// queries only when it is true, and otherwise answers, as the
+	// reference does, success false with errSQLNotEnabled.
+	DebugAPI bool
 	// Schema lists the source's tables and columns (the schema route,
 	// which the official CLI's `generate schema` reads); nil disables it.
 	Schema func(ctx context.Context) ([]SchemaTable, error)
 	// PublicURL, when set, is the instance URL put into development
-	// tokens; otherwise it is taken from the request (scheme and Host,
-	// X-Forwarded-Proto/Host when present).
+	// tokens; otherwise it is taken from the request: its scheme and Host,
+	// or Forwarded / X-Forwarded-Proto / X-Forwarded-Host when the request
+	// came from a peer in TrustedProxies.
 	PublicURL string
+	// TrustedProxies are api.trusted_proxies: the only peers whose
+	// forwarded headers are believed. Empty: they are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // admin serves the admin API and the dashboard.
@@ -565,6 +573,11 @@ func (a *admin) handleSchema(w http.ResponseWriter, r *http.Request) {
 
 // ---- execute-sql ----
 
+// errSQLNotEnabled starts as the reference's answer does, so tools that
+// look for it recognise it, and says how to turn execute-sql on.
+const errSQLNotEnabled = "SQL querying is not enabled: set debug_api: true on the source connection " +
+	"(replication.connections in service.yaml) to allow read-only queries through execute-sql"
+
 func (a *admin) handleExecuteSQL(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		SQL struct {
@@ -587,6 +600,8 @@ func (a *admin) handleExecuteSQL(w http.ResponseWriter, r *http.Request) {
 	var out response
 	out.Results.Columns, out.Results.Rows = []string{}, [][]any{}
 	switch {
+	case !a.opts.DebugAPI:
+		out.Error = errSQLNotEnabled
 	case a.opts.ExecuteSQL == nil:
 		out.Error = "execute-sql is not available for this source"
 	case strings.TrimSpace(req.SQL.Query) == "":
@@ -726,19 +741,7 @@ func (a *admin) instanceURL(r *http.Request) string {
 	if a.opts.PublicURL != "" {
 		return strings.TrimSuffix(a.opts.PublicURL, "/")
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
-	}
-	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host = strings.TrimSpace(strings.Split(h, ",")[0])
-	}
-	u := url.URL{Scheme: scheme, Host: host}
-	return u.String()
+	return requestURL(r, a.opts.TrustedProxies).String()
 }
 
 // revocableAuth marks identities of development tokens with the channel
