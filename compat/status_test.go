@@ -8,82 +8,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/internal/devtest"
 )
-
-// lockedWriter is a writer safe for a command's goroutines and the test.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// startAdminDev runs `powersync dev` in this process and returns its
-// endpoint and admin token (from the banner).
-func startAdminDev(t *testing.T) (dir, endpoint, adminToken string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &lockedWriter{}, &lockedWriter{}
-	done := make(chan int, 1)
-	dir = filepath.Join(t.TempDir(), "dev")
-	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("powersync dev did not stop")
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for endpoint == "" || adminToken == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			l = strings.TrimSpace(l)
-			if rest, ok := strings.CutPrefix(l, "Sync endpoint:"); ok {
-				endpoint = strings.TrimSpace(rest)
-			}
-			if rest, ok := strings.CutPrefix(l, "Admin token:"); ok {
-				adminToken = strings.TrimSpace(rest)
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("powersync dev exited with %d:\n%s", code, errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("powersync dev printed no endpoint/admin token:\n%s", errOut)
-		}
-	}
-	return dir, endpoint, adminToken
-}
 
 // TestOfficialCLIStatus: the official CLI's (0.10.0) `powersync status
 // --api-url` reads our admin API's diagnostics, `generate schema` its
 // schema route, and a wrong admin token is refused.
 func TestOfficialCLIStatus(t *testing.T) {
 	bin := nodeModule(t, ".bin/powersync")
-	for _, k := range []string{"POWERSYNC_CONFIG_PATH", "POWERSYNC_CONFIG_B64", "PS_ADMIN_TOKEN"} {
-		t.Setenv(k, "")
-	}
-	devDir, endpoint, adminToken := startAdminDev(t)
+	dev := devtest.Dev(t, devtest.Options{})
+	devDir, endpoint, adminToken := dev.Dir, dev.Endpoint, dev.AdminToken
 	dir := t.TempDir()
 	home, proj := filepath.Join(dir, "home"), filepath.Join(dir, "proj")
 	for _, d := range []string{home, proj} {
