@@ -285,7 +285,9 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 	if s.api, err = server.New(opts); err != nil {
 		return nil, err
 	}
-	s.api.EnableAdmin(adminOptions(cfg, s))
+	admin := adminOptions(cfg, s)
+	admin.TrustedProxies = cfg.API.TrustedProxies
+	s.api.EnableAdmin(admin)
 	port := cfg.Port
 	if o.setPort {
 		port = o.port
