@@ -27,6 +27,13 @@ var shared struct {
 // Use it as `func TestMain(m *testing.M) { os.Exit(mysqltest.Main(m)) }`.
 func Main(m *testing.M) int {
 	code := m.Run()
+	StopShared()
+	return code
+}
+
+// StopShared stops the shared server if one was started: for a TestMain
+// that runs the tests through another helper's Main (pgtest.Main).
+func StopShared() {
 	shared.mu.Lock()
 	s := shared.server
 	shared.server = nil
@@ -36,7 +43,6 @@ func Main(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "mysqltest: stop server:", err)
 		}
 	}
-	return code
 }
 
 // missing ends the test when MariaDB is not installed.

@@ -13,13 +13,23 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/mysqltest"
+	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/source"
 	mysqlsource "github.com/powersync-go/powersync/internal/source/mysql"
 	"github.com/powersync-go/powersync/internal/sqlvalue"
 	"github.com/powersync-go/powersync/internal/storage"
 )
 
-func TestMain(m *testing.M) { os.Exit(mysqltest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childSourceEnv) != "" {
+		os.Exit(runChildReplicator())
+	}
+	// pgtest.Main runs the tests (Postgres bucket storage for some) and
+	// stops its cluster; the MariaDB server is stopped after it.
+	code := pgtest.Main(m)
+	mysqltest.StopShared()
+	os.Exit(code)
+}
 
 // env is a fresh database with a source connected to it as root.
 type env struct {

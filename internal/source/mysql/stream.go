@@ -57,8 +57,12 @@ type streamState struct {
 	// is the end of the last whole event read outside a transaction.
 	committed storage.Position
 	last      storage.Position
-	gtid      string
-	keyBuf    []sqlvalue.Value
+	// reported is set once a position was handed to the handler (the
+	// first heartbeat reports even the start position, so an idle source
+	// gets its first checkpoint).
+	reported bool
+	gtid     string
+	keyBuf   []sqlvalue.Value
 }
 
 // Stream reads the binary log from `from` as a replica with the
@@ -298,6 +302,7 @@ func (st *streamState) commitGroup(ctx context.Context) error {
 		return err
 	}
 	st.committed = max(st.committed, st.groupPos)
+	st.reported = true
 	st.groupTxs, st.groupChanges = 0, 0
 	return nil
 }
@@ -311,13 +316,14 @@ func (st *streamState) keepalive(ctx context.Context) error {
 	if err := st.commitGroup(ctx); err != nil {
 		return err
 	}
-	if st.last <= st.committed {
+	if st.last <= st.committed && st.reported {
 		return nil
 	}
 	if err := st.h.Keepalive(ctx, st.last); err != nil {
 		return err
 	}
-	st.committed = st.last
+	st.committed = max(st.committed, st.last)
+	st.reported = true
 	return nil
 }
 
