@@ -1,7 +1,6 @@
 package compat_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,62 +27,11 @@ type dashInstance struct {
 	adminToken string
 }
 
-// startDashInstance runs the powersync binary's dev command and reads the
-// endpoint and admin token from its banner.
+// startDashInstance runs `powersync dev` in this process.
 func startDashInstance(t *testing.T) *dashInstance {
 	t.Helper()
-	d := &dashInstance{devInstance: devInstance{bin: powersyncBin(t), dir: filepath.Join(t.TempDir(), "powersync-dev"), stderr: &lockedBuffer{}}}
-	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--port", "0")
-	d.cmd.Env = append(os.Environ(), "PS_ADMIN_TOKEN=")
-	d.cmd.Stderr = d.stderr
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	type kv struct{ k, v string }
-	found := make(chan kv, 4)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			l := strings.TrimSpace(sc.Text())
-			for _, k := range []string{"Sync endpoint:", "Admin token:"} {
-				if rest, ok := strings.CutPrefix(l, k); ok {
-					found <- kv{k, strings.TrimSpace(rest)}
-				}
-			}
-		}
-	}()
-	for d.endpoint == "" || d.adminToken == "" {
-		select {
-		case x := <-found:
-			if x.k == "Admin token:" {
-				d.adminToken = x.v
-			} else {
-				d.endpoint = x.v
-			}
-		case <-time.After(60 * time.Second):
-			_ = d.cmd.Process.Kill()
-			t.Fatalf("powersync dev printed no endpoint/admin token; stderr:\n%s", d.stderr)
-		}
-	}
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- d.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("powersync dev did not exit cleanly: %v\n%s", err, tail(d.stderr.String(), 3000))
-			}
-		case <-time.After(20 * time.Second):
-			_ = d.cmd.Process.Kill()
-			t.Errorf("powersync dev did not stop within 20 s of SIGINT")
-		}
-	})
-	return d
+	d := startDev(t)
+	return &dashInstance{devInstance: *d, adminToken: d.AdminToken}
 }
 
 func (d *dashInstance) setDevTokens(t *testing.T, on bool) {

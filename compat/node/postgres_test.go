@@ -3,20 +3,17 @@ package compat_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/powersync-go/powersync/internal/auth"
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/pgtest"
 )
 
@@ -31,22 +28,11 @@ bucket_definitions:
       - SELECT id, list_id, description, completed, owner_id, created_at FROM todos WHERE owner_id = bucket.owner_id
 `
 
-// pgService is a `powersync start` process of the built binary.
-type pgService struct {
-	endpoint string
-	cmd      *exec.Cmd
-	stderr   *lockedBuffer
-}
-
-func startPgService(t *testing.T, bin, role string, cfg map[string]any) *pgService {
+// startPgService runs `powersync start -r role` with cfg in this process
+// and returns its endpoint once it serves.
+func startPgService(t *testing.T, role string, cfg map[string]any) *devtest.Instance {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c := map[string]any{"port": port}
+	c := map[string]any{"port": 0}
 	for k, v := range cfg {
 		c[k] = v
 	}
@@ -55,27 +41,7 @@ func startPgService(t *testing.T, bin, role string, cfg map[string]any) *pgServi
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &pgService{endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &lockedBuffer{}}
-	s.cmd = exec.Command(bin, "start", "-r", role, "-c", path)
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("powersync start -r %s stderr:\n%s", role, tail(s.stderr.String(), 3000))
-		}
-	})
-	return s
+	return devtest.Start(t, path, devtest.Options{Args: []string{"-r", role}})
 }
 
 // TestNodeSDKWithPostgres: the official Node SDK syncs from a Postgres
@@ -84,7 +50,6 @@ func startPgService(t *testing.T, bin, role string, cfg map[string]any) *pgServi
 // every change made in Postgres.
 func TestNodeSDKWithPostgres(t *testing.T) {
 	node := requireSDK(t)
-	bin := powersyncBin(t)
 	cluster := pgtest.Private(t)
 	ctx := context.Background()
 	for _, db := range []string{"app", "storage"} {
@@ -134,11 +99,11 @@ func TestNodeSDKWithPostgres(t *testing.T) {
 		"sync_config": map[string]any{"content": pgSyncConfig},
 		"client_auth": map[string]any{"jwks": map[string]any{"keys": []any{jwkMap}}, "audience": []any{"compat"}},
 	}
-	startPgService(t, bin, "sync", cfg)
-	// API processes refuse an unmigrated storage: wait for the sync process.
-	waitMigrated(t, cluster.URL("storage"))
-	api1 := startPgService(t, bin, "api", cfg)
-	api2 := startPgService(t, bin, "api", cfg)
+	// API processes refuse an unmigrated storage: the sync process serves
+	// (reports Ready) once it has migrated it.
+	startPgService(t, "sync", cfg)
+	api1 := startPgService(t, "api", cfg)
+	api2 := startPgService(t, "api", cfg)
 
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := key.Sign(auth.TokenClaims{Subject: "u1", Audiences: []string{"compat"}, IssuedAt: time.Now(), Lifetime: time.Hour}.Map())
@@ -150,8 +115,8 @@ func TestNodeSDKWithPostgres(t *testing.T) {
 	}))
 	defer ts.Close()
 	tokens := &tokenServer{Server: ts}
-	a := startClient(t, node, &devInstance{endpoint: api1.endpoint}, tokens, "api1")
-	b := startClient(t, node, &devInstance{endpoint: api2.endpoint}, tokens, "api2")
+	a := startClientOver(t, node, api1.Endpoint, "http", tokens, "api1")
+	b := startClientOver(t, node, api2.Endpoint, "http", tokens, "api2")
 
 	source := func() string {
 		var s string
@@ -187,24 +152,4 @@ func TestNodeSDKWithPostgres(t *testing.T) {
 	exec(`UPDATE todos SET owner_id = 'u1' WHERE description = 'other 7'`)
 	converge("source changes")
 	t.Logf("both clients match the source: %s (count/description bytes/completed)", source())
-}
-
-func waitMigrated(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		conn, err := pgx.Connect(context.Background(), url)
-		if err == nil {
-			var ok bool
-			err = conn.QueryRow(context.Background(), `SELECT to_regclass('powersync.versions') IS NOT NULL`).Scan(&ok)
-			conn.Close(context.Background())
-			if err == nil && ok {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("storage not migrated by the sync process: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -7,7 +7,6 @@ package compat_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -19,16 +18,15 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/testenv"
 )
 
@@ -48,135 +46,34 @@ func requireSDK(t *testing.T) string {
 	return node
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// powersyncBin builds the powersync binary once per test run.
-func powersyncBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "powersync-compat-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "powersync")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/powersync").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// devInstance is a running `powersync dev`.
+// devInstance is `powersync dev` running in this process (devtest), the
+// way a user starts it; the SDK clients are child processes.
 type devInstance struct {
-	bin, dir, endpoint string
-	cmd                *exec.Cmd
-	stderr             *lockedBuffer
-	source             *sql.DB
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	*devtest.Instance
+	dir, endpoint string
+	stderr        *devtest.Log
+	source        *sql.DB
 }
 
 func startDev(t *testing.T) *devInstance {
 	t.Helper()
-	d := &devInstance{bin: powersyncBin(t), dir: filepath.Join(t.TempDir(), "powersync-dev"), stderr: &lockedBuffer{}}
-	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--port", "0")
-	d.cmd.Stderr = d.stderr
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Sync endpoint:"); ok {
-				found <- strings.TrimSpace(rest)
-			}
-		}
-	}()
-	select {
-	case d.endpoint = <-found:
-	case <-time.After(60 * time.Second):
-		_ = d.cmd.Process.Kill()
-		t.Fatalf("powersync dev printed no endpoint; stderr:\n%s", d.stderr)
-	}
-	t.Cleanup(func() {
-		// Ctrl-C stops it cleanly.
-		_ = d.cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- d.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("powersync dev did not exit cleanly on SIGINT: %v\n%s", err, tail(d.stderr.String(), 3000))
-			}
-		case <-time.After(20 * time.Second):
-			_ = d.cmd.Process.Kill()
-			t.Errorf("powersync dev did not stop within 20 s of SIGINT")
-		}
-	})
-	d.source, err = sql.Open("sqlite", "file:"+filepath.Join(d.dir, "source.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.source.Close() })
-	return d
+	i := devtest.Dev(t, devtest.Options{})
+	return &devInstance{Instance: i, dir: i.Dir, endpoint: i.Endpoint, stderr: i.Stderr, source: i.Source(t)}
 }
 
-// token runs `powersync generate token` against the instance's config.
+// token signs a token with the instance's config key (what `powersync
+// generate token -c` does); it may be called from a server's goroutine.
 func (d *devInstance) token(t testing.TB, subject string, seconds int) string {
-	out, err := exec.Command(d.bin, "generate", "token", "-c", filepath.Join(d.dir, "service.yaml"),
-		"--subject", subject, "--expires-in-seconds", fmt.Sprint(seconds)).Output()
+	tok, err := d.Sign(subject, time.Duration(seconds)*time.Second)
 	if err != nil {
-		var ee *exec.ExitError
-		if errorsAs(err, &ee) {
-			t.Fatalf("generate token: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("generate token: %v", err)
+		t.Error(err)
 	}
-	return strings.TrimSpace(string(out))
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
+	return tok
 }
 
 func (d *devInstance) exec(t *testing.T, query string, args ...any) {
 	t.Helper()
-	if _, err := d.source.Exec(query, args...); err != nil {
-		t.Fatalf("source: %s: %v", query, err)
-	}
+	d.Exec(t, query, args...)
 }
 
 // tokenServer is what a client's fetchCredentials() calls. Its mode says
@@ -222,7 +119,7 @@ type sdkClient struct {
 	stdin   io.WriteCloser
 	replies chan map[string]any
 	nextID  int
-	stderr  *lockedBuffer
+	stderr  *devtest.Log
 }
 
 func startClient(t *testing.T, node string, d *devInstance, ts *tokenServer, name string) *sdkClient {
@@ -234,7 +131,7 @@ func startClient(t *testing.T, node string, d *devInstance, ts *tokenServer, nam
 // SyncStreamConnectionMethod method ("http" or "web-socket").
 func startClientOver(t *testing.T, node, endpoint, method string, ts *tokenServer, name string) *sdkClient {
 	t.Helper()
-	c := &sdkClient{name: name, replies: make(chan map[string]any, 16), stderr: &lockedBuffer{}}
+	c := &sdkClient{name: name, replies: make(chan map[string]any, 16), stderr: &devtest.Log{}}
 	c.cmd = exec.Command(node, "sdk-client.mjs")
 	c.cmd.Env = append(os.Environ(), "ENDPOINT="+endpoint, "METHOD="+method, "TOKEN_URL="+ts.URL+"/", "DB_DIR="+t.TempDir())
 	c.cmd.Stderr = c.stderr
