@@ -9,8 +9,9 @@
 // The page connects at once and exposes, for the test to call through the
 // DevTools protocol:
 //   window.ps.waitFor(sql, params, want)  resolves with the rows once the query's
-//                                         rows, as JSON, equal want (a JSON string);
+//                                         rows equal want (JSON; key order aside);
 //                                         re-checked whenever its tables change
+//   window.ps.last                        the rows each waitFor saw last, by query
 //   window.ps.query(sql, params)          the rows of one query
 //   window.ps.status()                    connected, hasSynced, errors, connectionMethod
 //   window.ps.error                       the first error the page hit, or ""
@@ -31,7 +32,7 @@ const schema = new Schema({
 });
 
 const state = document.getElementById('state');
-const ps = { error: '' };
+const ps = { error: '', last: {} };
 window.ps = ps;
 
 function fail(err) {
@@ -60,24 +61,28 @@ ps.status = () => {
   };
 };
 
+// canonical writes rows as JSON with each row's keys sorted.
+const canonical = (rows) => JSON.stringify(rows.map((r) => Object.fromEntries(Object.entries(r).sort())));
+
 ps.waitFor = (sql, params, want) =>
   new Promise((resolve, reject) => {
+    want = canonical(JSON.parse(want));
     const abort = new AbortController();
     let done = false;
     const check = async () => {
       if (done) return;
       const rows = await db.getAll(sql, params ?? []);
-      if (!done && JSON.stringify(rows) === want) {
+      ps.last[sql] = canonical(rows);
+      if (!done && ps.last[sql] === want) {
         done = true;
         abort.abort();
         resolve(rows);
       }
     };
-    db.onChangeWithCallback(
-      { onChange: () => check().catch(reject), onError: reject },
-      { tables: ['todos', 'lists', 'announcements'], signal: abort.signal, throttleMs: 50 },
-    );
-    check().catch(reject);
+    // watch finds the tables the query reads and calls onResult whenever
+    // one of them changes (and once at the start).
+    db.watchWithCallback(sql, params ?? [], { onResult: () => check().catch(reject), onError: reject },
+      { signal: abort.signal, throttleMs: 50 });
   });
 
 try {
