@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -43,6 +44,10 @@ type ConnectOptions struct {
 	MaxRetryDelay time.Duration
 	// HTTPClient is used for every request; default http.DefaultClient.
 	HTTPClient *http.Client
+	// Transport is how the sync stream is read: TransportHTTP (NDJSON, the
+	// default), TransportBSON or TransportWebSocket. Uploads and write
+	// checkpoints are HTTP requests on every transport.
+	Transport Transport
 	// IdleTimeout ends a stream that sent nothing for this long (services
 	// send a keepalive about every 20 s); default 60 s.
 	IdleTimeout time.Duration
@@ -308,7 +313,7 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 		c.pending = nil
 		c.mu.Unlock()
 	}()
-	st, err := OpenStream(sctx, c.opts.HTTPClient, creds, req)
+	st, err := OpenStreamWith(sctx, creds, req, StreamOptions{HTTPClient: c.opts.HTTPClient, Transport: c.opts.Transport, Idle: c.opts.IdleTimeout})
 	if err != nil {
 		if sctx.Err() != nil && ctx.Err() == nil {
 			return false, errReconnect
@@ -323,8 +328,15 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 		s.Reconnects = reconnects
 	})
 
+	// Over HTTP the service sends a keepalive line about every 20 s, so a
+	// stream without lines for IdleTimeout is dead. Over WebSocket there
+	// are keepalive frames instead of lines, watched by the stream itself.
+	lineIdle := c.opts.IdleTimeout
+	if c.opts.Transport == TransportWebSocket {
+		lineIdle = time.Duration(math.MaxInt64)
+	}
 	var idle atomic.Bool
-	idleTimer := time.AfterFunc(c.opts.IdleTimeout, func() { idle.Store(true); cancel() })
+	idleTimer := time.AfterFunc(lineIdle, func() { idle.Store(true); cancel() })
 	defer idleTimer.Stop()
 
 	var cp *checkpoint
@@ -332,7 +344,7 @@ func (c *connection) iteration(ctx context.Context) (progressed bool, err error)
 	for {
 		raw, err := st.NextRaw()
 		if err == nil {
-			idleTimer.Reset(c.opts.IdleTimeout)
+			idleTimer.Reset(lineIdle)
 		}
 		if err != nil {
 			if idle.Load() {
