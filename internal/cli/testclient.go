@@ -39,6 +39,7 @@ func newTestClientCmd(e *env) *cobra.Command {
 // whose HMAC key signs tokens for --sub (or --sub-prefix<i>).
 type credFlags struct {
 	token, endpoint, sub string
+	transport            string
 	cf                   *configFlags
 }
 
@@ -48,6 +49,7 @@ func addCredFlags(cmd *cobra.Command) *credFlags {
 	fs.StringVarP(&f.token, "token", "t", "", "client token (JWT)")
 	fs.StringVarP(&f.endpoint, "endpoint", "e", "", "service URL; default: the token's aud when it is an http(s) URL, or http://127.0.0.1:<port of the config>")
 	fs.StringVarP(&f.sub, "sub", "u", "test-user", "user id of generated tokens (with -c)")
+	fs.StringVar(&f.transport, "transport", "http", "how to read the sync stream: http (NDJSON), bson (BSON over HTTP) or websocket (RSocket over WebSocket)")
 	f.cf = addConfigFlags(cmd)
 	return f
 }
@@ -129,6 +131,10 @@ ordered by op_id. --raw prints the operations as received.`,
 	cf := addCredFlags(cmd)
 	cmd.Flags().BoolVar(&raw, "raw", false, "print operations as received, not normalized")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		tr, err := client.ParseTransport(cf.transport)
+		if err != nil {
+			return err
+		}
 		ep, tokens, err := cf.resolve(e)
 		if err != nil {
 			return err
@@ -137,7 +143,7 @@ ordered by op_id. --raw prints the operations as received.`,
 		if err != nil {
 			return err
 		}
-		ops, err := fetchOperations(cmd.Context(), client.Credentials{Endpoint: ep, Token: tok})
+		ops, err := fetchOperations(cmd.Context(), client.Credentials{Endpoint: ep, Token: tok}, tr)
 		if err != nil {
 			return err
 		}
@@ -155,9 +161,9 @@ ordered by op_id. --raw prints the operations as received.`,
 
 // fetchOperations reads one stream until its first checkpoint_complete and
 // returns the ops of each bucket, up to the checkpoint.
-func fetchOperations(ctx context.Context, creds client.Credentials) (map[string][]protocol.OplogEntry, error) {
+func fetchOperations(ctx context.Context, creds client.Credentials, tr client.Transport) (map[string][]protocol.OplogEntry, error) {
 	req := &protocol.StreamingSyncRequest{RawData: true, IncludeChecksum: true, Parameters: json.RawMessage(`{}`)}
-	st, err := client.OpenStream(ctx, nil, creds, req)
+	st, err := client.OpenStreamWith(ctx, creds, req, client.StreamOptions{Transport: tr})
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +265,7 @@ type loadFlags struct {
 	timeout   time.Duration
 	subPrefix string
 	json      bool
+	transport client.Transport
 }
 
 func newConcurrentConnectionsCmd(e *env) *cobra.Command {
@@ -289,9 +296,12 @@ is set, else for --sub.`,
 	fs.DurationVar(&lf.timeout, "timeout", 5*time.Minute, "with --duration 0, give up after this long")
 	fs.StringVar(&lf.subPrefix, "sub-prefix", "", "with -c: user id prefix, one user per client (<prefix><i>)")
 	fs.BoolVar(&lf.json, "json", false, "print the summary as JSON")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) (err error) {
 		if lf.clients <= 0 {
 			return fmt.Errorf("-n must be positive, got %d", lf.clients)
+		}
+		if lf.transport, err = client.ParseTransport(cf.transport); err != nil {
+			return err
 		}
 		ep, tokens, err := cf.resolve(e)
 		if err != nil {
@@ -334,6 +344,8 @@ is set, else for --sub.`,
 // loadSummary is the result of a load test.
 type loadSummary struct {
 	Endpoint        string           `json:"endpoint"`
+	Transport       string           `json:"transport"`
+	Encoding        string           `json:"encoding"` // of the lines the service answered: ndjson or bson
 	Clients         int              `json:"clients"`
 	DurationSeconds float64          `json:"duration_seconds"`
 	Completed       int              `json:"completed_first_checkpoint"`
@@ -349,6 +361,7 @@ type loadSummary struct {
 
 type loadState struct {
 	ops, bytes, wire, reconnects, completed, connected atomic.Int64
+	encoding                                           atomic.Value // string
 	mu                                                 sync.Mutex
 	errors                                             map[string]int64
 	firsts                                             []time.Duration
@@ -368,6 +381,12 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	// as transferred as well as the NDJSON they decode to.
 	tr.DisableCompression = true
 	hc := &http.Client{Transport: &wireCounter{base: tr, n: &st.wire}}
+	if lf.transport == client.TransportWebSocket {
+		// The WebSocket takes over the connection after the upgrade, out
+		// of the counter's sight: its bytes on the wire are the frames'
+		// payloads, counted by the stream.
+		hc = &http.Client{Transport: tr}
+	}
 	defer tr.CloseIdleConnections()
 
 	limit := lf.duration
@@ -383,7 +402,7 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loadClient(ctx, hc, i, c, renew, st, start, lf.duration <= 0, len(creds), allDone)
+			loadClient(ctx, client.StreamOptions{HTTPClient: hc, Transport: lf.transport}, i, c, renew, st, start, lf.duration <= 0, len(creds), allDone)
 		}()
 	}
 	progress := make(chan struct{})
@@ -403,7 +422,11 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	<-progress
 	elapsed := time.Since(start)
 
-	sum := &loadSummary{Endpoint: creds[0].Endpoint, Clients: len(creds), DurationSeconds: elapsed.Seconds(),
+	if lf.transport == client.TransportWebSocket {
+		st.wire.Store(st.bytes.Load())
+	}
+	enc, _ := st.encoding.Load().(string)
+	sum := &loadSummary{Endpoint: creds[0].Endpoint, Transport: string(lf.transport), Encoding: enc, Clients: len(creds), DurationSeconds: elapsed.Seconds(),
 		Ops: st.ops.Load(), Bytes: st.bytes.Load(), WireBytes: st.wire.Load(), Reconnects: st.reconnects.Load(), Errors: st.errors,
 		FirstCheckpoint: map[string]int64{}}
 	sum.OpsPerSecond = float64(sum.Ops) / elapsed.Seconds()
@@ -432,7 +455,7 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // loadClient is one simulated client: it streams, tracks bucket positions
 // like a real client, and reconnects 1–2 s after any error.
-func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Credentials, renew func(int) (client.Credentials, error),
+func loadClient(ctx context.Context, so client.StreamOptions, i int, creds client.Credentials, renew func(int) (client.Credentials, error),
 	st *loadState, start time.Time, stopWhenAllDone bool, total int, allDone chan struct{}) {
 	positions := map[string]protocol.OpID{}
 	first := true
@@ -447,7 +470,7 @@ func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Creden
 			}
 		}
 		attempts++
-		err := loadStream(ctx, hc, i, creds, st, positions, func() {
+		err := loadStream(ctx, so, i, creds, st, positions, func() {
 			if !first {
 				return
 			}
@@ -475,18 +498,19 @@ func loadClient(ctx context.Context, hc *http.Client, i int, creds client.Creden
 	}
 }
 
-func loadStream(ctx context.Context, hc *http.Client, i int, creds client.Credentials, st *loadState,
+func loadStream(ctx context.Context, so client.StreamOptions, i int, creds client.Credentials, st *loadState,
 	positions map[string]protocol.OpID, onComplete func()) error {
 	req := &protocol.StreamingSyncRequest{RawData: true, IncludeChecksum: true, ClientID: fmt.Sprintf("load-test-%d", i),
 		Parameters: json.RawMessage(`{}`)}
 	for b, p := range positions {
 		req.Buckets = append(req.Buckets, protocol.BucketRequest{Name: b, After: p})
 	}
-	s, err := client.OpenStream(ctx, hc, creds, req)
+	s, err := client.OpenStreamWith(ctx, creds, req, so)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	st.encoding.Store(s.Encoding())
 	st.connected.Add(1)
 	defer st.connected.Add(-1)
 	var counted int64
@@ -598,7 +622,8 @@ func humanBytes(b float64) string {
 }
 
 func (s *loadSummary) print(w io.Writer) {
-	fmt.Fprintf(w, "\nConcurrent connections: %d clients against %s for %.1f s\n\n", s.Clients, s.Endpoint, s.DurationSeconds)
+	fmt.Fprintf(w, "\nConcurrent connections: %d clients against %s over %s (%s lines) for %.1f s\n\n",
+		s.Clients, s.Endpoint, s.Transport, s.Encoding, s.DurationSeconds)
 	fmt.Fprintf(w, "  %-34s %d of %d\n", "clients with a complete checkpoint", s.Completed, s.Clients)
 	if s.Completed > 0 {
 		fc := s.FirstCheckpoint
@@ -606,7 +631,7 @@ func (s *loadSummary) print(w io.Writer) {
 			ms(fc["p50"]), ms(fc["p95"]), ms(fc["p99"]), ms(fc["max"]))
 	}
 	fmt.Fprintf(w, "  %-34s %d (%.0f ops/s)\n", "operations received", s.Ops, s.OpsPerSecond)
-	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes received (NDJSON)", humanBytes(float64(s.Bytes)), humanBytes(s.BytesPerSecond))
+	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes received ("+s.Encoding+")", humanBytes(float64(s.Bytes)), humanBytes(s.BytesPerSecond))
 	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes on the wire", humanBytes(float64(s.WireBytes)), humanBytes(float64(s.WireBytes)/s.DurationSeconds))
 	fmt.Fprintf(w, "  %-34s %d\n", "reconnects", s.Reconnects)
 	if len(s.Errors) == 0 {
