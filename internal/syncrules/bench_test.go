@@ -43,10 +43,12 @@ func benchRows(n int) []sqlvalue.Row {
 // BenchmarkEvaluateRow measures the replication hot path: one source row
 // → its buckets with output data (two buckets per row here).
 func BenchmarkEvaluateRow(b *testing.B) {
-	c, diags := syncrules.Parse([]byte(benchConfig), syncrules.ParseOptions{DefaultSchema: "public"})
-	if c == nil {
-		b.Fatal(diags)
-	}
+	benchmarkEvaluateRow(b, mustParse(b, benchConfig), 2)
+}
+
+// benchmarkEvaluateRow evaluates todos rows of c (versioned 1), each of
+// which must land in buckets buckets.
+func benchmarkEvaluateRow(b *testing.B, c *syncrules.Config, buckets int) {
 	c = c.Versioned(1)
 	rows := benchRows(1024)
 	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
@@ -54,7 +56,7 @@ func BenchmarkEvaluateRow(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out, errs := c.EvaluateRow(table, rows[i%len(rows)])
-		if len(out) != 2 || errs != nil {
+		if len(out) != buckets || errs != nil {
 			b.Fatal(out, errs)
 		}
 	}
@@ -78,28 +80,13 @@ func BenchmarkEvaluateParameterRow(b *testing.B) {
 // BenchmarkEvaluateRowOneBucket is the simplest equality case: one data
 // query, one bucket per row.
 func BenchmarkEvaluateRowOneBucket(b *testing.B) {
-	c, diags := syncrules.Parse([]byte(`
+	benchmarkEvaluateRow(b, mustParse(b, `
 bucket_definitions:
   by_user:
     parameters: SELECT request.user_id() AS user_id
     data:
       - SELECT * FROM todos WHERE owner_id = bucket.user_id
-`), syncrules.ParseOptions{DefaultSchema: "public"})
-	if c == nil {
-		b.Fatal(diags)
-	}
-	c = c.Versioned(1)
-	rows := benchRows(1024)
-	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		out, errs := c.EvaluateRow(table, rows[i%len(rows)])
-		if len(out) != 1 || errs != nil {
-			b.Fatal(out, errs)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+`), 1)
 }
 
 // BenchmarkParse measures parsing and compiling a whole sync config (the

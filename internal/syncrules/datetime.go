@@ -177,16 +177,28 @@ func parseISOTime(s string) (int64, bool) {
 	return tm.UnixMilli() - int64(offset)*60000, true
 }
 
-func fnUnixepoch(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+// timeArg reads the time value and modifiers of unixepoch() and
+// datetime(): the time in milliseconds since the Unix epoch and whether
+// 'subsec' was given. ok is false when the result is NULL (a NULL or
+// unreadable time, an unknown modifier, a non-finite time).
+func timeArg(a []sqlvalue.Value) (ms float64, subsec, ok bool) {
 	if a[0].Kind() == sqlvalue.KindNull {
-		return sqlvalue.Null, nil
+		return 0, false, false
 	}
 	unix, subsec, ok := timeModifiers(a[1:])
 	if !ok {
-		return sqlvalue.Null, nil
+		return 0, false, false
 	}
-	ms, ok := timeMillis(a[0], unix)
+	ms, ok = timeMillis(a[0], unix)
 	if !ok || math.IsNaN(ms) || math.IsInf(ms, 0) {
+		return 0, false, false
+	}
+	return ms, subsec, true
+}
+
+func fnUnixepoch(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
+	ms, subsec, ok := timeArg(a)
+	if !ok {
 		return sqlvalue.Null, nil
 	}
 	if subsec {
@@ -196,15 +208,8 @@ func fnUnixepoch(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
 }
 
 func fnDatetime(_ evalOptions, a []sqlvalue.Value) (sqlvalue.Value, error) {
-	if a[0].Kind() == sqlvalue.KindNull {
-		return sqlvalue.Null, nil
-	}
-	unix, subsec, ok := timeModifiers(a[1:])
-	if !ok {
-		return sqlvalue.Null, nil
-	}
-	ms, ok := timeMillis(a[0], unix)
-	if !ok || math.IsNaN(ms) || math.IsInf(ms, 0) || math.Abs(ms) > 8.64e15 {
+	ms, subsec, ok := timeArg(a)
+	if !ok || math.Abs(ms) > 8.64e15 {
 		return sqlvalue.Null, nil
 	}
 	t := time.UnixMilli(int64(math.Round(ms))).UTC()

@@ -262,22 +262,6 @@ func readsSubscription(e syntax.Expr) bool {
 	return found
 }
 
-// arrayAssignments turns a row's JSON array into one assignment per
-// non-NULL element (for && and IN over row arrays).
-func arrayAssignments(v sqlvalue.Value) ([][]sqlvalue.Value, error) {
-	elems, err := jsonElements(v)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]sqlvalue.Value, 0, len(elems))
-	for _, e := range elems {
-		if e.Kind() != sqlvalue.KindNull {
-			out = append(out, []sqlvalue.Value{e})
-		}
-	}
-	return out, nil
-}
-
 // findSubquery returns the first IN-subquery or subquery expression in e.
 func findSubquery(e syntax.Expr) syntax.Expr {
 	var found syntax.Expr

@@ -16,15 +16,6 @@ import (
 // what the corpus covers: limits, subscription errors, inclusion reasons,
 // evaluation errors, diagnostics positions and concurrent use.
 
-func mustParseStreams(t testing.TB, yaml string) *syncrules.Config {
-	t.Helper()
-	c, diags := syncrules.Parse([]byte(yaml), syncrules.ParseOptions{DefaultSchema: "public"})
-	if c == nil || diags.HasFatal() {
-		t.Fatalf("parse: %v", diags)
-	}
-	return c
-}
-
 // memIndex is a parameter index built from rows, as storage would hold it.
 type memIndex map[string][][]byte
 
@@ -63,7 +54,7 @@ streams:
 `
 
 func TestStreamsLimits(t *testing.T) {
-	c := mustParseStreams(t, membershipStreams)
+	c := mustParse(t, membershipStreams)
 	idx := memIndex{}
 	for i := 0; i < 20; i++ {
 		idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l" + strconv.Itoa(i)), "user_id": sqlvalue.Text("u")})
@@ -106,7 +97,7 @@ func TestStreamsLimits(t *testing.T) {
 }
 
 func TestStreamsInclusionReasons(t *testing.T) {
-	c := mustParseStreams(t, membershipStreams)
+	c := mustParse(t, membershipStreams)
 	idx := memIndex{}
 	idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l1"), "user_id": sqlvalue.Text("u")})
 	prio := 0
@@ -149,7 +140,7 @@ func TestStreamsInclusionReasons(t *testing.T) {
 }
 
 func TestStreamsRowErrors(t *testing.T) {
-	c := mustParseStreams(t, `
+	c := mustParse(t, `
 config:
   edition: 3
 streams:
@@ -181,7 +172,7 @@ func TestStreamsDiagnosticPosition(t *testing.T) {
 }
 
 func TestStreamsSourceTablesAndVersion(t *testing.T) {
-	c := mustParseStreams(t, membershipStreams)
+	c := mustParse(t, membershipStreams)
 	tables := map[sqlvalue.TablePattern]bool{}
 	for _, p := range c.SourceTables() {
 		tables[p] = true
@@ -200,7 +191,7 @@ func TestStreamsSourceTablesAndVersion(t *testing.T) {
 // TestStreamsConcurrentUse evaluates one config from several goroutines
 // (run with -race).
 func TestStreamsConcurrentUse(t *testing.T) {
-	c := mustParseStreams(t, membershipStreams)
+	c := mustParse(t, membershipStreams)
 	idx := memIndex{}
 	idx.add(t, c, "members", sqlvalue.Row{"list_id": sqlvalue.Text("l1"), "user_id": sqlvalue.Text("u")})
 	done := make(chan error)
@@ -252,24 +243,13 @@ streams:
 // BenchmarkStreamsEvaluateRow measures the replication hot path for
 // edition-3 streams: one todo row → two buckets.
 func BenchmarkStreamsEvaluateRow(b *testing.B) {
-	c := mustParseStreams(b, benchStreams).Versioned(1)
-	rows := benchRows(1024)
-	table := sqlvalue.TableRef{Schema: "public", Name: "todos"}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		out, errs := c.EvaluateRow(table, rows[i%len(rows)])
-		if len(out) != 2 || errs != nil {
-			b.Fatal(out, errs)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	benchmarkEvaluateRow(b, mustParse(b, benchStreams), 2)
 }
 
 // BenchmarkStreamsQuerier measures resolving the buckets of a connection
 // with one lookup stage.
 func BenchmarkStreamsQuerier(b *testing.B) {
-	c := mustParseStreams(b, benchStreams)
+	c := mustParse(b, benchStreams)
 	idx := memIndex{}
 	for i := 0; i < 50; i++ {
 		idx.add(b, c, "lists", sqlvalue.Row{"id": sqlvalue.Text("list-" + strconv.Itoa(i)), "owner_id": sqlvalue.Text("user-1")})
@@ -325,7 +305,7 @@ func FuzzStreamsCompile(f *testing.F) {
 }
 
 func TestStreamsDynamicErrors(t *testing.T) {
-	c := mustParseStreams(t, membershipStreams)
+	c := mustParse(t, membershipStreams)
 	req := syncrules.Request{Claims: []byte(`{"sub":"u"}`), IncludeDefaults: true}
 
 	// A storage failure fails Buckets.

@@ -599,18 +599,7 @@ func (lc *legacyCompiler) in(e *syntax.InExpr) *cexpr {
 			if err != nil || v.Kind() == sqlvalue.KindNull {
 				return nil, err
 			}
-			elems, err := jsonElements(v)
-			if err != nil {
-				return nil, err
-			}
-			out := make([][]sqlvalue.Value, 0, len(elems))
-			for _, el := range elems {
-				if el.Kind() == sqlvalue.KindNull {
-					continue
-				}
-				out = append(out, []sqlvalue.Value{el})
-			}
-			return out, nil
+			return arrayAssignments(v)
 		}}
 		res = &cexpr{cls: clsMatch, match: m, span: e.Span}
 	case x.cls == clsRow && y.cls == clsParam:
@@ -818,19 +807,25 @@ func (lc *legacyCompiler) overlapExpr(e *syntax.Binary, l, r *cexpr) *cexpr {
 			if err != nil || v.Kind() == sqlvalue.KindNull {
 				return nil, err
 			}
-			elems, err := jsonElements(v)
-			if err != nil {
-				return nil, err
-			}
-			out := make([][]sqlvalue.Value, 0, len(elems))
-			for _, el := range elems {
-				if el.Kind() != sqlvalue.KindNull {
-					out = append(out, []sqlvalue.Value{el})
-				}
-			}
-			return out, nil
+			return arrayAssignments(v)
 		}}
 		return &cexpr{cls: clsMatch, match: m, span: e.Span, subscription: r.subscription}
 	}
 	return lc.apply(e.Span, []*cexpr{l, r}, func(v []sqlvalue.Value) (sqlvalue.Value, error) { return overlap(v[0], v[1]) })
+}
+
+// arrayAssignments turns a row's JSON array into one assignment per
+// non-NULL element (for && and IN over row arrays).
+func arrayAssignments(v sqlvalue.Value) ([][]sqlvalue.Value, error) {
+	elems, err := jsonElements(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]sqlvalue.Value, 0, len(elems))
+	for _, e := range elems {
+		if e.Kind() != sqlvalue.KindNull {
+			out = append(out, []sqlvalue.Value{e})
+		}
+	}
+	return out, nil
 }

@@ -19,17 +19,7 @@ func (c *Config) legacyQuerier(b *querierBuilder, src *bucketSource, streamIdx i
 		b.addError(streamIdx, "default", "Error evaluating bucket ids: "+err.Error())
 	}
 	for _, sq := range src.statics {
-		if sq.where != nil {
-			v, err := sq.where(ctx)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			if !v.Truthy() {
-				continue
-			}
-		}
-		values, ok, err := evalOutputs(ctx, sq.outputs)
+		values, ok, err := staticBucketValues(ctx, sq.where, sq.outputs)
 		if err != nil {
 			fail(err)
 			continue
@@ -46,17 +36,7 @@ func (c *Config) legacyQuerier(b *querierBuilder, src *bucketSource, streamIdx i
 		}
 		for _, r := range rows {
 			ectx := &legacyCtx{req: b.rc, each: r}
-			if eq.where != nil {
-				v, err := eq.where(ectx)
-				if err != nil {
-					fail(err)
-					break
-				}
-				if !v.Truthy() {
-					continue
-				}
-			}
-			values, ok, err := evalOutputs(ectx, eq.outputs)
+			values, ok, err := staticBucketValues(ectx, eq.where, eq.outputs)
 			if err != nil {
 				fail(err)
 				break
@@ -127,6 +107,19 @@ func (b *querierBuilder) addLegacyLookups() {
 		}
 		return nil
 	})
+}
+
+// staticBucketValues evaluates a static or json_each parameter query for
+// one request (and json_each row): ok is false when its WHERE is not true
+// or an output is a BLOB (see evalOutputs).
+func staticBucketValues(ctx *legacyCtx, where legacyFn, outs []paramOutput) ([]sqlvalue.Value, bool, error) {
+	if where != nil {
+		v, err := where(ctx)
+		if err != nil || !v.Truthy() {
+			return nil, false, err
+		}
+	}
+	return evalOutputs(ctx, outs)
 }
 
 // evalOutputs evaluates request-side outputs; ok is false when a value is

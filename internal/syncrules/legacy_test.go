@@ -12,7 +12,8 @@ import (
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
-func mustParse(t *testing.T, yaml string) *syncrules.Config {
+// mustParse parses a config that must compile without a fatal problem.
+func mustParse(t testing.TB, yaml string) *syncrules.Config {
 	t.Helper()
 	c, diags := syncrules.Parse([]byte(yaml), syncrules.ParseOptions{DefaultSchema: "public"})
 	if c == nil || diags.HasFatal() {
