@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -265,6 +266,7 @@ type loadFlags struct {
 	timeout   time.Duration
 	subPrefix string
 	json      bool
+	gzip      bool
 	transport client.Transport
 }
 
@@ -296,6 +298,7 @@ is set, else for --sub.`,
 	fs.DurationVar(&lf.timeout, "timeout", 5*time.Minute, "with --duration 0, give up after this long")
 	fs.StringVar(&lf.subPrefix, "sub-prefix", "", "with -c: user id prefix, one user per client (<prefix><i>)")
 	fs.BoolVar(&lf.json, "json", false, "print the summary as JSON")
+	fs.BoolVar(&lf.gzip, "gzip", true, "over HTTP, ask the service to gzip the stream (--gzip=false: uncompressed)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) (err error) {
 		if lf.clients <= 0 {
 			return fmt.Errorf("-n must be positive, got %d", lf.clients)
@@ -357,6 +360,38 @@ type loadSummary struct {
 	WireBytes       int64            `json:"wire_bytes"` // as transferred (gzip when the service compresses)
 	Reconnects      int64            `json:"reconnects"`
 	Errors          map[string]int64 `json:"errors"`
+	// Memory is this process's memory before the clients started and when
+	// every client had completed its first checkpoint (all streams open).
+	Memory *loadMemory `json:"memory,omitempty"`
+}
+
+// loadMemory is the process's memory at two moments of a load test, and
+// the difference per client. Go memory is heap plus goroutine stacks in
+// use after a garbage collection (live memory); RSS is what the operating
+// system reports (0 where /proc/self/statm is missing).
+type loadMemory struct {
+	RSSBefore        int64 `json:"rss_before_bytes"`
+	RSSAllConnected  int64 `json:"rss_all_connected_bytes"`
+	GoBefore         int64 `json:"go_before_bytes"`
+	GoAllConnected   int64 `json:"go_all_connected_bytes"`
+	RSSPerClient     int64 `json:"rss_per_client_bytes"`
+	GoPerClient      int64 `json:"go_per_client_bytes"`
+	ClientsConnected int64 `json:"clients_connected"`
+}
+
+// processMemory samples the process's RSS and live Go memory.
+func processMemory() (rss, goMem int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	goMem = int64(ms.HeapInuse + ms.StackInuse)
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		var size, resident int64
+		if _, err := fmt.Sscan(string(b), &size, &resident); err == nil {
+			rss = resident * int64(os.Getpagesize())
+		}
+	}
+	return rss, goMem
 }
 
 type loadState struct {
@@ -380,7 +415,7 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	// Compression is handled by wireCounter, so it can count the bytes
 	// as transferred as well as the NDJSON they decode to.
 	tr.DisableCompression = true
-	hc := &http.Client{Transport: &wireCounter{base: tr, n: &st.wire}}
+	hc := &http.Client{Transport: &wireCounter{base: tr, n: &st.wire, gzip: lf.gzip}}
 	if lf.transport == client.TransportWebSocket {
 		// The WebSocket takes over the connection after the upgrade, out
 		// of the counter's sight: its bytes on the wire are the frames'
@@ -396,13 +431,15 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	allDone := make(chan struct{})
+	mem := &loadMemory{}
+	mem.RSSBefore, mem.GoBefore = processMemory()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range creds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loadClient(ctx, client.StreamOptions{HTTPClient: hc, Transport: lf.transport}, i, c, renew, st, start, lf.duration <= 0, len(creds), allDone)
+			loadClient(ctx, client.StreamOptions{HTTPClient: hc, Transport: lf.transport}, i, c, renew, st, start, len(creds), allDone)
 		}()
 	}
 	progress := make(chan struct{})
@@ -410,15 +447,33 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 		defer close(progress)
 		showProgress(ctx, e.stderr, st, len(creds), start)
 	}()
-	if lf.duration <= 0 {
+	// Sample memory the moment every client has completed its first
+	// checkpoint: then every stream is open at once.
+	sampled := make(chan bool, 1)
+	go func() {
 		select {
 		case <-allDone:
+			mem.RSSAllConnected, mem.GoAllConnected = processMemory()
+			mem.ClientsConnected = st.connected.Load()
+			sampled <- true
 		case <-ctx.Done():
+			sampled <- false
+		}
+	}()
+	haveMem := false
+	if lf.duration <= 0 {
+		select {
+		case haveMem = <-sampled:
+		case <-ctx.Done():
+			haveMem = <-sampled
 		}
 		cancel()
 	}
 	wg.Wait()
 	cancel()
+	if lf.duration > 0 {
+		haveMem = <-sampled
+	}
 	<-progress
 	elapsed := time.Since(start)
 
@@ -429,6 +484,12 @@ func runLoad(ctx context.Context, e *env, lf *loadFlags, creds []client.Credenti
 	sum := &loadSummary{Endpoint: creds[0].Endpoint, Transport: string(lf.transport), Encoding: enc, Clients: len(creds), DurationSeconds: elapsed.Seconds(),
 		Ops: st.ops.Load(), Bytes: st.bytes.Load(), WireBytes: st.wire.Load(), Reconnects: st.reconnects.Load(), Errors: st.errors,
 		FirstCheckpoint: map[string]int64{}}
+	if haveMem {
+		n := int64(len(creds))
+		mem.RSSPerClient = (mem.RSSAllConnected - mem.RSSBefore) / n
+		mem.GoPerClient = (mem.GoAllConnected - mem.GoBefore) / n
+		sum.Memory = mem
+	}
 	sum.OpsPerSecond = float64(sum.Ops) / elapsed.Seconds()
 	sum.BytesPerSecond = float64(sum.Bytes) / elapsed.Seconds()
 	st.mu.Lock()
@@ -456,7 +517,7 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 // loadClient is one simulated client: it streams, tracks bucket positions
 // like a real client, and reconnects 1–2 s after any error.
 func loadClient(ctx context.Context, so client.StreamOptions, i int, creds client.Credentials, renew func(int) (client.Credentials, error),
-	st *loadState, start time.Time, stopWhenAllDone bool, total int, allDone chan struct{}) {
+	st *loadState, start time.Time, total int, allDone chan struct{}) {
 	positions := map[string]protocol.OpID{}
 	first := true
 	attempts := 0
@@ -478,7 +539,7 @@ func loadClient(ctx context.Context, so client.StreamOptions, i int, creds clien
 			st.mu.Lock()
 			st.firsts = append(st.firsts, time.Since(start))
 			st.mu.Unlock()
-			if st.completed.Add(1) == int64(total) && stopWhenAllDone {
+			if st.completed.Add(1) == int64(total) {
 				close(allDone)
 			}
 		})
@@ -634,6 +695,11 @@ func (s *loadSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes received ("+s.Encoding+")", humanBytes(float64(s.Bytes)), humanBytes(s.BytesPerSecond))
 	fmt.Fprintf(w, "  %-34s %s (%s/s)\n", "bytes on the wire", humanBytes(float64(s.WireBytes)), humanBytes(float64(s.WireBytes)/s.DurationSeconds))
 	fmt.Fprintf(w, "  %-34s %d\n", "reconnects", s.Reconnects)
+	if m := s.Memory; m != nil {
+		fmt.Fprintf(w, "  %-34s RSS %s (%s per client), Go heap+stacks %s (%s per client)\n", "memory added, all connected",
+			humanBytes(float64(m.RSSAllConnected-m.RSSBefore)), humanBytes(float64(m.RSSPerClient)),
+			humanBytes(float64(m.GoAllConnected-m.GoBefore)), humanBytes(float64(m.GoPerClient)))
+	}
 	if len(s.Errors) == 0 {
 		fmt.Fprintf(w, "  %-34s none\n", "errors")
 		return
@@ -651,16 +717,20 @@ func (s *loadSummary) print(w io.Writer) {
 
 func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
-// wireCounter asks for gzip itself and counts response body bytes as they
-// arrive, before decompressing them.
+// wireCounter asks for gzip itself (or for identity, gzip false) and
+// counts response body bytes as they arrive, before decompressing them.
 type wireCounter struct {
 	base http.RoundTripper
 	n    *atomic.Int64
+	gzip bool
 }
 
 func (w *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
-	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Accept-Encoding", "identity")
+	if w.gzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	resp, err := w.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
