@@ -29,20 +29,34 @@ func newVerifyCmd(e *env) *cobra.Command {
 
 func newVerifyTokenCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "token [-c service.yaml] [TOKEN | -]",
+		Use:   "token [-c service.yaml] [--api-url URL --admin-token T] [TOKEN | -]",
 		Short: "Say whether the service would accept a token, and why",
 		Long: `token checks a JWT exactly as the service does with the config's client_auth
 (keys, jwks_uri, audiences, lifetime) and prints the result. The token is the
 argument, or standard input when it is missing or "-"; a leading "Token " or
 "Bearer " is ignored.
 
+Instance development tokens (minted by the dashboard or
+/api/admin/v1/dev-token) are signed with the instance's own key, kept in
+bucket storage, and accepted only while its "Development tokens" setting is
+on. To check one, give the instance: --api-url with an admin token (the key
+and the setting are read through the admin API), or -c with the instance's
+config (they are read from its bucket storage; a Pebble directory cannot be
+read while the service runs, use --api-url then).
+
 Exit status: 0 when the token is accepted (the claims, the key that verified
 it and the time left are printed); 1 when it is rejected (the PSYNC code, the
-message and the failing claim or key are printed); 2 when no config was
-found, in which case the token is only decoded and nothing is verified.`,
+message and the failing claim or key are printed); 2 when neither a config
+nor an instance was given, in which case the token is only decoded and
+nothing is verified.`,
+		Example: `  powersync verify token -c service.yaml "$TOKEN"
+  powersync verify token --api-url http://127.0.0.1:8080 --admin-token "$ADMIN_TOKEN" "$TOKEN"`,
 		Args: cobra.MaximumNArgs(1),
 	}
 	cf := addConfigFlags(cmd)
+	var apiURL, adminToken string
+	cmd.Flags().StringVar(&apiURL, "api-url", "", "URL of a running instance, to check its development tokens through the admin API")
+	cmd.Flags().StringVar(&adminToken, "admin-token", "", "admin API token for --api-url (default: the first of api.tokens in the config)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		tok, err := readToken(e, args)
 		if err != nil {
@@ -52,21 +66,49 @@ found, in which case the token is only decoded and nothing is verified.`,
 		if err != nil {
 			return err
 		}
-		if cfg == nil {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 40*time.Second)
+		defer cancel()
+		devLike := auth.LooksLikeDevToken(tok)
+		var dev *instanceDevKeys
+		switch {
+		case apiURL != "":
+			if adminToken == "" && cfg != nil && len(cfg.API.Tokens) > 0 {
+				adminToken = cfg.API.Tokens[0]
+			}
+			if dev, err = fetchInstanceDevKeys(ctx, apiURL, adminToken); err != nil {
+				return err
+			}
+		case cfg != nil && devLike:
+			if dev, err = readInstanceDevKeys(ctx, cfg); err != nil {
+				fmt.Fprintf(e.stderr, "warning: the instance development key was not read: %v\n", err)
+			}
+		}
+		if cfg == nil && dev == nil {
 			return decodeOnly(e, tok)
 		}
-		o := auth.OptionsFromServiceConfig(cfg)
+		var o auth.Options
+		by := "the instance at " + apiURL
+		if cfg != nil {
+			o = auth.OptionsFromServiceConfig(cfg)
+			by = "the client_auth of " + cfg.SourceName
+		}
 		o.Logger = slog.New(slog.DiscardHandler)
+		if dev != nil {
+			o.Extra = &auth.FixedDevKeys{State: dev.state}
+		}
 		v, err := auth.NewVerifier(o)
 		if err != nil {
+			if cfg == nil {
+				return err
+			}
 			return fmt.Errorf("client_auth of %s: %w", cfg.SourceName, err)
 		}
 		defer v.Close()
-		for _, w := range v.Warnings() {
-			fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		if cfg != nil {
+			for _, w := range v.Warnings() {
+				fmt.Fprintf(e.stderr, "warning: %s\n", w)
+			}
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), 40*time.Second)
-		defer cancel()
 		id, err := v.VerifyDetailed(ctx, tok)
 		if err != nil {
 			var ae *auth.Error
@@ -74,9 +116,18 @@ found, in which case the token is only decoded and nothing is verified.`,
 				return err
 			}
 			printRejection(e.stdout, tok, ae)
+			if devLike || dev != nil && dev.state.Key != nil && tokenKID(tok) == dev.state.Key.KID {
+				explainDevToken(e.stdout, tok, dev)
+			}
 			return &ExitError{Code: 1}
 		}
-		printAccepted(e.stdout, cfg.SourceName, id)
+		if dev != nil && dev.state.Key != nil && id.KeyID == dev.state.Key.KID {
+			by = "the instance development key (" + dev.from + ")"
+		}
+		printAccepted(e.stdout, by, id)
+		if devLike || dev != nil && dev.state.Key != nil && id.KeyID == dev.state.Key.KID {
+			explainDevToken(e.stdout, tok, dev)
+		}
 		return nil
 	}
 	return cmd
@@ -116,11 +167,16 @@ func decodeOnly(e *env, tok string) error {
 	printJSON(e.stdout, "header", h)
 	printJSON(e.stdout, "claims", p)
 	printTimes(e.stdout, p)
+	if auth.LooksLikeDevToken(tok) {
+		explainDevToken(e.stdout, tok, nil)
+	}
 	return &ExitError{Code: exitNotVerified}
 }
 
-func printAccepted(w io.Writer, source string, id *auth.Identity) {
-	fmt.Fprintf(w, "ACCEPTED by the client_auth of %s\n", source)
+// printAccepted prints an accepted token; by names what accepted it ("the
+// client_auth of service.yaml").
+func printAccepted(w io.Writer, by string, id *auth.Identity) {
+	fmt.Fprintf(w, "ACCEPTED by %s\n", by)
 	fmt.Fprintf(w, "  user id:   %s\n", id.UserID)
 	fmt.Fprintf(w, "  key:       %s\n", id.Key)
 	fmt.Fprintf(w, "  issued:    %s\n", id.IssuedAt.Format(time.RFC3339))

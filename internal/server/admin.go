@@ -656,6 +656,10 @@ func jsonRow(row []any) []any {
 type settingsBody struct {
 	DevelopmentTokens *bool  `json:"development_tokens"`
 	DevKeyID          string `json:"development_key_id,omitempty"`
+	// DevKey is the public JWK of the instance development key, for
+	// `powersync verify token --api-url` (a public key: it verifies
+	// development tokens, it cannot mint them).
+	DevKey map[string]any `json:"development_key,omitempty"`
 }
 
 // handleSettings reads (GET) or changes (POST) the instance settings: the
@@ -683,7 +687,11 @@ func (a *admin) handleSettings(w http.ResponseWriter, r *http.Request) {
 		a.s.log.Info("development tokens setting saved", "enabled", *req.DevelopmentTokens)
 	}
 	on := a.opts.DevKeys.Enabled()
-	writeData(w, settingsBody{DevelopmentTokens: &on, DevKeyID: a.opts.DevKeys.KeyID()})
+	body := settingsBody{DevelopmentTokens: &on, DevKeyID: a.opts.DevKeys.KeyID()}
+	if k := a.opts.DevKeys.PublicKey(); k != nil {
+		body.DevKey = k.JWKMap()
+	}
+	writeData(w, body)
 }
 
 // handleDevToken mints a development token for a user id.
