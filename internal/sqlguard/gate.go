@@ -62,14 +62,14 @@ func Check(d Dialect, query string) (string, error) {
 		return "", refuse("query", "it is %d bytes long; execute-sql takes at most %d", len(query), MaxQueryBytes)
 	}
 	if i := strings.IndexByte(query, 0); i >= 0 {
-		return "", refuse(`\x00`, "the query holds a NUL byte (at byte %d)", i)
+		return "", refuse("NUL", "the query holds a NUL byte (at byte %d)", i)
 	}
 	if !utf8.ValidString(query) {
 		return "", refuse("query", "it is not valid UTF-8")
 	}
 	toks, err := lex(d, query)
-	if err != nil {
-		return "", refuse("query", "%v", err)
+	if le, ok := err.(*lexError); ok {
+		return "", refuse(snippet(query[le.pos:]), "%v", le)
 	}
 	end, rest := len(query), []token(nil)
 	for i, t := range toks {
@@ -96,6 +96,19 @@ func Check(d Dialect, query string) (string, error) {
 		}
 	}
 	return strings.TrimRight(query[:end], " \t\r\n\f\v"), nil
+}
+
+// snippet is the start of s, for naming where a problem starts.
+func snippet(s string) string {
+	const max = 24
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func checkParens(toks []token) error {

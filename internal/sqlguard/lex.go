@@ -216,7 +216,7 @@ func quoted(q string, i int, quote byte, backslash bool) (int, error) {
 	if quote != '\'' {
 		what = "quoted identifier"
 	}
-	return 0, &lexError{start, fmt.Sprintf("unterminated %s (%c…)", what, quote)}
+	return 0, &lexError{start, "unterminated " + what}
 }
 
 func undouble(s string, quote byte) string {
@@ -285,7 +285,7 @@ func pgDollar(q string, i int) (int, tokenKind, error) {
 			return k + len(delim), tokString, nil
 		}
 	}
-	return 0, 0, &lexError{start, fmt.Sprintf("unterminated dollar-quoted string (%s…)", delim)}
+	return 0, 0, &lexError{start, "unterminated dollar-quoted string"}
 }
 
 // sqliteVariable lexes SQLite's named parameters ($name, @name, :name,

@@ -26,6 +26,7 @@ const (
 	whyNotify  = "it sends notifications to other sessions"
 	whyLoad    = "it loads code or reads and writes files"
 	whyXID     = "it assigns a transaction ID"
+	whyPages   = "it changes table pages or shared buffers directly"
 )
 
 // deniedExact are refused names.
@@ -52,20 +53,22 @@ var deniedExact = map[string]string{
 	"pg_prewarm":                     whyServer,
 	"pg_notify":                      whyNotify,
 	// WAL and backups.
-	"pg_switch_wal":           whyWAL,
-	"pg_switch_xlog":          whyWAL,
-	"pg_create_restore_point": whyWAL,
-	"pg_start_backup":         whyWAL,
-	"pg_stop_backup":          whyWAL,
-	"pg_backup_start":         whyWAL,
-	"pg_backup_stop":          whyWAL,
-	"pg_wal_replay_pause":     whyWAL,
-	"pg_wal_replay_resume":    whyWAL,
-	"pg_xlog_replay_pause":    whyWAL,
-	"pg_xlog_replay_resume":   whyWAL,
-	"pg_logical_emit_message": whyWAL,
-	"pg_current_xact_id":      whyXID,
-	"txid_current":            whyXID,
+	"pg_switch_wal":              whyWAL,
+	"pg_switch_xlog":             whyWAL,
+	"pg_create_restore_point":    whyWAL,
+	"pg_start_backup":            whyWAL,
+	"pg_stop_backup":             whyWAL,
+	"pg_backup_start":            whyWAL,
+	"pg_backup_stop":             whyWAL,
+	"pg_wal_replay_pause":        whyWAL,
+	"pg_wal_replay_resume":       whyWAL,
+	"pg_xlog_replay_pause":       whyWAL,
+	"pg_xlog_replay_resume":      whyWAL,
+	"pg_logical_emit_message":    whyWAL,
+	"pg_log_standby_snapshot":    whyWAL,
+	"pg_truncate_visibility_map": whyPages,
+	"pg_current_xact_id":         whyXID,
+	"txid_current":               whyXID,
 	// Files on the server.
 	"pg_read_file":        whyFiles,
 	"pg_read_binary_file": whyFiles,
@@ -132,6 +135,14 @@ var deniedPrefixes = []struct{ prefix, why string }{
 	{"pg_try_advisory", whyLocks},
 	{"pg_sleep", whySleep},
 	{"dblink", whyRemote},
+	// Extensions: tablefunc's crosstab and connectby run SQL built from
+	// text, pg_background runs SQL in a worker outside this transaction,
+	// pg_surgery and pg_buffercache change pages and buffers directly.
+	{"crosstab", whyText},
+	{"connectby", whyText},
+	{"pg_background_", whyText},
+	{"heap_force_", whyPages},
+	{"pg_buffercache_evict", whyPages},
 }
 
 var allowedExact = map[string]bool{
