@@ -214,14 +214,14 @@ func TestDashboardDevTokens(t *testing.T) {
 	}))}
 	t.Cleanup(ts.Close)
 	c := startClient(t, node, &d.devInstance, ts, "dashboard-token")
-	eventually(t, "test-user's lists and todos synced", 60*time.Second, func() bool {
+	c.eventually(t, "test-user's lists and todos synced", 60*time.Second, func() bool {
 		return c.count(t, "SELECT count(*) FROM lists WHERE owner_id = 'test-user'") == 2 &&
 			c.count(t, "SELECT count(*) FROM todos WHERE owner_id = 'test-user'") == 6
 	})
 	if n := c.count(t, "SELECT count(*) FROM lists WHERE owner_id <> 'test-user'"); n != 0 {
 		t.Fatalf("the client got %d lists of other users", n)
 	}
-	eventually(t, "the SDK reports connected", 30*time.Second, func() bool {
+	c.eventually(t, "the SDK reports connected", 30*time.Second, func() bool {
 		st, _ := c.call(t, map[string]any{"cmd": "status"})["status"].(map[string]any)
 		return st["connected"] == true
 	})
@@ -241,7 +241,7 @@ func TestDashboardDevTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fetches.Load()
-	eventually(t, "the SDK's stream ends and it stays disconnected", 30*time.Second, func() bool {
+	c.eventually(t, "the SDK's stream ends and it stays disconnected", 30*time.Second, func() bool {
 		st, _ := c.call(t, map[string]any{"cmd": "status"})["status"].(map[string]any)
 		return st["connected"] == false && fetches.Load() > before
 	})

@@ -138,22 +138,26 @@ func TestGoClientMatchesNodeSDK(t *testing.T) {
 		}
 		return true, ""
 	}
-	waitSame := func(what string, extra func() bool) {
+	// waitSame waits for the Go client's state (goCond, checked at each of
+	// its status changes), then until both clients hold the same tables
+	// and nodeCond holds (checked at each event of the Node client).
+	waitSame := func(what string, goCond, nodeCond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			ok, why := same()
-			if ok && (extra == nil || extra()) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for: %s (%s)", what, why)
-			}
-			time.Sleep(100 * time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := db.WaitFor(wctx, func(client.SyncStatus) bool { return goCond() }); err != nil {
+			t.Fatalf("go client: timed out waiting for: %s", what)
 		}
+		nodeClient.eventually(t, what, 60*time.Second, func() bool {
+			ok, why := same()
+			if !ok {
+				t.Logf("%s: not yet: %s", what, why)
+			}
+			return ok && (nodeCond == nil || nodeCond())
+		})
 	}
 
-	waitSame("initial sync identical", func() bool { return len(goRows(`SELECT id FROM todos`)) == 2000 })
+	waitSame("initial sync identical", func() bool { return len(goRows(`SELECT id FROM todos`)) == 2000 }, nil)
 
 	d.exec(t, `UPDATE todos SET description = 'changed in the source', completed = 1 WHERE id = 'todo-00003'`)
 	d.exec(t, `DELETE FROM todos WHERE id IN ('todo-00004', 'todo-00005')`)
@@ -162,7 +166,7 @@ func TestGoClientMatchesNodeSDK(t *testing.T) {
 	waitSame("source changes identical", func() bool {
 		return len(goRows(`SELECT id FROM todos WHERE id IN ('todo-00004', 'todo-00006')`)) == 0 &&
 			len(goRows(`SELECT id FROM announcements`)) == 2
-	})
+	}, nil)
 
 	if _, err := db.Execute(ctx, `INSERT INTO todos (id, list_id, description, completed, owner_id) VALUES ('from-go', 'l1', 'written by the Go client', 0, 'u1')`); err != nil {
 		t.Fatal(err)
@@ -174,9 +178,8 @@ func TestGoClientMatchesNodeSDK(t *testing.T) {
 	nodeClient.execute(t, `DELETE FROM todos WHERE id = ?`, "todo-00011")
 	waitSame("client writes identical on both", func() bool {
 		return len(goRows(`SELECT id FROM todos WHERE id IN ('from-go', 'from-node')`)) == 2 &&
-			len(goRows(`SELECT id FROM todos WHERE id = 'todo-00011'`)) == 0 &&
-			nodeClient.count(t, `SELECT count(*) FROM ps_crud`) == 0
-	})
+			len(goRows(`SELECT id FROM todos WHERE id = 'todo-00011'`)) == 0
+	}, func() bool { return nodeClient.count(t, `SELECT count(*) FROM ps_crud`) == 0 })
 	if n, _ := db.PendingUploads(ctx); n != 0 {
 		t.Errorf("go client still has %d pending uploads", n)
 	}

@@ -137,7 +137,7 @@ func TestNodeSDKWithPostgres(t *testing.T) {
 		t.Helper()
 		want := source()
 		for _, c := range []*sdkClient{a, b} {
-			eventually(t, what+" on "+c.name, 2*time.Minute, func() bool { return client(c) == want })
+			c.eventually(t, what+" on "+c.name, 2*time.Minute, func() bool { return client(c) == want })
 		}
 	}
 	converge("initial sync of 2,000 todos")

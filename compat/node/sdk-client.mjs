@@ -10,6 +10,11 @@
 //   {"id":2,"cmd":"execute","sql":"INSERT ...","params":[]} -> {"id":2,"ok":true}
 //   {"id":3,"cmd":"status"}  -> {"id":3,"status":{connected, hasSynced, downloadError, uploadError}}
 //   {"id":4,"cmd":"close"}   -> {"id":4,"ok":true}, then the process exits
+//   {"id":5,"cmd":"changes"} -> {"id":5,"changes":N}
+//   {"id":6,"cmd":"wait","after":N,"timeout_ms":T} -> {"id":6,"changes":M}
+// "changes" counts events: sync status changes, changes to the synced
+// tables and credential fetches; "wait" answers once the count passes
+// after (or after T ms), so a test waits on events instead of polling.
 import readline from 'node:readline';
 import { PowerSyncDatabase, Schema, Table, column, SyncStreamConnectionMethod } from '@powersync/node';
 
@@ -30,9 +35,19 @@ async function token(purpose) {
   return (await res.json()).token;
 }
 
+// The event counter behind "changes" and "wait".
+let changes = 0;
+const waiters = [];
+function changed() {
+  changes++;
+  for (const wake of waiters.splice(0)) wake();
+}
+
 const connector = {
   async fetchCredentials() {
-    return { endpoint: ENDPOINT, token: await token('sync') };
+    const t = await token('sync');
+    changed();
+    return { endpoint: ENDPOINT, token: t };
   },
   // Uploads go to the service's development write endpoint, which applies
   // them to the source database (an app backend would do this normally).
@@ -57,6 +72,8 @@ const db = new PowerSyncDatabase({
   database: { dbFilename: 'client.db', dbLocation: DB_DIR },
 });
 await db.init();
+db.registerListener({ statusChanged: changed });
+db.onChange({ onChange: changed }, { tables: ['lists', 'todos', 'announcements'] });
 await db.connect(connector, {
   connectionMethod: METHOD === 'web-socket' ? SyncStreamConnectionMethod.WEB_SOCKET : SyncStreamConnectionMethod.HTTP,
   retryDelayMs: 300,
@@ -88,6 +105,18 @@ for await (const line of rl) {
         break;
       case 'status':
         reply.status = statusOf(db.currentStatus);
+        break;
+      case 'changes':
+        reply.changes = changes;
+        break;
+      case 'wait':
+        if (changes <= msg.after) {
+          await new Promise((resolve) => {
+            waiters.push(resolve);
+            setTimeout(resolve, msg.timeout_ms ?? 10000);
+          });
+        }
+        reply.changes = changes;
         break;
       case 'close':
         await db.disconnect();

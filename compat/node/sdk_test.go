@@ -229,15 +229,24 @@ func (c *sdkClient) count(t *testing.T, q string, args ...any) int {
 	return -1
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+// eventually waits until cond holds, checking it again at every event of
+// the SDK client (a sync status change, a change to a synced table, a
+// credential fetch) for at most timeout.
+func (c *sdkClient) eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+	for {
+		// Read the counter before checking: an event after the check ends
+		// the wait at once.
+		n, _ := c.call(t, map[string]any{"cmd": "changes"})["changes"].(float64)
+		if cond() {
+			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("client %s: timed out after %s waiting for: %s", c.name, timeout, what)
+		}
+		c.call(t, map[string]any{"cmd": "wait", "after": n, "timeout_ms": min(left, 20*time.Second).Milliseconds()})
 	}
 }
 
@@ -372,7 +381,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 	c1 := start(ts1, "c1")
 
 	t.Run("initial sync of 10000 rows", func(t *testing.T) {
-		eventually(t, "10000 todos in the SDK's database", 90*time.Second, func() bool {
+		c1.eventually(t, "10000 todos in the SDK's database", 90*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) AS n FROM todos`) == 10000
 		})
 		if n := c1.count(t, `SELECT count(*) AS n FROM announcements`); n != 1 {
@@ -387,22 +396,22 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 
 	t.Run("insert, update and delete reach the client", func(t *testing.T) {
 		d.exec(t, `INSERT INTO todos (id, description, owner_id) VALUES ('new-1', 'inserted in the source', 'u1')`)
-		eventually(t, "inserted row", 20*time.Second, func() bool {
+		c1.eventually(t, "inserted row", 20*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1' AND description = 'inserted in the source'`) == 1
 		})
 		d.exec(t, `UPDATE todos SET description = 'updated in the source', completed = 1 WHERE id = 'new-1'`)
-		eventually(t, "updated row", 20*time.Second, func() bool {
+		c1.eventually(t, "updated row", 20*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1' AND description = 'updated in the source' AND completed = 1`) == 1
 		})
 		d.exec(t, `DELETE FROM todos WHERE id = 'new-1'`)
-		eventually(t, "deleted row gone", 20*time.Second, func() bool {
+		c1.eventually(t, "deleted row gone", 20*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) FROM todos WHERE id = 'new-1'`) == 0
 		})
 	})
 
 	t.Run("rows leave when the owner changes", func(t *testing.T) {
 		d.exec(t, `UPDATE todos SET owner_id = 'u2' WHERE id IN ('todo-00001', 'todo-00002')`)
-		eventually(t, "rows of the new owner gone", 20*time.Second, func() bool {
+		c1.eventually(t, "rows of the new owner gone", 20*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) FROM todos WHERE id IN ('todo-00001', 'todo-00002')`) == 0
 		})
 		if n := c1.count(t, `SELECT count(*) FROM todos`); n != 9998 {
@@ -413,7 +422,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 	t.Run("client writes round-trip to every client of the user", func(t *testing.T) {
 		ts2 := newTokenServer(t, d, "u1")
 		c2 := start(ts2, "c2")
-		eventually(t, "second client synced", 90*time.Second, func() bool {
+		c2.eventually(t, "second client synced", 90*time.Second, func() bool {
 			return c2.count(t, `SELECT count(*) FROM todos`) == 9998
 		})
 		c1.execute(t, `INSERT INTO todos (id, description, completed, owner_id) VALUES (?, ?, 0, 'u1')`, "client-1", "written on c1")
@@ -422,7 +431,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 		// replicated, and confirmed to c1 by write-checkpoint2 plus the next
 		// checkpoint: the rows are then synced data (ps_oplog), not only
 		// local writes, and the upload queue is empty.
-		eventually(t, "c1's write confirmed by the service", 30*time.Second, func() bool {
+		c1.eventually(t, "c1's write confirmed by the service", 30*time.Second, func() bool {
 			return c1.count(t, `SELECT count(*) FROM ps_crud`) == 0 &&
 				c1.count(t, `SELECT count(*) FROM ps_oplog WHERE row_id = 'client-1'`) == 1 &&
 				c1.count(t, `SELECT count(*) FROM todos WHERE id = 'todo-00010' AND completed = 1`) == 1
@@ -431,7 +440,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 		if err := d.source.QueryRow(`SELECT description FROM todos WHERE id = 'client-1'`).Scan(&desc); err != nil || desc != "written on c1" {
 			t.Errorf("source row: %q, %v", desc, err)
 		}
-		eventually(t, "c1's write on c2", 20*time.Second, func() bool {
+		c2.eventually(t, "c1's write on c2", 20*time.Second, func() bool {
 			return c2.count(t, `SELECT count(*) FROM todos WHERE id = 'client-1' AND description = 'written on c1'`) == 1 &&
 				c2.count(t, `SELECT count(*) FROM todos WHERE id = 'todo-00010' AND completed = 1`) == 1
 		})
@@ -446,16 +455,16 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 			ts := newTokenServer(t, d, "u1")
 			ts.mode.Store(mode)
 			c := start(ts, mode)
-			eventually(t, mode+": initial sync", 90*time.Second, func() bool {
+			c.eventually(t, mode+": initial sync", 90*time.Second, func() bool {
 				return c.count(t, `SELECT count(*) FROM todos WHERE owner_id = 'u1'`) > 9000
 			})
 			before := ts.fetches.Load()
-			eventually(t, mode+": credentials fetched again as tokens expire", 60*time.Second, func() bool {
+			c.eventually(t, mode+": credentials fetched again as tokens expire", 60*time.Second, func() bool {
 				return ts.fetches.Load() >= before+2
 			})
 			id := "during-" + mode
 			d.exec(t, `INSERT INTO todos (id, description, owner_id) VALUES (?, 'while tokens expire', 'u1')`, id)
-			eventually(t, mode+": data still arrives", 30*time.Second, func() bool {
+			c.eventually(t, mode+": data still arrives", 30*time.Second, func() bool {
 				return c.count(t, `SELECT count(*) FROM todos WHERE id = ?`, id) == 1
 			})
 		}
@@ -476,14 +485,14 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 			t.Fatalf("wrong token: status %d, want 401", resp.StatusCode)
 		}
 		c3 := start(ts3, "c3")
-		eventually(t, "SDK fetched credentials again after 401", 30*time.Second, func() bool {
+		c3.eventually(t, "SDK fetched credentials again after 401", 30*time.Second, func() bool {
 			return ts3.fetches.Load() >= 2
 		})
 		if n := c3.count(t, `SELECT count(*) FROM todos`); n != 0 {
 			t.Fatalf("synced %d rows with a wrong token", n)
 		}
 		ts3.mode.Store("valid")
-		eventually(t, "synced once the credentials are valid", 90*time.Second, func() bool {
+		c3.eventually(t, "synced once the credentials are valid", 90*time.Second, func() bool {
 			return c3.count(t, `SELECT count(*) FROM todos WHERE owner_id = 'u1'`) > 9000
 		})
 	})
@@ -491,7 +500,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 	t.Run("the final tables equal the source", func(t *testing.T) {
 		want := sourceTodos(t, d, "u1")
 		var got string
-		eventually(t, "c1's todos equal the source's", 30*time.Second, func() bool {
+		c1.eventually(t, "c1's todos equal the source's", 30*time.Second, func() bool {
 			got = sdkTodos(t, c1)
 			return got == want
 		})
