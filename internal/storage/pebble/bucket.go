@@ -29,7 +29,13 @@ func (bs *bucketStorage) Version(ctx context.Context) (storage.Version, error) {
 
 // NewBatch starts the version's write batch.
 func (bs *bucketStorage) NewBatch(ctx context.Context) (storage.Batch, error) {
-	return bs.s.newBatch(bs.vid)
+	// Not `return bs.s.newBatch(…)`: a nil *batch would be a non-nil
+	// storage.Batch.
+	b, err := bs.s.newBatch(bs.vid)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // SnapshotProgress returns the snapshot state of every table that has one.

@@ -35,7 +35,13 @@ func (bs *bucketStorage) NewBatch(ctx context.Context) (storage.Batch, error) {
 	if err := bs.s.checkOpen(); err != nil {
 		return nil, err
 	}
-	return bs.s.newBatch(ctx, bs.vid)
+	// Not `return bs.s.newBatch(…)`: a nil *batch would be a non-nil
+	// storage.Batch.
+	b, err := bs.s.newBatch(ctx, bs.vid)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // SnapshotProgress returns the snapshot state of every table that has one.

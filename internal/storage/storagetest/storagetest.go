@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"CompactionTargetOp", testCompactionTarget},
 		{"ConcurrentReadsAndWrites", testConcurrent},
 		{"BatchClosedWithoutCommit", testDiscardedBatch},
+		{"NewBatchFailureIsNil", testNewBatchFailure},
 		{"LargeBatch", testLargeBatch},
 		{"CheckpointRules", testCheckpointRules},
 		{"VersionLifecycle", testLifecycle},
@@ -873,6 +874,23 @@ func testConcurrent(t *testing.T, s storage.Storage) {
 	a, b := verify(t, bs, last, "a"), verify(t, bs, last, "b")
 	if len(a)+len(b) != 60 {
 		t.Fatalf("rows at the end: %d + %d, want 60", len(a), len(b))
+	}
+}
+
+// testNewBatchFailure: when NewBatch fails (here: the storage is closed),
+// the Batch is a nil interface, not a nil *batch inside one, so a caller's
+// `if b != nil { b.Close() }` does not call a method on nil.
+func testNewBatchFailure(t *testing.T, s storage.Storage) {
+	bs := active(t, s)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bs.NewBatch(context.Background())
+	if err == nil {
+		t.Fatal("NewBatch on closed storage succeeded")
+	}
+	if b != nil {
+		t.Errorf("NewBatch failed (%v) but returned a non-nil Batch %T", err, b)
 	}
 }
 
