@@ -225,6 +225,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /sync/stream", s.handleStream)
+	s.mux.HandleFunc("GET /sync/stream", s.handleSyncGet) // RSocket over WebSocket
 	s.mux.HandleFunc("GET /write-checkpoint2.json", s.handleWriteCheckpoint)
 	s.mux.HandleFunc("POST /sync/checkpoint-request", s.handleCheckpointRequest)
 	s.mux.HandleFunc("GET /probes/startup", s.handleProbe(probeStartup))

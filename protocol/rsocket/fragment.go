@@ -35,13 +35,8 @@ func (a *Assembler) Add(f Frame) (Frame, bool, error) {
 		p = nil
 	}
 	if p == nil {
-		if f.Flags&FlagFollows == 0 {
-			return f, true, nil
-		}
-		switch f.Type {
-		case TypeRequestResponse, TypeRequestFNF, TypeRequestStream, TypeRequestChannel, TypePayload:
-		default:
-			return Frame{}, false, frameErr(f.Type, "the follows flag is not allowed on this frame type")
+		if !fragmentable(f.Type) || f.Flags&FlagFollows == 0 {
+			return f, true, nil // 0x80 means something else on other types
 		}
 		if len(a.partial) >= maxPartialStreams {
 			return Frame{}, false, fmt.Errorf("rsocket: more than %d streams sending fragments at once", maxPartialStreams)
@@ -80,4 +75,13 @@ func (a *Assembler) drop(id uint32) {
 		a.size -= len(p.Metadata) + len(p.Data)
 		delete(a.partial, id)
 	}
+}
+
+// fragmentable reports whether FlagFollows exists on frames of type t.
+func fragmentable(t FrameType) bool {
+	switch t {
+	case TypeRequestResponse, TypeRequestFNF, TypeRequestStream, TypeRequestChannel, TypePayload:
+		return true
+	}
+	return false
 }

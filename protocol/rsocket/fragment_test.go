@@ -60,9 +60,10 @@ func TestAssemblerLimits(t *testing.T) {
 	if out, done, err := a.Add(rsocket.Frame{StreamID: 5, Type: rsocket.TypeCancel}); err != nil || !done || out.Type != rsocket.TypeCancel {
 		t.Fatalf("cancel: %+v %v %v", out, done, err)
 	}
-	// Follows on a frame type that cannot be fragmented.
-	if _, _, err := a.Add(rsocket.Frame{StreamID: 1, Type: rsocket.TypeRequestN, N: 1, Flags: rsocket.FlagFollows}); err == nil {
-		t.Fatal("follows on REQUEST_N accepted")
+	// On KEEPALIVE the same bit is the respond flag: not a fragment.
+	ka := rsocket.Frame{Type: rsocket.TypeKeepalive, Flags: rsocket.FlagRespond, Data: []byte("x")}
+	if out, done, err := a.Add(ka); err != nil || !done || out.Flags != rsocket.FlagRespond {
+		t.Fatalf("keepalive: %+v %v %v", out, done, err)
 	}
 	// Too many streams mid-fragment.
 	var b rsocket.Assembler
