@@ -941,36 +941,20 @@ func (p *parser) prefix() (Expr, *Error) {
 			if err := p.expectOp("["); err != nil {
 				return nil, err
 			}
-			arr := &ArrayExpr{}
-			if !p.isOp("]") {
-				elems, err := p.exprList()
-				if err != nil {
-					return nil, err
-				}
-				arr.Elems = elems
-			}
-			if err := p.expectOp("]"); err != nil {
+			elems, err := p.elemsUntil("]")
+			if err != nil {
 				return nil, err
 			}
-			arr.Span = t.span.Join(p.prev.span)
-			return arr, nil
+			return &ArrayExpr{Span: t.span.Join(p.prev.span), Elems: elems}, nil
 		case "row":
 			save := *p
 			p.advance()
 			if p.acceptOp("(") {
-				arr := &ArrayExpr{Row: true}
-				if !p.isOp(")") {
-					elems, err := p.exprList()
-					if err != nil {
-						return nil, err
-					}
-					arr.Elems = elems
-				}
-				if err := p.expectOp(")"); err != nil {
+				elems, err := p.elemsUntil(")")
+				if err != nil {
 					return nil, err
 				}
-				arr.Span = t.span.Join(p.prev.span)
-				return arr, nil
+				return &ArrayExpr{Span: t.span.Join(p.prev.span), Elems: elems, Row: true}, nil
 			}
 			*p = save
 		case "exists":
@@ -984,6 +968,22 @@ func (p *parser) prefix() (Expr, *Error) {
 		return p.nameExpr()
 	}
 	return nil, p.unexpected()
+}
+
+// elemsUntil parses a possibly empty expression list and its closing
+// bracket (after the opening one was consumed).
+func (p *parser) elemsUntil(closing string) ([]Expr, *Error) {
+	var elems []Expr
+	if !p.isOp(closing) {
+		var err *Error
+		if elems, err = p.exprList(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.expectOp(closing); err != nil {
+		return nil, err
+	}
+	return elems, nil
 }
 
 func (p *parser) exprList() ([]Expr, *Error) {
