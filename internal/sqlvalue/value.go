@@ -1,12 +1,14 @@
 // Package sqlvalue is the SQLite value model shared by the source adapters
 // and the sync rules engine: the five storage classes (NULL, INTEGER, REAL,
-// TEXT, BLOB), comparison and truthiness as the reference evaluates them,
-// JavaScript number text, the JSON writers that turn values into row data,
-// bucket ids and lookup keys, and the names of source tables.
+// TEXT, BLOB), comparison, truthiness and CAST as the reference evaluates
+// them, conversion of Go values and Postgres timestamps, JavaScript number
+// text, the JSON writers that turn values into row data, bucket ids and
+// lookup keys, and the names of source tables.
 //
 // Sources build a Row of Values for every changed row they read;
 // replication hands the Row with its TableRef to internal/syncrules, which
-// evaluates it. The package imports nothing of this module.
+// evaluates it. Of this module the package imports only protocol, whose
+// JSON string escaper the writers use.
 package sqlvalue
 
 import (
