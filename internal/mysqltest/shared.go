@@ -84,7 +84,13 @@ type Database struct {
 // it is dropped when the test ends.
 func NewDatabase(t testing.TB) *Database {
 	t.Helper()
-	s := Shared(t)
+	return NewDatabaseOn(t, Shared(t))
+}
+
+// NewDatabaseOn creates a fresh database for the test in server s (a
+// Private one, for example); it is dropped when the test ends.
+func NewDatabaseOn(t testing.TB, s *Server) *Database {
+	t.Helper()
 	name := fmt.Sprintf("t%d_%s", shared.seq.Add(1), sanitize(t.Name()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -40,7 +40,11 @@ type env struct {
 
 func newEnv(t *testing.T, opts mysqlsource.Options, setup ...string) *env {
 	t.Helper()
-	d := mysqltest.NewDatabase(t)
+	return newEnvOn(t, mysqltest.NewDatabase(t), opts, setup...)
+}
+
+func newEnvOn(t *testing.T, d *mysqltest.Database, opts mysqlsource.Options, setup ...string) *env {
+	t.Helper()
 	db, err := sql.Open("mysql", d.DSN)
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,13 @@ type pipeline struct {
 
 func newPipeline(t testing.TB, kind string, opts mysqlsource.Options, setup ...string) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, kind: kind, srcDB: mysqltest.NewDatabase(t)}
+	return newPipelineOn(t, mysqltest.NewDatabase(t), kind, opts, setup...)
+}
+
+// newPipelineOn is newPipeline with a database of the caller's server.
+func newPipelineOn(t testing.TB, d *mysqltest.Database, kind string, opts mysqlsource.Options, setup ...string) *pipeline {
+	t.Helper()
+	p := &pipeline{t: t, kind: kind, srcDB: d}
 	db, err := sql.Open("mysql", p.srcDB.DSN)
 	if err != nil {
 		t.Fatal(err)
