@@ -271,8 +271,8 @@ type sdkTransport struct {
 
 var sdkTransports = []sdkTransport{
 	{name: "ndjson", method: "http", accept: "application/x-ndjson", answer: "application/x-ndjson"},
-	// bson (method http, the SDK's own Accept) and websocket join this list
-	// as the service learns them (issue 13).
+	{name: "bson", method: "http", answer: "application/vnd.powersync.bson-stream"},
+	// websocket joins this list as the service serves it (issue 13).
 }
 
 // transportProxy stands between the SDK clients and the service: it sets
