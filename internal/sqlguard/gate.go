@@ -68,8 +68,12 @@ func Check(d Dialect, query string) (string, error) {
 		return "", refuse("query", "it is not valid UTF-8")
 	}
 	toks, err := lex(d, query)
-	if le, ok := err.(*lexError); ok {
-		return "", refuse(snippet(query[le.pos:]), "%v", le)
+	if err != nil {
+		what := "query"
+		if le, ok := err.(*lexError); ok {
+			what = snippet(query[le.pos:])
+		}
+		return "", refuse(what, "%v", err)
 	}
 	end, rest := len(query), []token(nil)
 	for i, t := range toks {
