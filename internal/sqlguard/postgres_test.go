@@ -147,6 +147,11 @@ func TestPostgresReads(t *testing.T) {
 	if _, err := sqlguard.QueryPostgres(ctx, db.URL, "EXPLAIN (COSTS off) SELECT * FROM todos", nil); err != nil {
 		t.Errorf("explain: %v", err)
 	}
+	res, err = sqlguard.QueryPostgres(ctx, db.URL, `SELECT current_setting('transaction_read_only'), current_setting('statement_timeout'),
+		current_setting('lock_timeout'), current_setting('standard_conforming_strings')`, nil)
+	if err != nil || fmt.Sprint(res.Rows) != "[[on 10s 10s on]]" {
+		t.Errorf("the transaction's settings: %v %v", res, err)
+	}
 	_, err = sqlguard.QueryPostgres(ctx, db.URL, "SELECT wipe()", nil)
 	if err == nil || !strings.Contains(err.Error(), "read-only transaction") {
 		t.Errorf("a writing function: %v", err)
