@@ -602,3 +602,31 @@ func waitParked(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Shutdown ends every WebSocket stream with COMPLETE, then closes the
+// socket with "going away"; the SDK reconnects (to another process).
+func TestWebSocketShutdown(t *testing.T) {
+	h := newHarness(t, defaultRules, nil)
+	h.store.commit()
+	c := h.dialRS(t)
+	c.setup("u1")
+	c.requestStream(1, 10, `{}`)
+	c.line()
+	c.line()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- h.srv.Close(ctx)
+	}()
+	f := c.next()
+	if f.Type != rsocket.TypePayload || f.Flags&rsocket.FlagComplete == 0 {
+		t.Fatalf("want COMPLETE at shutdown, got %v flags %#x %q", f.Type, f.Flags, f.Data)
+	}
+	if st := c.closed(); st != websocket.StatusGoingAway {
+		t.Fatalf("close status %v, want going away", st)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
