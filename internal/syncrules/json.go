@@ -193,16 +193,23 @@ func (p *jsonParser) afterElement(closing byte) (done bool, err error) {
 	return false, p.errf("expected , or %c", closing)
 }
 
+// digits consumes a run of decimal digits and reports whether there was
+// at least one.
+func (p *jsonParser) digits() bool {
+	start := p.i
+	for p.i < len(p.s) && isDigit(p.s[p.i]) {
+		p.i++
+	}
+	return p.i > start
+}
+
 func (p *jsonParser) number() (jsonValue, error) {
 	start := p.i
 	if p.s[p.i] == '-' {
 		p.i++
 	}
 	digits := p.i
-	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
-		p.i++
-	}
-	if p.i == digits {
+	if !p.digits() {
 		return jsonValue{}, p.errf("invalid number")
 	}
 	if p.s[digits] == '0' && p.i-digits > 1 {
@@ -212,11 +219,7 @@ func (p *jsonParser) number() (jsonValue, error) {
 	if p.i < len(p.s) && p.s[p.i] == '.' {
 		isReal = true
 		p.i++
-		d := p.i
-		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
-			p.i++
-		}
-		if p.i == d {
+		if !p.digits() {
 			return jsonValue{}, p.errf("invalid number")
 		}
 	}
@@ -226,11 +229,7 @@ func (p *jsonParser) number() (jsonValue, error) {
 		if p.i < len(p.s) && (p.s[p.i] == '+' || p.s[p.i] == '-') {
 			p.i++
 		}
-		d := p.i
-		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
-			p.i++
-		}
-		if p.i == d {
+		if !p.digits() {
 			return jsonValue{}, p.errf("invalid number")
 		}
 	}
