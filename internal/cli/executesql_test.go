@@ -109,6 +109,8 @@ func TestExecuteSQLDevAttacks(t *testing.T) {
 		"SELECT 'unterminated",
 		"SELECT 1\x00; DELETE FROM todos",
 		"WITH x AS (SELECT 1) DELETE FROM todos",
+		"SELECT '" + strings.Repeat("x", 200_000) + "'",
+		"SELECT 1;;",
 	} {
 		a := executeSQL(t, i.Endpoint, i.AdminToken, q)
 		if a.Success || !strings.HasPrefix(a.Error, "execute-sql: refused ") {
@@ -124,6 +126,10 @@ func TestExecuteSQLDevAttacks(t *testing.T) {
 	a := executeSQL(t, i.Endpoint, i.AdminToken, "SELECT id, completed FROM todos WHERE owner_id = ? ORDER BY id LIMIT 1;", "test-user")
 	if !a.Success || strings.Join(a.Results.Columns, ",") != "id,completed" || fmt.Sprint(a.Results.Rows) != "[[test-user-list-1-todo-1 1]]" {
 		t.Errorf("select: %+v", a)
+	}
+	a = executeSQL(t, i.Endpoint, i.AdminToken, "SELECT 'héllo ✓' AS \"grüße\", ? AS arg -- ; DELETE FROM todos", "✓")
+	if !a.Success || a.Results.Columns[0] != "grüße" || fmt.Sprint(a.Results.Rows) != "[[héllo ✓ ✓]]" {
+		t.Errorf("unicode: %+v", a)
 	}
 }
 
