@@ -10,6 +10,7 @@ import (
 	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/config"
 	"github.com/powersync-go/powersync/internal/server"
+	"github.com/powersync-go/powersync/internal/source"
 	"github.com/powersync-go/powersync/internal/sqlguard"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
@@ -32,6 +33,18 @@ func openDevKeys(ctx context.Context, cfg *config.Config, st storage.Storage, lo
 	return d, nil
 }
 
+// mysqlDatabase is the database of a MySQL connection ("" for others).
+func mysqlDatabase(c config.Connection) string {
+	if c.Type != config.TypeMySQL {
+		return ""
+	}
+	u, err := url.Parse(c.MySQLURI())
+	if err != nil {
+		return c.Database
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
 // adminOptions describes the service to the admin API.
 func adminOptions(cfg *config.Config, s *service) server.AdminOptions {
 	o := server.AdminOptions{
@@ -44,6 +57,8 @@ func adminOptions(cfg *config.Config, s *service) server.AdminOptions {
 	}
 	c := cfg.Replication.Connections[0]
 	ac := server.AdminConnection{ID: c.ID, Tag: c.Tag, Type: c.Type}
+	o.ParseOptions = syncrules.ParseOptions{DefaultSchema: source.DefaultSchema(c.Type)}
+	o.SchemaName = source.SchemaName(c.Type, mysqlDatabase(c))
 	if ac.ID == "" {
 		ac.ID = "default"
 	}
@@ -53,7 +68,6 @@ func adminOptions(cfg *config.Config, s *service) server.AdminOptions {
 	switch c.Type {
 	case config.TypePostgres:
 		ac.URI = withoutPassword(c.PostgresURI())
-		o.ParseOptions = syncrules.ParseOptions{DefaultSchema: "public"}
 		uri := c.PostgresURI()
 		o.ExecuteSQL = func(ctx context.Context, q string, args []any) (*server.SQLResult, error) {
 			return sqlResult(sqlguard.QueryPostgres(ctx, uri, q, args))

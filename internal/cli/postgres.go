@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/config"
+	"github.com/powersync-go/powersync/internal/source"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
@@ -21,7 +22,7 @@ func pgSourceOptions(cfg *config.Config, c config.Connection, log *slog.Logger) 
 		o.HeartbeatInterval = time.Duration(c.HeartbeatIntervalSeconds) * time.Second
 	}
 	if cfg.SyncConfig.Content != "" {
-		if sc, _ := syncrules.Parse([]byte(cfg.SyncConfig.Content), syncrules.ParseOptions{DefaultSchema: "public"}); sc != nil {
+		if sc, _ := syncrules.Parse([]byte(cfg.SyncConfig.Content), syncrules.ParseOptions{DefaultSchema: source.PostgresDefaultSchema}); sc != nil {
 			o.TimestampsISO8601 = sc.Compatibility().TimestampsISO8601
 			o.CustomTypes = sc.Compatibility().CustomPostgresTypes
 		}

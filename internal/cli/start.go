@@ -381,10 +381,7 @@ func (s *service) close() {
 // rulesCompiler compiles sync config content for a version, with bucket
 // ids prefixed by the version so ids never repeat across versions.
 func rulesCompiler(cfg *config.Config) func(content string, version int64) (*syncrules.Config, error) {
-	opts := syncrules.ParseOptions{}
-	if len(cfg.Replication.Connections) > 0 && cfg.Replication.Connections[0].Type == config.TypePostgres {
-		opts.DefaultSchema = "public"
-	}
+	opts := syncrules.ParseOptions{DefaultSchema: defaultSchema(cfg)}
 	return func(content string, version int64) (*syncrules.Config, error) {
 		c, diags := syncrules.Parse([]byte(content), opts)
 		if c == nil || diags.HasFatal() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/powersync-go/powersync/internal/config"
+	"github.com/powersync-go/powersync/internal/source"
 	"github.com/powersync-go/powersync/internal/syncrules"
 )
 
@@ -45,12 +46,12 @@ func validateSyncConfig(cfg *config.Config) []config.Diagnostic {
 }
 
 // defaultSchema is the schema unqualified tables live in for the config's
-// first source: "public" for Postgres, none for SQLite.
+// first source (source.DefaultSchema decides it per source type).
 func defaultSchema(cfg *config.Config) string {
-	if len(cfg.Replication.Connections) > 0 && cfg.Replication.Connections[0].Type == "sqlite" {
-		return ""
+	if len(cfg.Replication.Connections) > 0 {
+		return source.DefaultSchema(cfg.Replication.Connections[0].Type)
 	}
-	return "public"
+	return source.DefaultSchema("")
 }
 
 // blockIndent returns the indentation of an inline block scalar whose first
@@ -97,7 +98,8 @@ func runValidateSyncRules(e *env, path string) error {
 	if err != nil {
 		return &ExitError{Code: 1, Msg: fmt.Sprintf("cannot read the sync config: %v", err)}
 	}
-	_, sd := syncrules.Parse(data, syncrules.ParseOptions{DefaultSchema: "public"})
+	// No config says which source the file is for: read it as for Postgres.
+	_, sd := syncrules.Parse(data, syncrules.ParseOptions{DefaultSchema: source.DefaultSchema("")})
 	diags := syncRulesDiagnostics(path, sd, 0, 0)
 	errs, warns := 0, 0
 	for _, sev := range []config.Severity{config.SeverityError, config.SeverityWarning} {

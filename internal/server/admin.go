@@ -69,6 +69,10 @@ type AdminOptions struct {
 	Connections []AdminConnection
 	// ParseOptions compile sync configs for validate and diagnostics.
 	ParseOptions syncrules.ParseOptions
+	// SchemaName is the name shown for the source's default schema, and
+	// for tables the source reports without one (source.SchemaName; empty
+	// means SQLite's "main").
+	SchemaName string
 	// ExecuteSQL runs a read-only query on the source; nil disables
 	// execute-sql.
 	ExecuteSQL func(ctx context.Context, query string, args []any) (*SQLResult, error)
@@ -525,15 +529,20 @@ func (a *admin) handleSchema(w http.ResponseWriter, r *http.Request) {
 		Tables []table `json:"tables"`
 	}
 	conn := a.firstConnection()
+	// Tables without a schema are in the connection's own database.
+	ownSchema := a.opts.SchemaName
+	if ownSchema == "" {
+		ownSchema = source.SQLiteSchemaName
+	}
 	defaultSchema := a.opts.ParseOptions.DefaultSchema
+	if defaultSchema == "" {
+		defaultSchema = ownSchema
+	}
 	var schemas []namespace
 	for _, t := range tables {
 		ns := t.Schema
 		if ns == "" {
-			ns = "main" // SQLite's name for the schema of a database file
-			if defaultSchema == "" {
-				defaultSchema = ns
-			}
+			ns = ownSchema
 		}
 		if len(schemas) == 0 || schemas[len(schemas)-1].Name != ns {
 			schemas = append(schemas, namespace{Name: ns, Tables: []table{}})
@@ -548,9 +557,6 @@ func (a *admin) handleSchema(w http.ResponseWriter, r *http.Request) {
 	}
 	if schemas == nil {
 		schemas = []namespace{}
-	}
-	if defaultSchema == "" {
-		defaultSchema = "main"
 	}
 	writeData(w, struct {
 		Connections []struct {

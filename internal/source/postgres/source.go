@@ -172,7 +172,7 @@ func (s *Source) Tables(ctx context.Context, patterns []sqlvalue.TablePattern) (
 	for _, p := range patterns {
 		schema := p.Schema
 		if schema == "" {
-			schema = "public"
+			schema = source.PostgresDefaultSchema
 		}
 		name, op := p.Name, "="
 		if strings.HasSuffix(name, "%") {
@@ -266,7 +266,7 @@ func (s *Source) newTable(ctx context.Context, ref sqlvalue.TableRef) (*source.T
 	for _, p := range s.patterns {
 		schema := p.Schema
 		if schema == "" {
-			schema = "public"
+			schema = source.PostgresDefaultSchema
 		}
 		if schema != ref.Schema {
 			continue

@@ -295,10 +295,11 @@ func (s *Source) Tables(ctx context.Context, patterns []sqlvalue.TablePattern) (
 }
 
 // schemaMatches reports whether a pattern's schema can name a table of the
-// main SQLite database. Sync configs written for Postgres use "public".
+// main SQLite database: none, SQLite's "main", or "public" (sync configs
+// written for Postgres) — see source.DefaultSchema.
 func schemaMatches(schema string) bool {
 	switch strings.ToLower(schema) {
-	case "", "main", "public":
+	case "", source.SQLiteSchemaName, source.PostgresDefaultSchema:
 		return true
 	}
 	return false
