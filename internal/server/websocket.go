@@ -541,9 +541,16 @@ func (st *rsStream) run(req *protocol.StreamingSyncRequest) {
 	switch {
 	case err == nil, errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged), errors.Is(err, errTokenRevoked):
 		_ = st.c.write(rsocket.AppendComplete(nil, st.streamID))
-	case isClosed(err):
+	case st.ctx.Err() != nil:
+		// The connection is ending (serveStream logged why).
 	default:
-		st.c.writeError(st.streamID, rsocket.ErrApplicationError, clientMessage(st.c.log, err))
+		// serveStream logged the cause; the client gets only the
+		// client-facing message.
+		var pe *protocol.Error
+		if !errors.As(err, &pe) {
+			pe = errInternal
+		}
+		st.c.writeError(st.streamID, rsocket.ErrApplicationError, pe.Error())
 	}
 }
 

@@ -630,3 +630,14 @@ func TestWebSocketShutdown(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// A failure inside the stream is an ERROR frame with the PSYNC code and
+// message, as the HTTP stream would log it and end.
+func TestWebSocketStreamError(t *testing.T) {
+	h := newHarness(t, defaultRules, func(o *server.Options) { o.Limits.MaxBucketsPerConnection = 1 })
+	h.store.commit()
+	c := h.dialRS(t)
+	c.setup("u1")
+	c.requestStream(1, 10, `{}`)
+	expectError(t, c.next(), 1, rsocket.ErrApplicationError, "[PSYNC_S2305] Too many buckets")
+}
