@@ -641,3 +641,44 @@ func TestWebSocketStreamError(t *testing.T) {
 	c.requestStream(1, 10, `{}`)
 	expectError(t, c.next(), 1, rsocket.ErrApplicationError, "[PSYNC_S2305] Too many buckets")
 }
+
+// Hostile BSON in the SETUP metadata and in the request are refused with
+// a validation error, never a crash.
+func TestWebSocketHostileBSON(t *testing.T) {
+	h := newHarness(t, defaultRules, nil)
+	h.store.commit()
+	bsonSetup := func(meta []byte) rsocket.Frame {
+		return rsocket.Frame{Type: rsocket.TypeSetup, MajorVersion: 1, KeepaliveMS: 20000, LifetimeMS: 90000,
+			MetadataMIME: "application/bson", DataMIME: "application/bson", Metadata: meta}
+	}
+	for _, meta := range [][]byte{
+		{0xff, 0xff, 0xff, 0x7f, 0},                  // length far beyond the frame
+		{5, 0, 0, 0, 1},                              // no terminator
+		{12, 0, 0, 0, 2, 't', 0, 9, 0, 0, 0, 'x', 0}, // string length lie
+		{},
+	} {
+		c := h.dialRS(t)
+		c.setupWith(bsonSetup(meta))
+		f := c.next()
+		if f.Type != rsocket.TypeError || f.Code != rsocket.ErrRejectedSetup || !strings.Contains(string(f.Data), "PSYNC_S2") {
+			t.Fatalf("metadata %x: %v %v %q", meta, f.Type, f.Code, f.Data)
+		}
+		c.closed()
+	}
+	good, _ := bson.AppendJSON(nil, []byte(`{"token":"Token u1"}`))
+	path, _ := bson.AppendJSON(nil, []byte(`{"path":"/sync/stream"}`))
+	deep := []byte{5, 0, 0, 0, 0}
+	for range 200 {
+		b, top := bson.StartDocument(nil)
+		b = append(b, bson.TypeDocument, 'a', 0)
+		b = append(b, deep...)
+		deep = bson.EndDocument(b, top)
+	}
+	c := h.dialRS(t)
+	c.setupWith(bsonSetup(good))
+	for i, data := range [][]byte{{9, 0, 0, 0}, deep, {5, 0, 0, 0, 0, 0}} {
+		id := uint32(2*i + 1)
+		c.send(rsocket.Frame{StreamID: id, Type: rsocket.TypeRequestStream, N: 1, Metadata: path, Data: data})
+		expectError(t, c.next(), id, rsocket.ErrApplicationError, "[PSYNC_S2001]")
+	}
+}
