@@ -148,7 +148,7 @@ func appendGoJSON(dst []byte, rv reflect.Value, depth int, f TimestampFormat) ([
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return strconv.AppendUint(dst, rv.Uint(), 10), nil
 	case reflect.Float32, reflect.Float64:
-		return AppendPlainReal(dst, rv.Float()), nil
+		return appendPlainReal(dst, rv.Float()), nil
 	case reflect.String:
 		if n, ok := rv.Interface().(json.Number); ok {
 			return append(dst, string(n)...), nil

@@ -11,7 +11,7 @@ import (
 //
 //   - bucket-id parameter arrays (AppendBucketValue): plain JavaScript
 //     number formatting, so REAL 314.0 is written 314;
-//   - row data (AppendRowJSON, AppendRowValue): REAL values that look like
+//   - row data (AppendRowJSON): REAL values that look like
 //     integers get ".0" (REAL 1 → 1.0), as the reference's JSONBig does;
 //   - lookup keys (AppendLookupValue): integer-valued REALs are normalized
 //     to INTEGER first so 314 and 314.0 produce the same key.
@@ -27,7 +27,7 @@ func AppendRowReal(dst []byte, f float64) []byte {
 		return append(dst, "null"...)
 	}
 	start := len(dst)
-	dst = AppendJSNumber(dst, f)
+	dst = appendJSNumber(dst, f)
 	for _, c := range dst[start:] {
 		if c == '.' || c == 'e' {
 			return dst
@@ -36,12 +36,12 @@ func AppendRowReal(dst []byte, f float64) []byte {
 	return append(dst, '.', '0')
 }
 
-// AppendPlainReal writes a REAL as JavaScript's JSON.stringify does.
-func AppendPlainReal(dst []byte, f float64) []byte {
+// appendPlainReal writes a REAL as JavaScript's JSON.stringify does.
+func appendPlainReal(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
 	}
-	return AppendJSNumber(dst, f)
+	return appendJSNumber(dst, f)
 }
 
 // AppendJSONString writes s as a JSON string literal: protocol's one
@@ -58,15 +58,15 @@ func AppendBucketValue(dst []byte, v Value) []byte {
 	case KindInteger:
 		return strconv.AppendInt(dst, v.Int64(), 10)
 	case KindReal:
-		return AppendPlainReal(dst, v.Float64())
+		return appendPlainReal(dst, v.Float64())
 	case KindText:
 		return AppendJSONString(dst, v.str)
 	}
 	return append(dst, "null"...)
 }
 
-// AppendRowValue writes one output column value of row data.
-func AppendRowValue(dst []byte, v Value) []byte {
+// appendRowValue writes one output column value of row data.
+func appendRowValue(dst []byte, v Value) []byte {
 	if v.kind == KindReal {
 		return AppendRowReal(dst, v.Float64())
 	}
@@ -111,7 +111,7 @@ func AppendRowJSON(dst []byte, cols []Column) []byte {
 		first = false
 		dst = AppendJSONString(dst, c.Name)
 		dst = append(dst, ':')
-		dst = AppendRowValue(dst, c.Value)
+		dst = appendRowValue(dst, c.Value)
 	}
 	return append(dst, '}')
 }

@@ -334,11 +334,11 @@ func UTF16Len(s string) int {
 // shortest round-trip digits, plain notation for exponents in [-7, 21),
 // otherwise "1e+21" / "1e-7" style.
 func FormatJSNumber(f float64) string {
-	return string(AppendJSNumber(nil, f))
+	return string(appendJSNumber(nil, f))
 }
 
-// AppendJSNumber appends the FormatJSNumber text of f to dst.
-func AppendJSNumber(dst []byte, f float64) []byte {
+// appendJSNumber appends the FormatJSNumber text of f to dst.
+func appendJSNumber(dst []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(dst, "NaN"...)
