@@ -53,10 +53,17 @@ func queryPostgres(ctx context.Context, uri, stmt string, args []any) (*Result, 
 	}
 	defer rows.Close()
 	res := &Result{Rows: [][]any{}}
+	size := 0
 	for _, f := range rows.FieldDescriptions() {
 		res.Columns = append(res.Columns, f.Name)
 	}
 	for rows.Next() {
+		for _, raw := range rows.RawValues() {
+			size += len(raw)
+		}
+		if size > MaxResultBytes {
+			return nil, errResultTooLarge
+		}
 		vals, err := rows.Values()
 		if err != nil {
 			return nil, err

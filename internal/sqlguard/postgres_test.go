@@ -160,6 +160,10 @@ func TestPostgresReads(t *testing.T) {
 	if err := admin.QueryRow(ctx, "SELECT count(*) FROM todos").Scan(&n); err != nil || n != 3 {
 		t.Errorf("rows after: %d %v", n, err)
 	}
+	if _, err := sqlguard.QueryPostgres(ctx, db.URL, "SELECT repeat('x', 1048576) FROM generate_series(1, 100)", nil); err == nil ||
+		!strings.Contains(err.Error(), "result is larger than 64 MiB") {
+		t.Errorf("a 100 MiB result: %v", err)
+	}
 	res, err = sqlguard.QueryPostgres(ctx, db.URL, "SELECT g FROM generate_series(1, 20000) g", nil)
 	if err != nil || len(res.Rows) != sqlguard.MaxRows {
 		t.Errorf("row limit: %v", err)

@@ -24,7 +24,26 @@ const (
 	// MaxValueBytes bounds one SQLite string or blob (SQLITE_LIMIT_LENGTH),
 	// so zeroblob(1e9) fails instead of filling memory.
 	MaxValueBytes = 16 << 20
+	// MaxResultBytes bounds the strings and blobs of a whole result.
+	MaxResultBytes = 64 << 20
 )
+
+// errResultTooLarge ends a query whose result outgrows MaxResultBytes.
+var errResultTooLarge = fmt.Errorf("execute-sql: the result is larger than %d MiB; select fewer rows or columns", MaxResultBytes>>20)
+
+// valueBytes is what the strings and blobs among vals weigh.
+func valueBytes(vals []any) int {
+	n := 0
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []byte:
+			n += len(x)
+		}
+	}
+	return n
+}
 
 // Result is the result of a query: column names and rows of driver values.
 type Result struct {
@@ -61,6 +80,7 @@ func QuerySQLite(ctx context.Context, path, query string, args []any) (*Result, 
 		return nil, err
 	}
 	res := &Result{Columns: cols, Rows: [][]any{}}
+	size := 0
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -69,6 +89,9 @@ func QuerySQLite(ctx context.Context, path, query string, args []any) (*Result, 
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, auth.explain(ctx, err)
+		}
+		if size += valueBytes(vals); size > MaxResultBytes {
+			return nil, errResultTooLarge
 		}
 		res.Rows = append(res.Rows, vals)
 		if len(res.Rows) >= MaxRows {

@@ -195,6 +195,11 @@ func TestSQLiteLimits(t *testing.T) {
 	if _, err := sqlguard.QuerySQLite(ctx, s.path, "SELECT zeroblob(1000000000)", nil); err == nil || !strings.Contains(err.Error(), "too big") {
 		t.Errorf("zeroblob(1e9): %v", err)
 	}
+	// 100 rows of 1 MiB pass the value limit, not the result's.
+	_, err = sqlguard.QuerySQLite(ctx, s.path, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT zeroblob(1048576) FROM c", nil)
+	if err == nil || !strings.Contains(err.Error(), "result is larger than 64 MiB") {
+		t.Errorf("a 100 MiB result: %v", err)
+	}
 	// An endless query ends with its context (the handler's, or Timeout).
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
