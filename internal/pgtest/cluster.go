@@ -286,7 +286,10 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 	if err != nil {
 		out, cerr := exec.Command("useradd", "--system", "--no-create-home",
 			"--shell", "/usr/sbin/nologin", UnprivilegedUser).CombinedOutput()
-		if cerr != nil && !bytes.Contains(out, []byte("already exists")) {
+		// useradd exits with 9 when the user exists (created meanwhile
+		// by another test process).
+		var ee *exec.ExitError
+		if cerr != nil && !(errors.As(cerr, &ee) && ee.ExitCode() == 9) {
 			return nil, fmt.Errorf("pgtest: tests run as root and user %s does not exist; useradd failed: %v: %s",
 				UnprivilegedUser, cerr, out)
 		}

@@ -434,7 +434,7 @@ func (s *Source) Drop(ctx context.Context, slot string) error {
 		if err == nil {
 			return nil
 		}
-		if attempt >= 20 || !strings.Contains(err.Error(), "is active") {
+		if attempt >= 20 || !slotInUse(err) {
 			return fmt.Errorf("drop replication slot %s: %w", slot, err)
 		}
 		_, _ = s.pool.Exec(ctx, `

@@ -171,7 +171,7 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	err = pglogrepl.StartReplication(ctx, conn, slot, pglogrepl.LSN(from),
 		pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
 	if err != nil {
-		if missingSlot(err) {
+		if slotLost(err) {
 			return fmt.Errorf("%w: %v", ErrSlotLost, err)
 		}
 		return fmt.Errorf("postgres source: start replication on slot %s: %w", slot, err)
@@ -219,15 +219,6 @@ func serverMajor(conn *pgconn.PgConn) int {
 		n = n*10 + int(r-'0')
 	}
 	return n
-}
-
-func missingSlot(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "replication slot") && strings.Contains(msg, "does not exist") ||
-		strings.Contains(msg, "can no longer get changes from replication slot") ||
-		strings.Contains(msg, "can no longer access replication slot") ||
-		strings.Contains(msg, "has been invalidated") ||
-		strings.Contains(msg, "publication") && strings.Contains(msg, "does not exist")
 }
 
 func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
@@ -300,7 +291,7 @@ func (st *streamState) run(ctx context.Context, conn *pgconn.PgConn) error {
 			}
 		case *pgproto3.ErrorResponse:
 			err := pgconn.ErrorResponseToPgError(msg)
-			if missingSlot(err) {
+			if slotLost(err) {
 				return fmt.Errorf("%w: %v", ErrSlotLost, err)
 			}
 			return fmt.Errorf("postgres source: replication stream: %w", err)
