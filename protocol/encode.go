@@ -24,7 +24,7 @@ func AppendPutOp(dst []byte, opID int64, objectType, objectID, subkey string, da
 	dst = appendOpStart(dst, opID, `","op":"PUT","object_type":`)
 	dst = appendRowIdentity(dst, objectType, objectID, subkey)
 	dst = append(dst, `,"data":`...)
-	dst = AppendJSONString(dst, data)
+	dst = AppendJSONBytes(dst, data)
 	return appendOpChecksum(dst, checksum)
 }
 

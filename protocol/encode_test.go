@@ -30,8 +30,8 @@ func TestAppendJSONString(t *testing.T) {
 		if got := string(protocol.AppendJSONString([]byte("x"), c.in)); got != "x"+c.want {
 			t.Errorf("AppendJSONString(%q) = %q, want %q", c.in, got[1:], c.want)
 		}
-		if got := string(protocol.AppendJSONString(nil, []byte(c.in))); got != c.want {
-			t.Errorf("AppendJSONString([]byte(%q)) = %q, want %q", c.in, got, c.want)
+		if got := string(protocol.AppendJSONBytes(nil, []byte(c.in))); got != c.want {
+			t.Errorf("AppendJSONBytes(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -61,7 +61,7 @@ func FuzzAppendJSONString(f *testing.F) {
 		if got != want {
 			t.Fatalf("AppendJSONString(%q) decodes to %q, want %q", s, got, want)
 		}
-		if !bytes.Equal(out, protocol.AppendJSONString(nil, []byte(s))) {
+		if !bytes.Equal(out, protocol.AppendJSONBytes(nil, []byte(s))) {
 			t.Fatalf("string and []byte forms differ for %q", s)
 		}
 		// Escapes only where JSON requires them: one backslash per quote and
