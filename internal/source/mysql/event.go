@@ -102,7 +102,7 @@ func parseTableMap(b []byte, idLen int) (*tableMap, error) {
 	tm.table = string(r.bytes(int(r.byte())))
 	r.skip(1)
 	n := int(r.lenenc())
-	if r.err != nil || n > 4096 {
+	if r.err != nil || n < 0 || n > 4096 {
 		return nil, fmt.Errorf("%w: table map", errMalformed)
 	}
 	tm.types = append([]byte(nil), r.bytes(n)...)
@@ -230,7 +230,7 @@ func parseRowsEvent(typ byte, b []byte, idLen int) (*rowsEvent, error) {
 		ev.kind = typ
 	}
 	ev.ncols = int(r.lenenc())
-	if r.err != nil || ev.ncols > 4096 {
+	if r.err != nil || ev.ncols < 0 || ev.ncols > 4096 {
 		return nil, fmt.Errorf("%w: rows event", errMalformed)
 	}
 	nb := (ev.ncols + 7) / 8

@@ -406,6 +406,9 @@ func (d decoder) binlogValue(c *column, b []byte) (sqlvalue.Value, int, error) {
 		return unsignedValue(u), nbytes, nil
 	case typeEnum:
 		size := int(c.meta & 0xff)
+		if size != 1 && size != 2 {
+			return sqlvalue.Null, 0, fmt.Errorf("ENUM value of %d bytes", size)
+		}
 		if err := need(size); err != nil {
 			return sqlvalue.Null, 0, err
 		}
