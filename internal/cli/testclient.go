@@ -172,31 +172,13 @@ func fetchOperations(ctx context.Context, creds client.Credentials, tr client.Tr
 	ops := map[string][]protocol.OplogEntry{}
 	var last protocol.OpID
 	for {
-		raw, err := st.NextRaw()
+		// protocol's lenient decoder: what the official clients accept.
+		line, err := st.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, errors.New("the stream ended before a complete checkpoint")
 			}
 			return nil, err
-		}
-		var line struct {
-			Checkpoint *struct {
-				LastOpID protocol.OpID `json:"last_op_id"`
-				Buckets  []struct {
-					Bucket string `json:"bucket"`
-				} `json:"buckets"`
-			} `json:"checkpoint"`
-			CheckpointDiff *struct {
-				LastOpID protocol.OpID `json:"last_op_id"`
-			} `json:"checkpoint_diff"`
-			Data *struct {
-				Bucket string        `json:"bucket"`
-				Data   []wireOplogOp `json:"data"`
-			} `json:"data"`
-			Complete *struct{} `json:"checkpoint_complete"`
-		}
-		if err := json.Unmarshal(raw, &line); err != nil {
-			return nil, fmt.Errorf("sync line: %w", err)
 		}
 		switch {
 		case line.Checkpoint != nil:
@@ -209,31 +191,15 @@ func fetchOperations(ctx context.Context, creds client.Credentials, tr client.Tr
 		case line.CheckpointDiff != nil:
 			last = line.CheckpointDiff.LastOpID
 		case line.Data != nil:
-			for _, op := range line.Data.Data {
-				if op.OpID <= last {
-					ops[line.Data.Bucket] = append(ops[line.Data.Bucket], op.entry())
+			for i := range line.Data.Data {
+				if op := &line.Data.Data[i]; op.OpID <= last {
+					ops[line.Data.Bucket] = append(ops[line.Data.Bucket], op.Entry())
 				}
 			}
-		case line.Complete != nil:
+		case line.CheckpointComplete != nil:
 			return ops, nil
 		}
 	}
-}
-
-// wireOplogOp decodes an op leniently (signed or unsigned checksums).
-type wireOplogOp struct {
-	OpID       protocol.OpID   `json:"op_id"`
-	Op         protocol.Op     `json:"op"`
-	ObjectType string          `json:"object_type"`
-	ObjectID   string          `json:"object_id"`
-	Subkey     string          `json:"subkey"`
-	Data       *string         `json:"data"`
-	Checksum   client.Checksum `json:"checksum"`
-}
-
-func (o wireOplogOp) entry() protocol.OplogEntry {
-	return protocol.OplogEntry{OpID: o.OpID, Op: o.Op, ObjectType: o.ObjectType, ObjectID: o.ObjectID, Subkey: o.Subkey,
-		Data: o.Data, Checksum: uint32(o.Checksum)}
 }
 
 // normalizeOps reduces a bucket to a CLEAR carrying the checksum of every
