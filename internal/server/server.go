@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/syncrules"
 	"github.com/powersync-go/powersync/protocol"
@@ -146,6 +148,9 @@ type Server struct {
 	wc      *wcRegistry
 	// fetchSem bounds concurrent bucket data reads (MaxDataFetchConcurrency).
 	fetchSem chan struct{}
+
+	zstdOnce sync.Once // creates zstd, shared by the streams that use it
+	zstd     *zstd.Encoder
 
 	conns     atomic.Int64
 	closing   atomic.Bool

@@ -75,10 +75,22 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Add("Vary", "Accept")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// gzip when allowed (every client that compresses offers it); zstd
+	// only for a client that offers zstd but not gzip.
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
-	if gz {
+	zs := !gz && acceptsEncoding(r.Header.Get("Accept-Encoding"), "zstd")
+	switch {
+	case gz:
 		h.Set("Content-Encoding", "gzip")
-		h.Add("Vary", "Accept-Encoding")
+	case zs:
+		h.Set("Content-Encoding", "zstd")
+	}
+	h.Add("Vary", "Accept-Encoding")
+	withZstd := func(lw *lineWriter) *lineWriter {
+		if zs {
+			lw.zenc = s.zstdEncoder()
+		}
+		return lw
 	}
 
 	// Take the connection over from net/http where possible and return:
@@ -105,7 +117,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 					}
 				}
 			}()
-			s.serveStream(ctx, sink(lw), id, req)
+			s.serveStream(ctx, sink(withZstd(lw)), id, req)
 			lw.close()
 		}()
 		return
@@ -122,7 +134,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if err := lw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
-	s.serveStream(ctx, sink(lw), id, req)
+	s.serveStream(ctx, sink(withZstd(lw)), id, req)
 }
 
 // admit counts a new stream against the connection limit and registers it

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/powersync-go/powersync/protocol/bson"
 	"github.com/powersync-go/powersync/protocol/rsocket"
@@ -20,7 +21,7 @@ import (
 
 // BenchmarkInitialSyncTransports: the download of BenchmarkInitialSync
 // (one bucket of POWERSYNC_BENCH_SYNC_OPS ops) over each transport, the
-// same data: NDJSON, NDJSON with gzip, BSON, BSON with gzip, and RSocket
+// same data: NDJSON and BSON, each plain, with gzip and with zstd, and RSocket
 // over WebSocket (BSON payloads) with and without permessage-deflate. The
 // in-process client only splits the stream into lines, documents or frames
 // and counts ops. B/op-wire is what crossed the socket per op (compressed
@@ -36,10 +37,12 @@ func BenchmarkInitialSyncTransports(b *testing.B) {
 		name string
 		run  download
 	}{
-		{"ndjson", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, false, false) }},
-		{"ndjson-gzip", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, false, true) }},
-		{"bson", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, true, false) }},
-		{"bson-gzip", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, true, true) }},
+		{"ndjson", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, false, "identity") }},
+		{"ndjson-gzip", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, false, "gzip") }},
+		{"ndjson-zstd", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, false, "zstd") }},
+		{"bson", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, true, "identity") }},
+		{"bson-gzip", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, true, "gzip") }},
+		{"bson-zstd", func(b *testing.B, wire *atomic.Int64) int { return httpDownload(b, e.url, wire, true, "zstd") }},
 		{"websocket", func(b *testing.B, wire *atomic.Int64) int {
 			return wsDownload(b, e.url, wire, websocket.CompressionDisabled)
 		}},
@@ -95,13 +98,10 @@ func (c *countingConn) Read(p []byte) (int, error) {
 
 // httpDownload runs one HTTP stream to its first checkpoint_complete and
 // returns the ops received.
-func httpDownload(b *testing.B, url string, wire *atomic.Int64, useBSON, useGzip bool) int {
+func httpDownload(b *testing.B, url string, wire *atomic.Int64, useBSON bool, encoding string) int {
 	req, _ := http.NewRequest("POST", url+"/sync/stream", strings.NewReader(`{"raw_data":true,"binary_data":true}`))
 	req.Header.Set("Authorization", "Token u1")
-	req.Header.Set("Accept-Encoding", "identity")
-	if useGzip {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
+	req.Header.Set("Accept-Encoding", encoding)
 	if useBSON {
 		req.Header.Set("Accept", sdkAccept)
 	}
@@ -113,11 +113,19 @@ func httpDownload(b *testing.B, url string, wire *atomic.Int64, useBSON, useGzip
 	}
 	defer resp.Body.Close()
 	var body io.Reader = resp.Body
-	if useGzip {
+	switch encoding {
+	case "gzip":
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
 			b.Fatal(err)
 		}
+		body = zr
+	case "zstd":
+		zr, err := zstd.NewReader(resp.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() { resp.Body.Close(); zr.Close() }() // the body first, or Close waits for the decoder
 		body = zr
 	}
 	if !useBSON {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // lineWriter writes whole NDJSON lines to one client: each line goes out at
@@ -25,6 +26,8 @@ type lineWriter struct {
 	rc      *http.ResponseController
 	conn    net.Conn
 	gz      *gzip.Writer
+	zenc    *zstd.Encoder // shared by all streams; each line is one zstd frame
+	zout    []byte
 	zbuf    *bytes.Buffer // gzip output on conn, sent as one chunk per line
 	timeout time.Duration
 	bytes   int64
@@ -107,6 +110,13 @@ var crlf = []byte("\r\n")
 
 // writeLine writes b, which must end with '\n', and flushes it.
 func (lw *lineWriter) writeLine(b []byte) error {
+	n := len(b)
+	if lw.zenc != nil {
+		// An independent frame per line: no compressor state is kept
+		// between lines, and concatenated frames are one zstd stream.
+		lw.zout = lw.zenc.EncodeAll(b, lw.zout[:0])
+		b = lw.zout
+	}
 	if lw.conn != nil {
 		p := b
 		if lw.gz != nil {
@@ -125,7 +135,7 @@ func (lw *lineWriter) writeLine(b []byte) error {
 		if err != nil {
 			return err
 		}
-		lw.bytes += int64(len(b))
+		lw.bytes += int64(n)
 		return nil
 	}
 	if err := lw.rc.SetWriteDeadline(time.Now().Add(lw.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -143,7 +153,7 @@ func (lw *lineWriter) writeLine(b []byte) error {
 			return err
 		}
 	}
-	lw.bytes += int64(len(b))
+	lw.bytes += int64(n)
 	if err := lw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
@@ -156,6 +166,9 @@ func (lw *lineWriter) idle() {
 		*lw.zbuf = bytes.Buffer{}
 	}
 	lw.hdr = nil
+	if cap(lw.zout) > 4096 {
+		lw.zout = nil
+	}
 }
 
 // close ends the gzip stream, if any, and the chunked body.
@@ -174,14 +187,27 @@ func (lw *lineWriter) close() {
 }
 
 // acceptsGzip reports whether an Accept-Encoding header allows gzip.
-func acceptsGzip(header string) bool {
+func acceptsGzip(header string) bool { return acceptsEncoding(header, "gzip") }
+
+// acceptsEncoding reports whether an Accept-Encoding header names coding
+// with a non-zero quality.
+func acceptsEncoding(header, coding string) bool {
 	for part := range strings.SplitSeq(header, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+		if !strings.EqualFold(strings.TrimSpace(name), coding) {
 			continue
 		}
 		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
 		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
 	return false
+}
+
+// zstdEncoder returns the process's zstd encoder, created on first use.
+// EncodeAll is safe for concurrent use, so every stream shares it.
+func (s *Server) zstdEncoder() *zstd.Encoder {
+	s.zstdOnce.Do(func() {
+		s.zstd, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
+	})
+	return s.zstd
 }
