@@ -125,15 +125,15 @@ func AppendTokenExpiresIn(dst []byte, seconds int64) []byte {
 
 // AppendCheckpoint appends {"checkpoint":{...}} without the line ending, as
 // encoding/json would write the Checkpoint type but with AppendJSONString's
-// escaping: write_checkpoint and streams are left out when nil, buckets is
-// written [] when nil.
+// escaping: write_checkpoint is left out when nil and streams when empty;
+// buckets is written [] when nil (clients need the array).
 func AppendCheckpoint(dst []byte, cp *Checkpoint) []byte {
 	dst = append(dst, `{"checkpoint":{"last_op_id":"`...)
 	dst = strconv.AppendInt(dst, int64(cp.LastOpID), 10)
 	dst = appendWriteCheckpoint(dst, cp.WriteCheckpoint)
 	dst = append(dst, `,"buckets":`...)
 	dst = appendBucketChecksums(dst, cp.Buckets)
-	if cp.Streams != nil {
+	if len(cp.Streams) > 0 {
 		dst = append(dst, `,"streams":[`...)
 		for i, s := range cp.Streams {
 			if i > 0 {

@@ -117,6 +117,8 @@ func TestAppendLinesMatchEncodingJSON(t *testing.T) {
 			"checkpoint", protocol.Checkpoint{LastOpID: 1600, WriteCheckpoint: &wc, Buckets: buckets, Streams: streams}},
 		{"empty checkpoint", protocol.AppendCheckpoint(nil, &protocol.Checkpoint{Buckets: []protocol.BucketChecksum{}}),
 			"checkpoint", protocol.Checkpoint{Buckets: []protocol.BucketChecksum{}}},
+		{"empty streams", protocol.AppendCheckpoint(nil, &protocol.Checkpoint{Buckets: buckets[2:], Streams: []protocol.StreamDescription{}}),
+			"checkpoint", protocol.Checkpoint{Buckets: buckets[2:], Streams: []protocol.StreamDescription{}}},
 		{"diff", protocol.AppendCheckpointDiff(nil, &protocol.CheckpointDiff{LastOpID: 9, WriteCheckpoint: &wc, UpdatedBuckets: buckets[:1], RemovedBuckets: []string{"old[]", `x["\"\\"]`}}),
 			"checkpoint_diff", protocol.CheckpointDiff{LastOpID: 9, WriteCheckpoint: &wc, UpdatedBuckets: buckets[:1], RemovedBuckets: []string{"old[]", `x["\"\\"]`}}},
 		{"empty diff", protocol.AppendCheckpointDiff(nil, &protocol.CheckpointDiff{LastOpID: -1, UpdatedBuckets: []protocol.BucketChecksum{}, RemovedBuckets: []string{}}),
