@@ -22,6 +22,7 @@ import (
 	"github.com/powersync-go/powersync/internal/replication"
 	"github.com/powersync-go/powersync/internal/server"
 	"github.com/powersync-go/powersync/internal/source"
+	mysqlsource "github.com/powersync-go/powersync/internal/source/mysql"
 	pgsource "github.com/powersync-go/powersync/internal/source/postgres"
 	sqlitesource "github.com/powersync-go/powersync/internal/source/sqlite"
 	"github.com/powersync-go/powersync/internal/storage"
@@ -202,7 +203,7 @@ func openService(ctx context.Context, cfg *config.Config, o serviceOptions) (_ *
 	if s.store, err = openServiceStorage(ctx, cfg, o.role, o.log); err != nil {
 		return nil, err
 	}
-	if s.src, err = openServiceSource(ctx, cfg, o.log); err != nil {
+	if s.src, err = openServiceSource(ctx, cfg, s.store, o.log); err != nil {
 		return nil, err
 	}
 	compile := rulesCompiler(cfg)
@@ -369,7 +370,7 @@ func (s *service) close() {
 		}
 	}
 	if s.src != nil {
-		_ = s.src.Close()
+		_ = s.src.Close(ctx)
 	}
 	if s.store != nil {
 		if err := s.store.Close(ctx); err != nil {
@@ -466,7 +467,7 @@ func openServiceStorage(ctx context.Context, cfg *config.Config, role string, lo
 // Each case checks the error before returning the source: returning a nil
 // *sqlitesource.Source as a source.Source would give a non-nil interface
 // whose Close panics.
-func openServiceSource(ctx context.Context, cfg *config.Config, log *slog.Logger) (source.Source, error) {
+func openServiceSource(ctx context.Context, cfg *config.Config, store storage.Storage, log *slog.Logger) (source.Source, error) {
 	if len(cfg.Replication.Connections) == 0 {
 		return nil, errors.New("no source database: add one under replication.connections in the service config")
 	}
@@ -481,6 +482,12 @@ func openServiceSource(ctx context.Context, cfg *config.Config, log *slog.Logger
 		return src, nil
 	case config.TypePostgres:
 		src, err := pgsource.New(ctx, pgSourceOptions(cfg, c, log))
+		if err != nil {
+			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key), err)
+		}
+		return src, nil
+	case config.TypeMySQL:
+		src, err := mysqlsource.New(mysqlSourceOptions(cfg, c, store.Settings(), log))
 		if err != nil {
 			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key), err)
 		}

@@ -78,7 +78,7 @@ func childReplicate() int {
 	defer cancel()
 	rep.Close(cctx)
 	st.Close(cctx)
-	src.Close()
+	src.Close(context.Background())
 	return 0
 }
 
@@ -232,7 +232,7 @@ func TestCrashInLargeTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 
 	c := startChild(t, "replicate", env...)
 	waitCommitted(t, db, src, c)
@@ -271,7 +271,7 @@ func TestCrashInSmallTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 
 	// The application writes a stream of small transactions while the
 	// replicating process is killed and restarted several times. A killed

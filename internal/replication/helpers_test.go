@@ -117,7 +117,7 @@ func (e *env) close() {
 	if err := e.st.Close(ctx); err != nil {
 		e.t.Errorf("close storage: %v", err)
 	}
-	e.src.Close()
+	e.src.Close(context.Background())
 	e.rep = nil
 }
 

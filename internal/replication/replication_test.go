@@ -217,7 +217,7 @@ func TestLeaseStandby(t *testing.T) {
 	e.rep = nil
 	second.Close(ctx)
 	e.st.Close(ctx)
-	e.src.Close()
+	e.src.Close(context.Background())
 }
 
 func waitState(t *testing.T, r *replication.Replicator, s replication.State) {

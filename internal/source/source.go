@@ -106,6 +106,6 @@ type Source interface {
 	Stream(ctx context.Context, slot string, from storage.Position, tables func(sqlvalue.TableRef) *Table, h Handler) error
 	// Drop removes the source-side stream of a replaced version.
 	Drop(ctx context.Context, slot string) error
-	// Close releases connections; safe to call twice.
-	Close() error
+	// Close releases the source's connections; safe to call twice.
+	Close(ctx context.Context) error
 }

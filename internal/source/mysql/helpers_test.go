@@ -61,7 +61,7 @@ func newEnvOn(t *testing.T, d *mysqltest.Database, opts mysqlsource.Options, set
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
+	t.Cleanup(func() { src.Close(context.Background()) })
 	e.src = src
 	return e
 }

@@ -91,7 +91,7 @@ func newPipelineOn(t testing.TB, d *mysqltest.Database, kind string, opts mysqls
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.src.Close() })
+	t.Cleanup(func() { p.src.Close(context.Background()) })
 	return p
 }
 

@@ -168,7 +168,7 @@ func New(opts Options) (*Source, error) {
 }
 
 // Close releases connections; it is safe to call twice.
-func (s *Source) Close() error {
+func (s *Source) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() { err = s.db.Close() })
 	return err

@@ -84,7 +84,7 @@ func newPipeline(t testing.TB, kind string, opts pgsource.Options, setup string)
 	if p.src, err = pgsource.New(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.src.Close() })
+	t.Cleanup(func() { p.src.Close(context.Background()) })
 	p.st = p.openStorage()
 	t.Cleanup(func() { p.st.Close(context.Background()) })
 	return p

@@ -143,7 +143,7 @@ func setSessionParams(p map[string]string) {
 }
 
 // Close releases connections; it is safe to call twice.
-func (s *Source) Close() error {
+func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(s.pool.Close)
 	return nil
 }

@@ -56,7 +56,7 @@ func newEnv(t testing.TB, opts pgsource.Options, setup string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
+	t.Cleanup(func() { src.Close(context.Background()) })
 	return &env{db: db, conn: conn, src: src}
 }
 
@@ -184,7 +184,7 @@ func TestCheckReportsProblemsWithFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src2.Close()
+	defer src2.Close(context.Background())
 	if err := src2.Check(ctx); !errors.As(err, &ce) || !strings.Contains(ce.Fix, "WITH REPLICATION") {
 		t.Fatalf("plain role: %v", err)
 	}

@@ -382,7 +382,7 @@ func quoteString(s string) string {
 }
 
 // Close closes the database handle. It is safe to call twice.
-func (s *Source) Close() error {
+func (s *Source) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() { err = s.db.Close() })
 	return err

@@ -42,7 +42,7 @@ func open(t *testing.T, path string) *sqlite.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -173,7 +173,7 @@ func TestLockedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
