@@ -127,7 +127,7 @@ storage:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
+	defer v.Close(context.Background())
 	id, err := v.Verify(context.Background(), token)
 	if err != nil {
 		t.Fatalf("our verifier rejected the official CLI's token: %v", err)

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -38,14 +39,14 @@ client_auth:
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Close()
+	v.Close(context.Background())
 
 	cfg.ClientAuth.Supabase = false
 	v, err = auth.NewVerifier(auth.OptionsFromServiceConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
+	defer v.Close(context.Background())
 	if w := strings.Join(v.Warnings(), "\n"); !strings.Contains(w, "Supabase database, but client_auth.supabase is off") {
 		t.Errorf("warnings %q", w)
 	}

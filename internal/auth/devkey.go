@@ -449,14 +449,19 @@ func (d *DevKeys) Refresh(ctx context.Context) error {
 	return err
 }
 
-// Close stops Start's goroutine and waits for it. Safe to call twice.
-func (d *DevKeys) Close() error {
+// Close stops Start's goroutine and waits for it (at most until ctx is
+// done). Safe to call twice.
+func (d *DevKeys) Close(ctx context.Context) error {
 	d.lifeMu.Lock()
 	cancel, done := d.cancel, d.done
 	d.lifeMu.Unlock()
 	if cancel != nil {
 		cancel()
-		<-done
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("stop following the development-token setting: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func openDev(t *testing.T, st storage.Settings, def bool) *auth.DevKeys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	t.Cleanup(func() { d.Close(context.Background()) })
 	return d
 }
 

@@ -270,10 +270,10 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	if n := srv.fetches.Load(); n < 3 {
 		t.Fatalf("%d background fetches", n)
 	}
-	if err := v.Close(); err != nil {
+	if err := v.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Close(); err != nil {
+	if err := v.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	after := srv.fetches.Load()

@@ -290,8 +290,9 @@ func (v *Verifier) refreshLoop(ctx context.Context) {
 	}
 }
 
-// Close stops the background refresh and waits for it. Safe to call twice.
-func (v *Verifier) Close() error {
+// Close stops the background refresh and waits for it (at most until ctx
+// is done). Safe to call twice.
+func (v *Verifier) Close(ctx context.Context) error {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
@@ -302,7 +303,11 @@ func (v *Verifier) Close() error {
 	v.mu.Unlock()
 	if cancel != nil {
 		cancel()
-		<-done
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("stop the JWKS refresh: %w", ctx.Err())
+		}
 	}
 	return v.transport.Close()
 }

@@ -59,7 +59,7 @@ func newVerifier(t testing.TB, o auth.Options) *auth.Verifier {
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
-	t.Cleanup(func() { v.Close() })
+	t.Cleanup(func() { v.Close(context.Background()) })
 	return v
 }
 

@@ -395,7 +395,7 @@ func mintLocal(_ context.Context, e *env, req tokenRequest) (*mintedToken, error
 			if _, err := v.Verify(context.Background(), tok); err != nil {
 				fmt.Fprintf(e.stderr, "warning: the service with this config would reject the token: %v\n", err)
 			}
-			v.Close()
+			_ = v.Close(context.Background())
 		}
 	}
 	return out, nil

@@ -359,10 +359,10 @@ func (s *service) close() {
 		_ = s.ln.Close()
 	}
 	if s.verifier != nil {
-		_ = s.verifier.Close()
+		_ = s.verifier.Close(ctx)
 	}
 	if s.devKeys != nil {
-		_ = s.devKeys.Close()
+		_ = s.devKeys.Close(ctx)
 	}
 	if s.repl != nil {
 		if err := s.repl.Close(ctx); err != nil {

@@ -103,7 +103,7 @@ nothing is verified.`,
 			}
 			return fmt.Errorf("client_auth of %s: %w", cfg.SourceName, err)
 		}
-		defer v.Close()
+		defer v.Close(context.Background())
 		if cfg != nil {
 			for _, w := range v.Warnings() {
 				fmt.Fprintf(e.stderr, "warning: %s\n", w)

@@ -58,7 +58,7 @@ func newAdminHarness(t *testing.T, tokens []string, devOn bool, configure ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { verifier.Close() })
+	t.Cleanup(func() { verifier.Close(context.Background()) })
 	s, err := server.New(server.Options{
 		Storage: st,
 		Auth: server.AuthenticatorFunc(func(ctx context.Context, tok string) (server.Identity, error) {
