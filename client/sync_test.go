@@ -5,14 +5,26 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/powersync-go/powersync/client"
 )
 
+// TestSyncWithDevService runs the same sync, live changes and uploads over
+// each transport: NDJSON, BSON over HTTP and RSocket over WebSocket.
 func TestSyncWithDevService(t *testing.T) {
+	for _, tr := range client.Transports {
+		t.Run(string(tr), func(t *testing.T) { syncWithDevService(t, tr) })
+	}
+}
+
+func syncWithDevService(t *testing.T, tr client.Transport) {
 	d := startDev(t)
 	db := openDB(t)
 	conn := newConnector(t, d, "test-user")
 	ctx := context.Background()
-	if err := db.Connect(ctx, conn, fastRetry); err != nil {
+	opts := fastRetry
+	opts.Transport = tr
+	if err := db.Connect(ctx, conn, opts); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
