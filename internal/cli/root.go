@@ -45,7 +45,9 @@ type Instance struct {
 	Endpoint string
 	// Role is unified, api or sync (dev is always unified), or diagnose.
 	Role string
-	// AdminToken is the first admin API token ("" when none is set).
+	// AdminToken is the first admin API token ("" when none is set); for
+	// diagnose, the per-run secret its page's API requires
+	// (X-Diagnose-Secret).
 	AdminToken string
 	// Dir is the dev instance's folder; empty for start.
 	Dir string
