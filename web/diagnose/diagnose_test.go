@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,60 +17,18 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/powersync-go/powersync/internal/auth"
-	"github.com/powersync-go/powersync/internal/cli"
+	"github.com/powersync-go/powersync/client"
+	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/testenv"
 	"github.com/powersync-go/powersync/web/diagnose"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startDev runs `powersync dev` in-process and returns a token for
-// test-user and the endpoint.
-func startDev(t *testing.T) (endpoint, token string) {
+// startDev runs `powersync dev` in-process (devtest) and returns it with
+// its development token for test-user.
+func startDev(t *testing.T) (d *devtest.Instance, endpoint, token string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "dev")
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--dir", dir, "--port", "0"}, strings.NewReader(""), out, errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for endpoint == "" || token == "" {
-		for _, l := range strings.Split(out.String(), "\n") {
-			l = strings.TrimSpace(l)
-			if rest, ok := strings.CutPrefix(l, "Sync endpoint:"); ok {
-				endpoint = strings.TrimSpace(rest)
-			}
-			if rest, ok := strings.CutPrefix(l, "Development token:"); ok {
-				token = strings.TrimSpace(rest)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("powersync dev printed no endpoint and token:\n%s\n%s", out, errOut)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return endpoint, token
+	d = devtest.Dev(t, devtest.Options{})
+	return d, d.Endpoint, d.DevToken
 }
 
 // recorder counts sync requests that hold no buckets (fresh downloads).
@@ -160,24 +117,26 @@ func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
-func waitSynced(t *testing.T, base string) statusJSON {
+// waitSynced waits until the status API says synced, asking it again at
+// every status change of the server's client.
+func waitSynced(t *testing.T, srv *diagnose.Server, base string) statusJSON {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var st statusJSON
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var st statusJSON
+	err := srv.DB().WaitFor(ctx, func(client.SyncStatus) bool {
+		st = statusJSON{}
 		getJSON(t, base+"/api/status", &st)
-		if st.Sync.HasSynced && len(st.Tables) == 3 {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not synced: %+v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return st.Sync.HasSynced && len(st.Tables) == 3
+	})
+	if err != nil {
+		t.Fatalf("not synced: %+v", st)
 	}
+	return st
 }
 
 func TestAPI(t *testing.T) {
-	endpoint, token := startDev(t)
+	dev, endpoint, token := startDev(t)
 	rec := &recorder{}
 	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
 		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
@@ -203,7 +162,7 @@ func TestAPI(t *testing.T) {
 	if code, m := postJSON(t, hs.URL+"/api/connect", map[string]string{"token": token, "endpoint": endpoint}); code != 200 {
 		t.Fatalf("connect: %d %v", code, m)
 	}
-	st = waitSynced(t, hs.URL)
+	st = waitSynced(t, srv, hs.URL)
 	if st.Token == nil || st.Token.Subject != "test-user" || st.Token.ExpiresIn < 3600 {
 		t.Errorf("token: %+v", st.Token)
 	}
@@ -215,7 +174,17 @@ func TestAPI(t *testing.T) {
 	if code, m := postJSON(t, hs.URL+"/api/connect", map[string]string{"token": token, "endpoint": endpoint + "/"}); code != 200 {
 		t.Fatalf("connect again: %d %v", code, m)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// A change made after it arrives on the stream that was open: had the
+	// connect reconnected, the new stream would be counted by then.
+	dev.Exec(t, `INSERT INTO announcements (id, message) VALUES ('after-connect', 'x')`)
+	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.DB().WaitFor(wctx, func(client.SyncStatus) bool {
+		r, err := srv.DB().Query(wctx, `SELECT count(*) FROM announcements WHERE id = 'after-connect'`)
+		return err == nil && r.Rows[0][0] == int64(1)
+	}); err != nil {
+		t.Fatal("the change made after connecting again did not arrive")
+	}
 	if n := rec.all.Load(); n != streams {
 		t.Errorf("connecting again with the same token opened %d new streams", n-streams)
 	}
@@ -280,13 +249,13 @@ func TestAPI(t *testing.T) {
 	if len(subs.Subscriptions) != 0 {
 		t.Errorf("after unsubscribe: %+v", subs)
 	}
-	waitSynced(t, hs.URL)
+	waitSynced(t, srv, hs.URL)
 
 	before := rec.fresh.Load()
 	if code, m := postJSON(t, hs.URL+"/api/redownload", map[string]string{}); code != 200 {
 		t.Fatalf("redownload: %d %v", code, m)
 	}
-	waitSynced(t, hs.URL)
+	waitSynced(t, srv, hs.URL)
 	if rec.fresh.Load() != before+1 {
 		t.Errorf("fresh downloads: %d, want %d", rec.fresh.Load(), before+1)
 	}
@@ -336,7 +305,7 @@ func b64(s string) string {
 // POWERSYNC_UPDATE_SCREENSHOTS=1 the screenshots go to docs/images/.
 func TestPageInChromium(t *testing.T) {
 	chrome := testenv.LookPath(t, "chromium")
-	endpoint, token := startDev(t)
+	_, endpoint, token := startDev(t)
 	rec := &recorder{}
 	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
 		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
@@ -418,12 +387,10 @@ func TestPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-download: %v", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for rec.fresh.Load() <= before || !srv.DB().Status().HasSynced {
-		if time.Now().After(deadline) {
-			t.Fatalf("no fresh download after Clear & re-download (fresh %d → %d)", before, rec.fresh.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.DB().WaitFor(rctx, func(s client.SyncStatus) bool { return rec.fresh.Load() > before && s.HasSynced }); err != nil {
+		t.Fatalf("no fresh download after Clear & re-download (fresh %d → %d)", before, rec.fresh.Load())
 	}
 	if err := chromedp.Do(ctx, waitFor(`document.querySelectorAll('#buckets tbody tr').length === 2 && document.querySelector('#sync').textContent.includes('yes')`)); err != nil {
 		t.Fatalf("page after re-download: %v", err)
