@@ -32,13 +32,20 @@ func TestZstd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(zr.Close) // after the body is closed (cleanups run last first)
 		var l *lines
 		if accept == "" {
 			l = readLines(t, resp, zr)
 		} else {
 			l = readBSONLines(t, resp, zr)
 		}
+		t.Cleanup(func() {
+			// The reader goroutine ends with the body; only then may the
+			// decoder be closed.
+			resp.Body.Close()
+			for range l.ch {
+			}
+			zr.Close()
+		})
 		l.next(t)
 		l.expect(t,
 			`{"data":{"bucket":"global[]","after":"0","next_after":"1","has_more":false,"data":[`+op(1, "PUT", "lists", "g1", `{"id":"g1"}`)+`]}}`,
