@@ -147,7 +147,11 @@ func TestEndpointsAndCORS(t *testing.T) {
 		t.Errorf("readiness before the first checkpoint: %d %s", status, body)
 	}
 	h.store.commit()
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-h.srv.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first checkpoint did not make the server ready")
+	}
 	for _, p := range []string{"/probes/startup", "/probes/liveness", "/probes/readiness"} {
 		if status, body := h.get(p, ""); status != 200 || !strings.Contains(body, `"ready":true,"started":true`) {
 			t.Errorf("%s: %d %s", p, status, body)
@@ -242,8 +246,9 @@ func TestShutdownDrainsStreams(t *testing.T) {
 
 func TestWaitForExpectedSyncConfig(t *testing.T) {
 	h := newHarness(t, defaultRules, func(o *server.Options) { o.SyncConfigExpected = true })
+	// The 200 arrives before any checkpoint exists: the stream is past
+	// its sync-config check and waiting when the first one is committed.
 	l := h.stream("u1", `{}`)
-	time.Sleep(100 * time.Millisecond)
 	h.store.commit()
 	l.next(t)
 	l.expect(t, `{"checkpoint_complete":{"last_op_id":"0"}}`)
