@@ -257,14 +257,12 @@ func (w *wsLines) read() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sync stream: %w", err)
 		}
-		if f.Type != rsocket.TypeKeepalive { // whose 0x80 flag is "respond", not "follows"
-			var whole bool
-			if f, whole, err = w.asm.Add(f); err != nil {
-				return nil, fmt.Errorf("sync stream: %w", err)
-			}
-			if !whole {
-				continue
-			}
+		f, whole, err := w.asm.Add(f)
+		if err != nil {
+			return nil, fmt.Errorf("sync stream: %w", err)
+		}
+		if !whole {
+			continue
 		}
 		switch f.Type {
 		case rsocket.TypePayload:
