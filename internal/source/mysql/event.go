@@ -324,10 +324,10 @@ func parseRotate(b []byte) (string, uint64, error) {
 }
 
 // formatDesc is what the stream needs from a FORMAT_DESCRIPTION event: the
-// table id width and whether events carry a CRC32 checksum.
+// table id width. (Whether events carry a CRC32 checksum is the server's
+// binlog_checksum, read before the stream starts.)
 type formatDesc struct {
 	tableIDLen int
-	checksum   bool
 }
 
 func parseFormatDesc(b []byte) (formatDesc, error) {

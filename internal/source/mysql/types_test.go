@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -108,6 +109,46 @@ func TestTypes(t *testing.T) {
 	e.exec(t, `INSERT INTO typed VALUES (2, `+strings.Join(lits, ", ")+`)`)
 	changes := rec.waitChanges(t, errc, 1)
 	streamed := changes[0].Row
+	// The JSON the clients get (SELECT * FROM typed): numbers, strings and
+	// nulls as the mapping says; blobs are not synced.
+	rules, err := compileRules("bucket_definitions:\n  all:\n    data:\n      - SELECT * FROM typed\n", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, row := range map[string]sqlvalue.Row{"snapshot": snap, "binlog": streamed} {
+		out, errs := rules.EvaluateRow(tables[0].Ref, row)
+		if len(errs) > 0 || len(out) != 1 {
+			t.Fatalf("%s: evaluate: %v %v", name, out, errs)
+		}
+		var synced map[string]json.RawMessage
+		if err := json.Unmarshal(out[0].Data, &synced); err != nil {
+			t.Fatalf("%s: synced data %s: %v", name, out[0].Data, err)
+		}
+		for _, c := range typeCases {
+			kind, val, _ := strings.Cut(c.want, ":")
+			var want string
+			switch kind {
+			case "integer", "real":
+				want = val
+			case "text":
+				b, _ := json.Marshal(val)
+				want = string(b)
+			case "null":
+				want = "null"
+			case "blob":
+				if got, ok := synced[c.col]; ok {
+					t.Errorf("%s: blob column %s synced as %s", name, c.col, got)
+				}
+				continue
+			}
+			var gotV, wantV any
+			_ = json.Unmarshal(synced[c.col], &gotV)
+			_ = json.Unmarshal([]byte(want), &wantV)
+			if string(synced[c.col]) != want && !(kind == "real" && gotV == wantV) {
+				t.Errorf("%s: %s %s synced as %s, want %s", name, c.col, c.typ, synced[c.col], want)
+			}
+		}
+	}
 	for _, c := range typeCases {
 		for name, row := range map[string]sqlvalue.Row{"snapshot": snap, "binlog": streamed} {
 			v, ok := row[c.col]
