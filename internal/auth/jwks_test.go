@@ -19,16 +19,23 @@ import (
 type jwksServer struct {
 	*httptest.Server
 	fetches atomic.Int64
+	fetched chan struct{} // one value per fetch, dropped when nobody reads
 	mu      sync.Mutex
 	body    string
 	status  int
 }
 
 func newJWKSServer(t *testing.T, keys ...*auth.SigningKey) *jwksServer {
-	s := &jwksServer{status: http.StatusOK}
+	s := &jwksServer{status: http.StatusOK, fetched: make(chan struct{}, 16)}
 	s.setKeys(t, keys...)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
+		defer func() {
+			select {
+			case s.fetched <- struct{}{}:
+			default:
+			}
+		}()
 		if r.Header.Get("Accept") != "application/json" {
 			t.Errorf("Accept header %q", r.Header.Get("Accept"))
 		}
@@ -263,31 +270,36 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	}
 	ctx := t.Context()
 	v.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.fetches.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	timeout := time.After(10 * time.Second)
+	for range 3 {
+		select {
+		case <-srv.fetched:
+		case <-timeout:
+			t.Fatalf("%d background fetches", srv.fetches.Load())
+		}
 	}
-	if n := srv.fetches.Load(); n < 3 {
-		t.Fatalf("%d background fetches", n)
-	}
-	if err := v.Close(context.Background()); err != nil {
+	// Close returns once the refresh loop has ended (nil, not the
+	// context's error), so no background fetch can follow.
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.Close(cctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Close(context.Background()); err != nil {
+	if err := v.Close(cctx); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	after := srv.fetches.Load()
-	time.Sleep(30 * time.Millisecond)
-	if n := srv.fetches.Load(); n != after {
-		t.Errorf("fetches continued after Close: %d → %d", after, n)
-	}
-	// The keys fetched in the background serve verification.
+	// The keys fetched in the background serve verification, without a
+	// fetch.
 	tok, _ := key(t, "rsa1").Sign(claims(func(m map[string]any) {
 		m["iat"] = time.Now().Unix()
 		m["exp"] = time.Now().Unix() + 60
 	}))
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
+	}
+	if n := srv.fetches.Load(); n != after {
+		t.Errorf("fetches after Close: %d → %d", after, n)
 	}
 }
 
