@@ -199,3 +199,29 @@ func TestAppendDataLineAllocs(t *testing.T) {
 		t.Errorf("AppendPutOp: %v allocations", n)
 	}
 }
+
+// BenchmarkAppendPutOp: the op JSON bucket storage writes per row (a todo
+// of the benchmark shape).
+func BenchmarkAppendPutOp(b *testing.B) {
+	data := []byte(`{"id":"7f1c5b8e-3c1a-4f5e-9a7d-100000000042","description":"Todo number 42: buy milk and eggs",` +
+		`"completed":0,"created_at":"2026-11-27T01:00:00.000Z","owner_id":"user-42"}`)
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		buf = protocol.AppendPutOp(buf[:0], int64(i), "todos", "7f1c5b8e-3c1a-4f5e-9a7d-100000000042", "0123456789abcdef0123456789abcdef", data, 2582164875)
+	}
+}
+
+// BenchmarkAppendJSONString: short ASCII names and values, as in row data.
+func BenchmarkAppendJSONString(b *testing.B) {
+	strs := []string{"id", "7f1c5b8e-3c1a-4f5e-9a7d-100000000042", "description", "Buy milk and eggs and bread and butter 42",
+		"created_at", "2026-11-27T01:00:00.000000Z", "Überprüfung — 日本語"}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = protocol.AppendJSONString(buf, s)
+		}
+	}
+}
