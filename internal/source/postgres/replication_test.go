@@ -156,6 +156,14 @@ func (p *pipeline) caughtUp(timeout time.Duration) storage.Checkpoint {
 	p.t.Helper()
 	ctx := context.Background()
 	head, err := p.src.Head(ctx)
+	// Each pooled connection from before a server restart fails once and
+	// is dropped (the pool holds at most 4); then a new one is dialled.
+	for range 4 {
+		if err == nil {
+			break
+		}
+		head, err = p.src.Head(ctx)
+	}
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -357,6 +365,9 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	// commit could land after the final head is read).
 	var stopWriting atomic.Bool
 	done := make(chan int)
+	// written carries the writer's row count after each row (the latest
+	// only: a full channel drops it).
+	written := make(chan int, 1)
 	go func() {
 		ctx := context.Background()
 		n := 0
@@ -378,16 +389,37 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 				continue
 			}
 			n++
+			select {
+			case <-written:
+			default:
+			}
+			written <- n
 		}
 		if conn != nil {
 			conn.Close(context.Background())
 		}
 	}()
-	time.Sleep(time.Second)
+	// waitWritten waits until the writer has written more than n rows.
+	waitWritten := func(n int, what string) int {
+		t.Helper()
+		timeout := time.After(2 * time.Minute)
+		for {
+			select {
+			case m := <-written:
+				if m > n {
+					return m
+				}
+			case <-timeout:
+				t.Fatalf("no rows written %s", what)
+			}
+		}
+	}
+	// Rows before the restart, then rows after it (the writer reconnects).
+	before := waitWritten(100, "before the restart")
 	if err := p.srcDB.Cluster.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	waitWritten(before+100, "after the restart")
 	stopWriting.Store(true)
 	n := <-done
 	if n == 0 {
