@@ -62,26 +62,26 @@ func syncWithDevService(t *testing.T, tr client.Transport) {
 
 	t.Run("live insert, update and delete", func(t *testing.T) {
 		d.exec(t, `INSERT INTO todos (id, list_id, description, owner_id) VALUES ('live-1', 'test-user-list-1', 'from the source', 'test-user')`)
-		eventually(t, "inserted row", 20*time.Second, func() bool {
+		waitDB(t, db, "inserted row", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'live-1' AND description = 'from the source'`) == 1
 		})
 		d.exec(t, `UPDATE todos SET description = 'changed', completed = 1 WHERE id = 'live-1'`)
-		eventually(t, "updated row", 20*time.Second, func() bool {
+		waitDB(t, db, "updated row", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'live-1' AND description = 'changed' AND completed = 1`) == 1
 		})
 		d.exec(t, `DELETE FROM todos WHERE id = 'live-1'`)
-		eventually(t, "deleted row gone", 20*time.Second, func() bool {
+		waitDB(t, db, "deleted row gone", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'live-1'`) == 0
 		})
 	})
 
 	t.Run("row moves to another user's bucket", func(t *testing.T) {
 		d.exec(t, `UPDATE todos SET owner_id = 'user-2' WHERE id = 'test-user-list-2-todo-3'`)
-		eventually(t, "moved row gone", 20*time.Second, func() bool {
+		waitDB(t, db, "moved row gone", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'test-user-list-2-todo-3'`) == 0
 		})
 		d.exec(t, `UPDATE todos SET owner_id = 'test-user' WHERE id = 'user-2-list-1-todo-1'`)
-		eventually(t, "row of user-2 arrives", 20*time.Second, func() bool {
+		waitDB(t, db, "row of user-2 arrives", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM todos WHERE id = 'user-2-list-1-todo-1'`) == 1
 		})
 	})
@@ -100,7 +100,7 @@ func syncWithDevService(t *testing.T, tr client.Transport) {
 		if n := count(t, db, `SELECT count(*) FROM todos WHERE id = 'local-1'`); n != 1 {
 			t.Fatalf("local row not visible: %d", n)
 		}
-		eventually(t, "writes uploaded, replicated and synced back", 30*time.Second, func() bool {
+		waitDB(t, db, "writes uploaded, replicated and synced back", 30*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM ps_crud`) == 0 &&
 				count(t, db, `SELECT count(*) FROM ps_oplog WHERE row_id = 'local-1'`) == 1 &&
 				count(t, db, `SELECT count(*) FROM ps_oplog WHERE row_id = 'test-user-list-1-todo-2'`) == 0
@@ -145,7 +145,7 @@ func TestCheckpointRequestMode(t *testing.T) {
 		if _, err := db.Execute(ctx, `INSERT INTO todos (id, description, owner_id) VALUES (?, 'via checkpoint requests', 'test-user')`, id); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "write confirmed through a checkpoint request", 20*time.Second, func() bool {
+		waitDB(t, db, "write confirmed through a checkpoint request", 20*time.Second, func() bool {
 			return count(t, db, `SELECT count(*) FROM ps_crud`) == 0 &&
 				count(t, db, `SELECT count(*) FROM ps_oplog WHERE row_id = ?`, id) == 1
 		})
