@@ -144,18 +144,40 @@ func (e *env) caughtUpWithin(d time.Duration) storage.Checkpoint {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for {
-		v, err := e.st.Active(ctx)
-		if err == nil && v.Checkpoint.Position >= head {
-			return v.Checkpoint
-		}
+	var v storage.Version
+	var err error
+	waitStorage(e.t, e.st, time.Until(deadline), func() bool {
+		v, err = e.st.Active(ctx)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			e.t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("replication did not reach head %d (active %+v, %v); status %+v", head, v, err, e.rep.Status())
+		return err == nil && v.Checkpoint.Position >= head
+	}, func() string {
+		return fmt.Sprintf("replication did not reach head %d (active %+v, %v); status %+v", head, v, err, e.rep.Status())
+	})
+	return v.Checkpoint
+}
+
+// waitStorage waits until cond holds, checking it again at every
+// checkpoint or activation committed to st, for at most d; failure says
+// why().
+func waitStorage(t testing.TB, st storage.Storage, d time.Duration, cond func() bool, why func() string) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		// Watch before checking: a commit after the check fires ch.
+		_, ch, err := st.Watch(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatal(why())
+		}
 	}
 }
 

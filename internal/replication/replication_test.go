@@ -325,17 +325,12 @@ func TestLostSourceStreamRebuilds(t *testing.T) {
 
 	e = startReplication(t, dbPath, storeDir(dir), ownerConfig, compileRules)
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		v, err := e.st.Active(ctx)
-		if err == nil && v.ID != old.ID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no rebuilt version (active %+v, %v)", v, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var v storage.Version
+	var err error
+	waitStorage(t, e.st, 30*time.Second, func() bool {
+		v, err = e.st.Active(ctx)
+		return err == nil && v.ID != old.ID
+	}, func() string { return fmt.Sprintf("no rebuilt version (active %+v, %v)", v, err) })
 	e.caughtUp()
 	verify(t, e.st, db, compileRules, []string{"todos"}, owners)
 }
