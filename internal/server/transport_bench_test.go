@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -219,3 +220,69 @@ func wsDownload(b *testing.B, url string, wire *atomic.Int64, mode websocket.Com
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 1<<20) }
+
+// BenchmarkWebSocketIdleMemory: POWERSYNC_BENCH_IDLE_CONNS RSocket streams
+// (default 500) that finished their initial sync and wait, held in this
+// process by minimal clients; reports the heap and stack in use and the
+// goroutines per stream, clients included (each client is one reader
+// goroutine and its connection), after GC.
+//
+//	POWERSYNC_BENCH_IDLE_CONNS=1000 go test ./internal/server -run '^$' -bench WebSocketIdleMemory -benchtime 1x
+func BenchmarkWebSocketIdleMemory(b *testing.B) {
+	n := envInt("POWERSYNC_BENCH_IDLE_CONNS", 500)
+	e := newBenchEnv(b)
+	e.write(b, "u1", 10, 10)
+	ctx := context.Background()
+	setup, _ := (&rsocket.Frame{Type: rsocket.TypeSetup, MajorVersion: 1, KeepaliveMS: 20000, LifetimeMS: 90000,
+		MetadataMIME: "application/json", DataMIME: "application/json", Metadata: []byte(`{"token":"Token u1"}`)}).Append(nil)
+	req, _ := (&rsocket.Frame{StreamID: 1, Type: rsocket.TypeRequestStream, N: 10,
+		Metadata: []byte(`{"path":"/sync/stream"}`), Data: []byte(`{"raw_data":true}`)}).Append(nil)
+	for range b.N {
+		measure := func() (heap, stack uint64, goroutines int) {
+			runtime.GC()
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
+		}
+		h0, s0, g0 := measure()
+		conns := make([]*websocket.Conn, 0, n)
+		for range n {
+			ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/sync/stream",
+				&websocket.DialOptions{CompressionMode: benchWSCompression})
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, ws)
+			for _, m := range [][]byte{setup, req} {
+				if err := ws.Write(ctx, websocket.MessageBinary, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for done := false; !done; {
+				_, msg, err := ws.Read(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				done = bytes.Contains(msg, []byte("checkpoint_complete"))
+			}
+			// Park a reader as a client would (it sees keepalive echoes).
+			go func() {
+				for {
+					if _, _, err := ws.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		h1, s1, g1 := measure()
+		b.ReportMetric(float64(h1-h0)/float64(n), "heap-B/stream")
+		b.ReportMetric(float64(s1-s0)/float64(n), "stack-B/stream")
+		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/stream")
+		for _, ws := range conns {
+			ws.CloseNow()
+		}
+	}
+}
+
+var benchWSCompression = websocket.CompressionNoContextTakeover

@@ -64,13 +64,12 @@ type rsConn struct {
 	id                 Identity
 	userAgent          string
 
-	mu      sync.Mutex // guards streams
+	mu      sync.Mutex // guards streams and ending, and orders wg.Add before wg.Wait
 	streams map[uint32]*rsStream
+	ending  bool           // no new streams: the connection is ending
 	wg      sync.WaitGroup // running streams
 
-	asm  rsocket.Assembler // owned by the reader
-	dead chan struct{}     // closed when the client was silent for the max lifetime
-	once sync.Once
+	asm rsocket.Assembler // owned by the reader
 }
 
 // isWebSocketUpgrade reports whether r asks to upgrade to WebSocket.
@@ -127,12 +126,14 @@ func (s *Server) handleSyncGet(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(min(s.opts.MaxRequestBytes+maxClientFrameExtra, rsocket.MaxFrameSize))
 	ctx, cancel := context.WithCancel(base)
 	c := &rsConn{s: s, ws: ws, log: s.log.With("transport", "websocket"), ctx: ctx, cancel: cancel,
-		streams: make(map[uint32]*rsStream), dead: make(chan struct{})}
+		streams: make(map[uint32]*rsStream)}
 	c.serve(r.Header.Get("User-Agent"))
 }
 
 // serve runs the connection until the client goes away, breaks the
-// protocol, falls silent, or the server closes.
+// protocol, falls silent, or the server closes. The handler's goroutine is
+// the reader; the server closing and the lifetime run as callbacks, so an
+// idle connection costs one goroutine here plus one per stream.
 func (c *rsConn) serve(httpUserAgent string) {
 	defer c.cancel()
 	defer c.ws.CloseNow()
@@ -146,39 +147,47 @@ func (c *rsConn) serve(httpUserAgent string) {
 	}
 	c.log = c.log.With("user_id", c.id.UserID, "user_agent", c.userAgent)
 
-	lifetime := time.AfterFunc(c.lifetime, func() { c.once.Do(func() { close(c.dead) }) })
-	defer lifetime.Stop()
-	readDone := make(chan error, 1)
-	go func() { readDone <- c.readLoop(lifetime) }()
-
-	status, reason := websocket.StatusNormalClosure, ""
-	var readErr error
-	reading := true
-	select {
-	case readErr = <-readDone:
-		reading = false
-		if errors.Is(readErr, errProtocol) {
-			status, reason = websocket.StatusProtocolError, "rsocket protocol error"
-		}
-	case <-c.dead:
+	// Server shutdown: the streams end first (each sends COMPLETE while the
+	// socket is open), then the socket closes "going away"; the reader
+	// below sees the close.
+	shutDone := make(chan struct{})
+	stopShutdown := context.AfterFunc(c.ctx, func() {
+		defer close(shutDone)
+		c.endStreams()
+		_ = c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+	})
+	// A client silent for its max lifetime is gone: say so and drop it.
+	lifetime := time.AfterFunc(c.lifetime, func() {
 		c.log.Info("websocket closed: no frame from the client within the max lifetime", "lifetime", c.lifetime)
 		c.writeError(0, rsocket.ErrConnectionError, fmt.Sprintf("No frame received within the keepalive lifetime of %v", c.lifetime))
-	case <-c.ctx.Done():
-		status, reason = websocket.StatusGoingAway, "server shutting down"
+		_ = c.ws.CloseNow()
+	})
+
+	readErr := c.readLoop(lifetime)
+	lifetime.Stop()
+	if !stopShutdown() {
+		<-shutDone // the shutdown callback closed the socket
+		return
 	}
-	// Streams end first (they send COMPLETE while the socket is open).
-	c.cancel()
-	c.wg.Wait()
-	if reading {
-		// Close does the closing handshake; the reader sees its end.
-		_ = c.ws.Close(status, reason)
-		<-readDone
-	} else {
-		_ = c.ws.Close(status, reason)
+	status, reason := websocket.StatusNormalClosure, ""
+	if errors.Is(readErr, errProtocol) {
+		status, reason = websocket.StatusProtocolError, "rsocket protocol error"
 	}
+	c.endStreams()
+	_ = c.ws.Close(status, reason)
 	if readErr != nil && !isClosed(readErr) {
 		c.log.Debug("websocket connection ended", "error", readErr)
 	}
+}
+
+// endStreams stops accepting streams, cancels the running ones and waits
+// for them.
+func (c *rsConn) endStreams() {
+	c.mu.Lock()
+	c.ending = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
 }
 
 func isClosed(err error) bool {
@@ -474,9 +483,16 @@ func (c *rsConn) startStream(f rsocket.Frame) {
 	st := &rsStream{c: c, streamID: f.StreamID, ctx: ctx, cancel: cancel, credit: int64(f.N),
 		more: make(chan struct{}, 1), expires: c.id.ExpiresAt, revoked: c.id.Revoked}
 	c.mu.Lock()
+	if c.ending {
+		c.mu.Unlock()
+		cancel()
+		release()
+		c.writeError(f.StreamID, rsocket.ErrApplicationError, errShuttingDown.Error())
+		return
+	}
 	c.streams[f.StreamID] = st
-	c.mu.Unlock()
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		defer release()
