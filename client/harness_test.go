@@ -144,5 +144,4 @@ func waitDB(t *testing.T, db *client.DB, what string, limit time.Duration, cond 
 	}
 }
 
-
 var fastRetry = client.ConnectOptions{RetryDelay: 50 * time.Millisecond, MaxRetryDelay: 500 * time.Millisecond}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/client"
+	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/devtest"
 	"github.com/powersync-go/powersync/internal/testenv"
 	"github.com/powersync-go/powersync/web/diagnose"
