@@ -155,8 +155,7 @@ func TestOfficialWebSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// "web-socket" joins this list as the service serves RSocket over WebSocket (issue 13).
-	for _, method := range []string{"http"} {
+	for _, method := range []string{"web-socket", "http"} {
 		t.Run(method, func(t *testing.T) {
 			ctx := browser(t)
 			q := url.Values{
