@@ -340,7 +340,7 @@ func TestHeadAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
 		r.mu.Lock()
 		last := r.pos[len(r.pos)-1]
@@ -348,13 +348,15 @@ func TestHeadAndResume(t *testing.T) {
 		if last >= h2 {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-r.wake: // a commit or keepalive moved the position
+		case <-timeout:
 			t.Fatalf("stream did not pass head %d (at %d)", h2, last)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	// Acknowledged changes are trimmed.
-	deadline = time.Now().Add(10 * time.Second)
+	// Acknowledged changes are trimmed (each write below makes the stream
+	// read, and trim, again; the next commit is the event).
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
 		if err := db.QueryRow("SELECT count(*) FROM _powersync_changes").Scan(&n); err != nil {
@@ -367,7 +369,7 @@ func TestHeadAndResume(t *testing.T) {
 			t.Fatalf("%d changes not trimmed", n)
 		}
 		mustExec(t, db, "UPDATE todos SET title = title")
-		time.Sleep(20 * time.Millisecond)
+		r.next(t)
 	}
 	if err := s.Drop(ctx, "slot1"); err != nil {
 		t.Fatal(err)
