@@ -111,9 +111,6 @@ func saveRow(table, id, data string, buckets ...string) func(storage.Batch) erro
 	}
 }
 
-// wireStreams is the streams field of checkpoint lines for wireRules.
-const wireStreams = `"streams":[{"name":"by_user","is_default":true,"errors":[]},{"name":"lists","is_default":true,"errors":[]}]`
-
 var updateWire = flag.Bool("update-wire", false, "rewrite testdata/wire.golden with the lines received")
 
 // TestWireBytes compares every line of two connections, through a REMOVE,
