@@ -143,7 +143,9 @@ func TestWireBytes(t *testing.T) {
 	l := e.h.stream("u1", `{"raw_data":true}`)
 	phase("initial sync: checkpoint, data by priority, partial and full completion", l)
 
-	e.commit(t, func(bt storage.Batch) error { return bt.Delete(context.Background(), "public.todos", []byte(awkwardID)) })
+	e.commit(t, func(bt storage.Batch) error {
+		return bt.Delete(context.Background(), "public.todos", []byte(awkwardID))
+	})
 	phase("REMOVE: checkpoint_diff and its data", l)
 
 	e.commit(t, saveRow("lists", "l1", `{"id":"l1","v":2}`, "hi[]"))
