@@ -108,7 +108,12 @@ func (s *Server) handleSyncGet(w http.ResponseWriter, r *http.Request) {
 	s.streams.Add(1)
 	base := s.streamCtx
 	s.lifeMu.Unlock()
-	defer s.streams.Done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.streams.Done()
+		}
+	}()
 
 	// Any origin, as the reference (its ws server checks none): the token
 	// travels in the SETUP frame, never in a cookie, so a foreign page
@@ -127,13 +132,21 @@ func (s *Server) handleSyncGet(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(base)
 	c := &rsConn{s: s, ws: ws, log: s.log.With("transport", "websocket"), ctx: ctx, cancel: cancel,
 		streams: make(map[uint32]*rsStream)}
-	c.serve(r.Header.Get("User-Agent"))
+	// The connection is ours now (hijacked): serve it on a goroutine of
+	// the server's (counted in s.streams, ended by its context) and return,
+	// so net/http frees the request and the stack of its handler goroutine.
+	handedOff = true
+	ua := r.Header.Get("User-Agent")
+	go func() {
+		defer s.streams.Done()
+		c.serve(ua)
+	}()
 }
 
 // serve runs the connection until the client goes away, breaks the
-// protocol, falls silent, or the server closes. The handler's goroutine is
-// the reader; the server closing and the lifetime run as callbacks, so an
-// idle connection costs one goroutine here plus one per stream.
+// protocol, falls silent, or the server closes. Its goroutine is the
+// reader; the server closing and the lifetime run as callbacks, so an idle
+// connection costs this goroutine plus one per stream.
 func (c *rsConn) serve(httpUserAgent string) {
 	defer c.cancel()
 	defer c.ws.CloseNow()
