@@ -146,6 +146,7 @@ func New(opts Options) (*Source, error) {
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	cfg.Timeout = 30 * time.Second
 	cfg.MultiStatements = false
+	cfg.Logger = driverLogger{opts.Logger.With("component", "source/mysql", "driver", "go-sql-driver/mysql")}
 	connector, err := gomysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql source: %w", err)
@@ -166,6 +167,13 @@ func New(opts Options) (*Source, error) {
 		slots:    make(map[string]storage.Position),
 	}, nil
 }
+
+// driverLogger sends the driver's own messages (a dropped idle
+// connection, a reset read) to slog at debug level: the errors that matter
+// reach us as returned errors.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) { l.log.Debug(strings.TrimSpace(fmt.Sprint(v...))) }
 
 // Close releases connections; it is safe to call twice.
 func (s *Source) Close(ctx context.Context) error {
