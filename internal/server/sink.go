@@ -60,9 +60,7 @@ func (b *bsonLines) written() int64          { return b.w.bytes }
 func (b *bsonLines) periodicKeepalive() bool { return true }
 
 func (b *bsonLines) idle() {
-	if cap(b.doc) > 4096 {
-		b.doc = nil
-	}
+	b.doc = nil
 	b.w.idle()
 }
 

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,6 +230,8 @@ func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 1<<2
 // goroutine and its connection), after GC.
 //
 //	POWERSYNC_BENCH_IDLE_CONNS=1000 go test ./internal/server -run '^$' -bench WebSocketIdleMemory -benchtime 1x
+//
+// POWERSYNC_BENCH_HEAP_PROFILE=FILE writes a heap profile of that moment.
 func BenchmarkWebSocketIdleMemory(b *testing.B) {
 	n := envInt("POWERSYNC_BENCH_IDLE_CONNS", 500)
 	e := newBenchEnv(b)
@@ -276,6 +280,13 @@ func BenchmarkWebSocketIdleMemory(b *testing.B) {
 			}()
 		}
 		h1, s1, g1 := measure()
+		if path := os.Getenv("POWERSYNC_BENCH_HEAP_PROFILE"); path != "" {
+			// What the idle streams hold: go tool pprof -sample_index=inuse_space
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		b.ReportMetric(float64(h1-h0)/float64(n), "heap-B/stream")
 		b.ReportMetric(float64(s1-s0)/float64(n), "stack-B/stream")
 		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/stream")
