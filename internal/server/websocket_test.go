@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -680,5 +681,34 @@ func TestWebSocketHostileBSON(t *testing.T) {
 		id := uint32(2*i + 1)
 		c.send(rsocket.Frame{StreamID: id, Type: rsocket.TypeRequestStream, N: 1, Metadata: path, Data: data})
 		expectError(t, c.next(), id, rsocket.ErrApplicationError, "[PSYNC_S2001]")
+	}
+}
+
+// GET /sync/stream without a valid upgrade is refused over plain HTTP.
+func TestWebSocketBadUpgrade(t *testing.T) {
+	h := newHarness(t, defaultRules, nil)
+	h.store.commit()
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		status int
+	}{
+		{"plain GET", nil, 404},
+		{"no key", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}, 400},
+		{"wrong version", map[string]string{"Connection": "keep-alive, Upgrade", "Upgrade": "websocket",
+			"Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, 400},
+	} {
+		req, _ := http.NewRequest("GET", h.ts.URL+"/sync/stream", nil)
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
 	}
 }
