@@ -13,13 +13,16 @@ import (
 	"sync"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/powersync-go/powersync/protocol"
 )
 
 // maxOpID is the write gate's value while local writes wait for upload.
 const maxOpID = math.MaxInt64
 
-// DefaultPriority is the priority of a bucket that has none (the lowest).
-const DefaultPriority = 3
+// DefaultPriority is the priority of a bucket that has none (the lowest),
+// as protocol's decoder assumes.
+const DefaultPriority = protocol.DefaultPriority
 
 // internalSQL creates the client's own tables. They are of our own design,
 // modelled on what the official core keeps:
