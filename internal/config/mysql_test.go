@@ -46,7 +46,7 @@ func TestMySQLConnectionErrors(t *testing.T) {
 		{"uri: mysql://h:99999/app", `port "99999" in the URI`},
 		{"uri: mysql://h/a/b", "must be one database name"},
 		{"uri: \"mysql://h/app\\x7f\"", "not a valid URI"},
-		{"uri: mysql://h/app\n      server_id: -1", "server_id: must be between 1 and 4294967295"},
+		{"uri: mysql://h/app\n      server_id: -1", "server_id: must be between 1 and 4294966295"},
 		{"uri: mysql://h/app\n      server_id: abc", "server_id"},
 		{"uri: mysql://h/app\n      slot_name_prefix: x", "slot_name_prefix: does not apply to a mysql connection"},
 		{"uri: mysql://h/app\n      path: x.db", "path: does not apply to a mysql connection"},

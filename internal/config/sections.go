@@ -210,7 +210,7 @@ func (d *decoder) connection(n *node, path, dir string) (Connection, bool) {
 		{"debug_api", d.boolInto(&c.DebugAPI)},
 		{"path", d.strInto(&c.Path)},
 		{"server_id", func(n *node, path string) {
-			if v, ok := d.integer(n, path, 1, math.MaxUint32); ok {
+			if v, ok := d.integer(n, path, 1, math.MaxUint32-1000); ok {
 				c.ServerID = uint32(v)
 			}
 		}},

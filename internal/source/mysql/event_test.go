@@ -178,3 +178,19 @@ func TestSplitIdent(t *testing.T) {
 		t.Error("drop not matched")
 	}
 }
+
+// Streams of different versions read the binlog with different replica
+// ids (a server drops a replica when another connects with its id).
+func TestServerID(t *testing.T) {
+	s := &Source{opts: Options{ServerID: 4242}}
+	if a, b := s.serverID("powersync_1_ab12"), s.serverID("powersync_2_ff00"); a != 4243 || b != 4244 {
+		t.Errorf("configured 4242: versions 1, 2 -> %d, %d", a, b)
+	}
+	d := &Source{}
+	if a, b := d.serverID("powersync_1_ab12"), d.serverID("powersync_2_ab12"); a == b || a < 100000 || b < 100000 {
+		t.Errorf("derived ids %d, %d", a, b)
+	}
+	if v := slotVersion("custom"); v == 0 {
+		t.Errorf("slotVersion(custom) = 0")
+	}
+}

@@ -86,7 +86,9 @@ func (p *pipeline) purgeAll() {
 func TestBinlogPurged(t *testing.T) {
 	forStorages(t, func(t *testing.T, kind string) {
 		ctx := context.Background()
-		p := newPipelineOn(t, mysqltest.NewDatabaseOn(t, mysqltest.Private(t)), kind, mysqlsource.Options{}, append(e2eSetup,
+		// A configured server_id: the old and the rebuilt version stream
+		// at the same time with ids of their own.
+		p := newPipelineOn(t, mysqltest.NewDatabaseOn(t, mysqltest.Private(t)), kind, mysqlsource.Options{ServerID: 4242}, append(e2eSetup,
 			`INSERT INTO todos SELECT seq, CONCAT('u', seq % 5), CONCAT('todo ', seq), FALSE, NULL FROM seq_1_to_3000`)...)
 		p.start()
 		before := p.caughtUp(time.Minute)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -132,15 +133,36 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	return err
 }
 
-// serverID is the replica id: the configured one, or one derived from the
-// slot name so two versions streaming at once do not collide.
+// serverID is the replica id of a slot's stream. Two streams run at once
+// while a new sync config version replaces the active one, and a server
+// disconnects a replica when another connects with the same id, so each
+// slot gets its own: the configured server_id plus the version number of
+// the slot (modulo 1000), or, without one, an id derived from the slot
+// name from 100000 up.
 func (s *Source) serverID(slot string) uint32 {
 	if s.opts.ServerID != 0 {
-		return s.opts.ServerID
+		return s.opts.ServerID + slotVersion(slot)%1000
 	}
 	h := fnv.New32a()
 	h.Write([]byte(slot))
 	return 100000 + h.Sum32()%(1<<32-100001)
+}
+
+// slotVersion is the version number in a slot name ("powersync_12_ab3f" →
+// 12), or a hash of the name when it has none.
+func slotVersion(slot string) uint32 {
+	if i := strings.LastIndexByte(slot, '_'); i > 0 {
+		j := i
+		for j > 0 && slot[j-1] >= '0' && slot[j-1] <= '9' {
+			j--
+		}
+		if n, err := strconv.ParseUint(slot[j:i], 10, 32); err == nil && j < i {
+			return uint32(n)
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(slot))
+	return h.Sum32()
 }
 
 func (st *streamState) run(ctx context.Context) error {
