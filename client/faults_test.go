@@ -151,16 +151,27 @@ func TestChecksumMismatchRedownloadsBucket(t *testing.T) {
 	}
 }
 
+// TestTokenExpiryAndUnauthorized runs over every transport: a refused
+// token (HTTP 401, or an RSocket ERROR with PSYNC_S21xx) and expiring
+// tokens make the client fetch new credentials.
 func TestTokenExpiryAndUnauthorized(t *testing.T) {
+	for _, tr := range client.Transports {
+		t.Run(string(tr), func(t *testing.T) { tokenExpiryAndUnauthorized(t, tr) })
+	}
+}
+
+func tokenExpiryAndUnauthorized(t *testing.T, tr client.Transport) {
 	d := startDev(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	opts := fastRetry
+	opts.Transport = tr
 
 	t.Run("401 fetches new credentials", func(t *testing.T) {
 		db := openDB(t)
 		conn := newConnector(t, d, "test-user")
 		conn.badNext.Store(2)
-		if err := db.Connect(ctx, conn, fastRetry); err != nil {
+		if err := db.Connect(ctx, conn, opts); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.WaitForFirstSync(ctx); err != nil {
@@ -178,7 +189,7 @@ func TestTokenExpiryAndUnauthorized(t *testing.T) {
 		db := openDB(t)
 		conn := newConnector(t, d, "test-user")
 		conn.lifetime.Store(2)
-		if err := db.Connect(ctx, conn, fastRetry); err != nil {
+		if err := db.Connect(ctx, conn, opts); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.WaitForFirstSync(ctx); err != nil {
