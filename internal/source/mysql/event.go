@@ -24,6 +24,7 @@ const (
 	eventDeleteRowsV2    = 32
 	eventGTID            = 33 // MySQL
 	eventAnonymousGTID   = 34 // MySQL
+	eventHeartbeatV2     = 41 // MySQL 8.0.26+
 	eventMariaGTID       = 162
 	eventMariaCompressed = 166 // 166–171: MariaDB's compressed query and rows events
 	eventMariaLastComp   = 171

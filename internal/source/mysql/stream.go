@@ -224,7 +224,7 @@ func (st *streamState) event(ctx context.Context, h eventHeader, body []byte) er
 		}
 		st.fd = fd
 		return nil
-	case eventHeartbeat:
+	case eventHeartbeat, eventHeartbeatV2:
 		return st.keepalive(ctx)
 	case eventMariaGTID:
 		if len(body) >= 13 {
