@@ -627,6 +627,13 @@ func (c *conn) sendData(ctx context.Context, n *notice, bs storage.BucketStorage
 
 // readData reads bucket data under the process-wide fetch limit.
 func (c *conn) readData(ctx context.Context, bs storage.BucketStorage, cp storage.Checkpoint, reqs []storage.BucketPosition, fn func(storage.Chunk) error) error {
+	// A sink paced by client credit (RSocket) waits for it before taking
+	// a read slot, so a client that grants nothing holds none.
+	if cw, ok := c.out.(interface{ awaitCredit() error }); ok {
+		if err := cw.awaitCredit(); err != nil {
+			return err
+		}
+	}
 	select {
 	case c.s.fetchSem <- struct{}{}:
 	case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -568,7 +569,8 @@ func (st *rsStream) run(req *protocol.StreamingSyncRequest) {
 		return
 	}
 	switch {
-	case err == nil, errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged), errors.Is(err, errTokenRevoked):
+	case err == nil, errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged), errors.Is(err, errTokenRevoked),
+		errors.Is(err, errNoCredit):
 		_ = st.c.write(rsocket.AppendComplete(nil, st.streamID))
 	case st.ctx.Err() != nil:
 		// The connection is ending (serveStream logged why).
@@ -594,17 +596,41 @@ func (st *rsStream) grant(n uint32) {
 	}
 }
 
-// acquire takes one unit of credit, waiting for the client to grant it.
-// While it waits the stream produces nothing: backpressure reaches the
-// storage reads. The token's expiry and revocation still end the wait.
-func (st *rsStream) acquire() error {
+// errNoCredit ends a stream whose client granted no credit for the write
+// timeout while a line was ready: like an HTTP client that stops reading,
+// it must not hold a data-read slot and an open storage read for ever. The
+// stream ends with COMPLETE; the client reconnects and resumes.
+var errNoCredit = fmt.Errorf("the client granted no credit: %w", os.ErrDeadlineExceeded)
+
+// awaitCredit waits until the client has granted credit, without taking
+// it. The stream calls it before it takes one of the process's data-read
+// slots, so a client that grants nothing waits without holding one.
+func (st *rsStream) awaitCredit() error { return st.wait(false, 0) }
+
+// acquire takes one unit of credit, waiting up to the write timeout for
+// the client to grant it. While it waits the stream produces nothing:
+// backpressure reaches the storage reads. The token's expiry and
+// revocation end the wait too.
+func (st *rsStream) acquire() error { return st.wait(true, st.c.s.opts.WriteTimeout) }
+
+// wait waits for credit and takes one unit when take is set; limit > 0
+// bounds the wait (errNoCredit).
+func (st *rsStream) wait(take bool, limit time.Duration) error {
+	var deadline <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for {
 		if err := st.ctx.Err(); err != nil {
 			return err // cancelled: credit no longer counts
 		}
 		st.mu.Lock()
 		if st.credit > 0 {
-			st.credit--
+			if take {
+				st.credit--
+			}
 			st.mu.Unlock()
 			return nil
 		}
@@ -624,6 +650,8 @@ func (st *rsStream) acquire() error {
 			err = errTokenExpired
 		case <-st.revoked:
 			err = errTokenRevoked
+		case <-deadline:
+			err = errNoCredit
 		}
 		if t != nil {
 			t.Stop()

@@ -594,7 +594,7 @@ func waitParked(t *testing.T) {
 	for {
 		var buf bytes.Buffer
 		_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
-		if strings.Contains(buf.String(), "(*rsStream).acquire") {
+		if strings.Contains(buf.String(), "(*rsStream).wait") {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -711,4 +711,55 @@ func TestWebSocketBadUpgrade(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
 		}
 	}
+}
+
+// A client that grants no credit must not hold one of the process's data
+// reads: with one read slot, another client still syncs while it stalls
+// before a data line (it waits for credit outside the slot), and one that
+// stalls between the data lines of one read is ended after the write
+// timeout with COMPLETE, as an HTTP client that stops reading would be.
+func TestWebSocketStalledClientHoldsNoReadSlot(t *testing.T) {
+	rules := memRules{static: []syncrules.BucketDescription{
+		{Bucket: "a[]", Priority: 3}, {Bucket: "b[]", Priority: 3}, {Bucket: "c[]", Priority: 3},
+	}}
+	h := newHarness(t, rules, func(o *server.Options) {
+		o.Limits.MaxDataFetchConcurrency = 1
+		o.WriteTimeout = 300 * time.Millisecond
+	})
+	for _, b := range []string{"a[]", "b[]", "c[]"} {
+		h.store.put(b, "t", "r", `{}`)
+	}
+	h.store.commit()
+	httpSync := func() {
+		l := h.stream("u2", `{}`)
+		if got := len(l.untilComplete(t)); got != 5 {
+			t.Fatalf("HTTP client got %d lines, want checkpoint, 3 data, complete", got)
+		}
+	}
+
+	// Stalled before the first data line: the stream waits outside the slot.
+	a := h.dialRS(t)
+	a.setup("u1")
+	a.requestStream(1, 1, `{}`)
+	a.line() // checkpoint; no credit left
+	waitParked(t)
+	httpSync()
+	// The stalled stream was not ended on the way: with credit it goes on.
+	a.send(rsocket.Frame{StreamID: 1, Type: rsocket.TypeRequestN, N: 10})
+	if l := a.line(); !strings.HasPrefix(l, `{"data":{"bucket":"a[]"`) {
+		t.Fatalf("after the stall: %s", l)
+	}
+
+	// Stalled between two data lines of one read: ended after the write
+	// timeout, and the slot is free again.
+	b := h.dialRS(t)
+	b.setup("u3")
+	b.requestStream(1, 2, `{}`)
+	b.line() // checkpoint
+	b.line() // the first data line; the second waits inside the read
+	f := b.next()
+	if f.Type != rsocket.TypePayload || f.Flags&rsocket.FlagComplete == 0 {
+		t.Fatalf("want COMPLETE for the stalled stream, got %v flags %#x %q", f.Type, f.Flags, f.Data)
+	}
+	httpSync()
 }
