@@ -14,8 +14,8 @@ import (
 	"github.com/powersync-go/powersync/internal/auth"
 	"github.com/powersync-go/powersync/internal/config"
 	"github.com/powersync-go/powersync/internal/storage"
-	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
+	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
 )
 
 // Instance development tokens in `verify token`: the instance signs them
