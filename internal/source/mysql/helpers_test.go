@@ -190,6 +190,28 @@ func (r *recorder) waitPosition(t *testing.T, errc <-chan error, pos storage.Pos
 	}
 }
 
+// waitCommit waits until a Commit (not a Keepalive) reached pos.
+func (r *recorder) waitCommit(t *testing.T, errc <-chan error, pos storage.Position) {
+	t.Helper()
+	timeout := time.After(2 * time.Minute)
+	for {
+		r.mu.Lock()
+		reached := len(r.positions) > 0 && r.positions[len(r.positions)-1] >= pos
+		w := r.wake
+		r.mu.Unlock()
+		if reached {
+			return
+		}
+		select {
+		case <-w:
+		case err := <-errc:
+			t.Fatalf("stream ended: %v", err)
+		case <-timeout:
+			t.Fatalf("timed out waiting for a commit at position %d", pos)
+		}
+	}
+}
+
 // rowString renders a row as sorted "col=kind:value" pairs.
 func rowString(r sqlvalue.Row) string {
 	var parts []string
