@@ -55,21 +55,7 @@ func runValidate(e *env, cf *configFlags) error {
 	diags := append([]config.Diagnostic(nil), cfg.Warnings...)
 	diags = append(diags, validateSyncConfig(cfg)...)
 	diags = append(diags, validateSources(cfg)...)
-	errs, warns := 0, 0
-	// Errors first, then warnings, each group in the order found.
-	for _, sev := range []config.Severity{config.SeverityError, config.SeverityWarning} {
-		for _, d := range diags {
-			if d.Severity != sev {
-				continue
-			}
-			if sev == config.SeverityError {
-				errs++
-			} else {
-				warns++
-			}
-			fmt.Fprint(e.stderr, d.Format(sourceFor(cfg, d.File)))
-		}
-	}
+	errs, warns := printDiagnostics(e.stderr, diags, func(file string) []byte { return sourceFor(cfg, file) })
 	if errs > 0 {
 		return &ExitError{Code: 1, Msg: fmt.Sprintf("%s: %s", cfg.SourceName, countProblems(errs, warns))}
 	}
@@ -92,6 +78,26 @@ func validateSources(cfg *config.Config) []config.Diagnostic {
 		}
 	}
 	return out
+}
+
+// printDiagnostics writes diags to w, errors first, then warnings, each
+// group in the order found, each with the source line from source(file)
+// under it; it returns how many of each it wrote.
+func printDiagnostics(w io.Writer, diags []config.Diagnostic, source func(file string) []byte) (errs, warns int) {
+	for _, sev := range []config.Severity{config.SeverityError, config.SeverityWarning} {
+		for _, d := range diags {
+			if d.Severity != sev {
+				continue
+			}
+			if sev == config.SeverityError {
+				errs++
+			} else {
+				warns++
+			}
+			fmt.Fprint(w, d.Format(source(d.File)))
+		}
+	}
+	return errs, warns
 }
 
 // sourceFor returns the text a diagnostic in file points into.

@@ -101,20 +101,7 @@ func runValidateSyncRules(e *env, path string) error {
 	// No config says which source the file is for: read it as for Postgres.
 	_, sd := syncrules.Parse(data, syncrules.ParseOptions{DefaultSchema: source.DefaultSchema("")})
 	diags := syncRulesDiagnostics(path, sd, 0, 0)
-	errs, warns := 0, 0
-	for _, sev := range []config.Severity{config.SeverityError, config.SeverityWarning} {
-		for _, d := range diags {
-			if d.Severity != sev {
-				continue
-			}
-			if sev == config.SeverityError {
-				errs++
-			} else {
-				warns++
-			}
-			fmt.Fprint(e.stderr, d.Format(data))
-		}
-	}
+	errs, warns := printDiagnostics(e.stderr, diags, func(string) []byte { return data })
 	if errs > 0 {
 		return &ExitError{Code: 1, Msg: fmt.Sprintf("%s: %s", path, countProblems(errs, warns))}
 	}
