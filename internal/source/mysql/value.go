@@ -131,6 +131,14 @@ func (d decoder) text(c *column, s []byte) (sqlvalue.Value, error) {
 			return sqlvalue.Null, nil
 		}
 		return sqlvalue.Text(d.timestamp(t, c.fsp)), nil
+	case "json":
+		// MySQL's JSON type (MariaDB's JSON is a LONGTEXT and stays as
+		// stored): the canonical text the binlog decoder also produces.
+		j, err := canonicalJSON(string(s))
+		if err != nil {
+			return sqlvalue.Null, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		return sqlvalue.Text(j), nil
 	case "binary":
 		if len(s) < c.octets {
 			p := make([]byte, c.octets)
@@ -483,7 +491,11 @@ func (d decoder) lengthPrefixed(c *column, b []byte, n int) (sqlvalue.Value, int
 	}
 	data := b[n : n+l]
 	if c.typ == typeJSON {
-		return sqlvalue.Null, 0, fmt.Errorf("column %s: MySQL's binary JSON type is not supported yet (MariaDB's JSON, a LONGTEXT, is)", c.name)
+		j, err := decodeBinaryJSON(data)
+		if err != nil {
+			return sqlvalue.Null, 0, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		return sqlvalue.Text(j), n + l, nil
 	}
 	v, err := d.binlogString(c, data)
 	return v, n + l, err
