@@ -34,13 +34,13 @@ func adminPost(t *testing.T, endpoint, token, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestAdminPostgresSharedStorage runs a unified and an api process on one
-// Postgres source and one Postgres bucket storage: diagnostics report the
-// Postgres replication state, execute-sql is read-only, and a development
-// token minted by one process is accepted by the other until development
-// tokens are turned off, which ends its stream on the other process too.
-func TestAdminPostgresSharedStorage(t *testing.T) {
-	clearConfigEnv(t)
+// todosPostgres starts a private Postgres cluster with an "app" source
+// database and an empty "store" database for bucket storage. The source
+// has a todos table (id, owner_id, title) with rows t1 (owner u1) and t2
+// (owner u2), published as "powersync"; conn is connected to it until the
+// test ends.
+func todosPostgres(t *testing.T) (*pgtest.Cluster, *pgx.Conn) {
+	t.Helper()
 	c := pgtest.Private(t)
 	ctx := context.Background()
 	for _, db := range []string{"app", "store"} {
@@ -52,11 +52,24 @@ func TestAdminPostgresSharedStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
 	if _, err := conn.Exec(ctx, `CREATE TABLE todos (id text PRIMARY KEY, owner_id text, title text);
 		INSERT INTO todos VALUES ('t1', 'u1', 'first'), ('t2', 'u2', 'second');
 		CREATE PUBLICATION powersync FOR ALL TABLES`); err != nil {
 		t.Fatal(err)
 	}
+	return c, conn
+}
+
+// TestAdminPostgresSharedStorage runs a unified and an api process on one
+// Postgres source and one Postgres bucket storage: diagnostics report the
+// Postgres replication state, execute-sql is read-only, and a development
+// token minted by one process is accepted by the other until development
+// tokens are turned off, which ends its stream on the other process too.
+func TestAdminPostgresSharedStorage(t *testing.T) {
+	clearConfigEnv(t)
+	c, conn := todosPostgres(t)
+	ctx := context.Background()
 	conn.Close(ctx)
 
 	dir := t.TempDir()

@@ -14,10 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/powersync-go/powersync/internal/devtest"
-	"github.com/powersync-go/powersync/internal/pgtest"
 )
 
 // sqlAnswer is an execute-sql response.
@@ -164,23 +161,8 @@ func TestExecuteSQLNeedsDebugAPI(t *testing.T) {
 // still there, unmoved, the other backend is alive, replication still
 // delivers a new row to the sync stream, and SELECTs with arguments work.
 func TestExecuteSQLPostgresAttacks(t *testing.T) {
-	c := pgtest.Private(t)
+	c, conn := todosPostgres(t)
 	ctx := context.Background()
-	for _, db := range []string{"app", "store"} {
-		if err := c.CreateDatabase(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := pgx.Connect(ctx, c.URL("app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE todos (id text PRIMARY KEY, owner_id text, title text);
-		INSERT INTO todos VALUES ('t1', 'u1', 'first'), ('t2', 'u2', 'second');
-		CREATE PUBLICATION powersync FOR ALL TABLES`); err != nil {
-		t.Fatal(err)
-	}
 	const admin = "pg-admin-token"
 	cfg := filepath.Join(t.TempDir(), "service.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`replication:
