@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"database/sql"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -21,14 +20,7 @@ func TestStartDoesNotServeDevCRUD(t *testing.T) {
 	clearConfigEnv(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "app.db")
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE todos (id TEXT PRIMARY KEY, owner_id TEXT, title TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	db := sqliteSource(t, dbPath, `CREATE TABLE todos (id TEXT PRIMARY KEY, owner_id TEXT, title TEXT)`)
 	cfg := filepath.Join(dir, "service.yaml")
 	writeFile(t, cfg, `replication:
   connections:

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,22 @@ func mkdir(t *testing.T, p string) {
 	if err := os.Mkdir(p, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sqliteSource creates the SQLite source database at path (WAL, so the
+// service can read it while the test writes), runs ddl in it and returns
+// it open until the test ends.
+func sqliteSource(t *testing.T, path, ddl string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(ddl); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 func writeFile(t *testing.T, p, content string) {

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bufio"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -25,15 +24,8 @@ import (
 // describes the streams and why each bucket is included.
 func TestStartServesSyncStreams(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE todos (id TEXT PRIMARY KEY, owner_id TEXT, list_id TEXT, title TEXT);
-		INSERT INTO todos VALUES ('1', 'u1', 'L1', 'mine'), ('2', 'u2', 'L2', 'in list 2'), ('3', 'u2', 'L3', 'in list 3')`); err != nil {
-		t.Fatal(err)
-	}
+	sqliteSource(t, filepath.Join(dir, "app.db"), `CREATE TABLE todos (id TEXT PRIMARY KEY, owner_id TEXT, list_id TEXT, title TEXT);
+		INSERT INTO todos VALUES ('1', 'u1', 'L1', 'mine'), ('2', 'u2', 'L2', 'in list 2'), ('3', 'u2', 'L3', 'in list 3')`)
 	const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"
 	yaml := `replication:
   connections:

@@ -22,15 +22,8 @@ import (
 func TestStartSyncRole(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "app.db")
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE todos (id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT);
-		INSERT INTO todos VALUES (1, 'u1', 'first'), (2, 'u2', 'second')`); err != nil {
-		t.Fatal(err)
-	}
+	db := sqliteSource(t, dbPath, `CREATE TABLE todos (id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT);
+		INSERT INTO todos VALUES (1, 'u1', 'first'), (2, 'u2', 'second')`)
 	cfg := filepath.Join(dir, "service.yaml")
 	yaml := `replication:
   connections:

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -29,14 +28,7 @@ func TestStartTrustedProxies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.db")+"?_pragma=journal_mode(WAL)")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Exec(`CREATE TABLE todos (id TEXT PRIMARY KEY, title TEXT)`); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
+			sqliteSource(t, filepath.Join(dir, "app.db"), `CREATE TABLE todos (id TEXT PRIMARY KEY, title TEXT)`)
 			cfg := filepath.Join(dir, "service.yaml")
 			writeFile(t, cfg, `replication:
   connections:
