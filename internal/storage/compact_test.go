@@ -9,6 +9,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 func TestCompactActive(t *testing.T) {
@@ -22,15 +23,7 @@ func TestCompactActive(t *testing.T) {
 	if stats, err := storage.CompactActive(ctx, s, storage.CompactOptions{}); err != nil || stats.Buckets != 0 {
 		t.Fatalf("CompactActive without an active version = %+v, %v", stats, err)
 	}
-	v, err := s.Deploy(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, b := storagetest.DeployBatch(t, s, "c")
 	defer b.Close()
 	for i := range 10 {
 		u := storage.RowUpdate{Table: "t", Key: []byte("k"), Buckets: []storage.BucketRow{{Bucket: "b", Table: "t", ID: "k", Data: []byte{'0' + byte(i)}}}}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 // TestSpillCountsRowData: rows in no bucket write no ops, but the row data
@@ -20,14 +21,7 @@ func TestSpillCountsRowData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	v, err := s.Deploy(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := s.Bucket(v.ID).NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sb := storagetest.DeployBatch(t, s, "c")
 	b := sb.(*batch)
 	defer b.Close()
 	row := bytes.Repeat([]byte("r"), 1000)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 // Benchmarks of the Pebble bucket storage; figures go to docs/benchmarks.md.
@@ -27,15 +28,7 @@ func benchStorage(b *testing.B) (*pebble.Storage, storage.BucketStorage) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close(ctx) })
-	v, err := s.Deploy(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	bt, err := bs.NewBatch(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bs, bt := storagetest.DeployBatch(b, s, "bench")
 	defer bt.Close()
 	if _, err := bt.Commit(ctx, storage.CommitOptions{Position: 1, Checkpoint: true, SnapshotDone: true}); err != nil {
 		b.Fatal(err)

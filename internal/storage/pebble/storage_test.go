@@ -44,14 +44,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := s.Deploy(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Bucket(v.ID).NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, b := storagetest.DeployBatch(t, s, "c")
 	_, ch, err := s.Watch(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +65,7 @@ func TestClose(t *testing.T) {
 	_, checks["Deploy"] = s.Deploy(ctx, "x")
 	_, _, checks["Watch"] = s.Watch(ctx)
 	_, checks["Settings.Get"] = s.Settings().Get(ctx, "k")
-	_, checks["Checksums"] = s.Bucket(v.ID).Checksums(ctx, storage.Checkpoint{OpID: 1}, []string{"b"})
+	_, checks["Checksums"] = bs.Checksums(ctx, storage.Checkpoint{OpID: 1}, []string{"b"})
 	checks["Save"] = b.Save(ctx, storage.RowUpdate{Table: "t", Key: []byte("k")})
 	_, checks["AcquireLease"] = s.AcquireLease(ctx, "h", time.Second)
 	for name, err := range checks {
@@ -101,19 +94,12 @@ func TestCompactPrunesWriteCheckpoints(t *testing.T) {
 	if _, err := w.Create(ctx, "other", "c", 5); err != nil {
 		t.Fatal(err)
 	}
-	v, err := s.Deploy(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Bucket(v.ID).NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, b := storagetest.DeployBatch(t, s, "c")
 	defer b.Close()
 	if _, err := b.Commit(ctx, storage.CommitOptions{Position: 25, Checkpoint: true, SnapshotDone: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Bucket(v.ID).Compact(ctx, storage.CompactOptions{}); err != nil {
+	if _, err := bs.Compact(ctx, storage.CompactOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Every position from the active checkpoint on gets the same answer.
@@ -146,15 +132,7 @@ func TestCompactCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	v, err := s.Deploy(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, b := storagetest.DeployBatch(t, s, "c")
 	defer b.Close()
 	var cp storage.Checkpoint
 	for round := range 3 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/storage"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 var commitEvery = 1 << 30
@@ -17,15 +18,7 @@ func BenchmarkBatchSave(b *testing.B) {
 	ctx := context.Background()
 	s, _ := open(b)
 	defer s.Close(ctx)
-	v, err := s.Deploy(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	batch, err := bs.NewBatch(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, batch := storagetest.DeployBatch(b, s, "bench")
 	defer batch.Close()
 	pad := fmt.Sprintf("%0300d", 0)
 	b.ResetTimer()
@@ -57,15 +50,7 @@ func BenchmarkReadData(b *testing.B) {
 	ctx := context.Background()
 	s, _ := open(b)
 	defer s.Close(ctx)
-	v, err := s.Deploy(ctx, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	batch, err := bs.NewBatch(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bs, batch := storagetest.DeployBatch(b, s, "bench")
 	defer batch.Close()
 	pad := fmt.Sprintf("%0300d", 0)
 	const n = 100000

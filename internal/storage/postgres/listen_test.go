@@ -12,6 +12,7 @@ import (
 	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/storage"
 	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 // commitCheckpoint writes one row and a checkpoint at pos.
@@ -191,15 +192,7 @@ func TestReadDataManyBuckets(t *testing.T) {
 	ctx := context.Background()
 	s, _ := open(t)
 	defer s.Close(ctx)
-	v, err := s.Deploy(ctx, "many")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := s.Bucket(v.ID)
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, b := storagetest.DeployBatch(t, s, "many")
 	defer b.Close()
 	var reqs []storage.BucketPosition
 	for i := 0; i < 250; i++ {

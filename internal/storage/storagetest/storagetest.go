@@ -98,6 +98,24 @@ func active(t *testing.T, s storage.Storage) storage.BucketStorage {
 	return bs
 }
 
+// DeployBatch deploys a new version with the sync config text config and
+// opens a batch on it, for a backend's own tests and benchmarks; the
+// caller closes the batch.
+func DeployBatch(tb testing.TB, s storage.Storage, config string) (storage.BucketStorage, storage.Batch) {
+	tb.Helper()
+	ctx := context.Background()
+	v, err := s.Deploy(ctx, config)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bs := s.Bucket(v.ID)
+	b, err := bs.NewBatch(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bs, b
+}
+
 func newBatch(t *testing.T, bs storage.BucketStorage) storage.Batch {
 	t.Helper()
 	b, err := bs.NewBatch(context.Background())
