@@ -282,8 +282,11 @@ func (c *rsConn) handshake() error {
 	return nil
 }
 
-// Errors of the SETUP metadata, with the reference's codes.
+// Errors of the SETUP metadata, with the reference's codes, and the end of
+// a stream whose token expired.
 var (
+	errStreamTokenExpired = &protocol.Error{Name: protocol.NameAuthorizationError, Code: protocol.CodeAuthExpired,
+		Status: http.StatusUnauthorized, Description: "JWT has expired: the stream ended; connect again with a new token"}
 	errNoSetupToken = &protocol.Error{Name: protocol.NameAuthorizationError, Code: protocol.CodeAuthMissingToken,
 		Status: http.StatusUnauthorized, Description: "No token provided"}
 	errSetupTokenFormat = &protocol.Error{Name: protocol.NameAuthorizationError, Code: protocol.CodeAuthMissingToken,
@@ -559,18 +562,26 @@ type rsStream struct {
 
 var _ lineSink = (*rsStream)(nil)
 
-// run serves the stream and ends it: COMPLETE when it ended normally
-// (token expiry, a new sync config, server shutdown), ERROR with the
-// PSYNC code and message when it failed, nothing when the client
-// cancelled it or the connection is gone.
+// run serves the stream and ends it: COMPLETE when it ended normally (a
+// new sync config, server shutdown), ERROR with the PSYNC code and message
+// when it failed or the token expired, nothing when the client cancelled
+// it or the connection is gone.
+//
+// Token expiry is an ERROR "[PSYNC_S2103] …" after the
+// {"token_expires_in":0} line, not COMPLETE: the JS SDK drops the lines it
+// still has queued when COMPLETE arrives, so it would not learn that the
+// token expired and would reconnect with it (accepted again within the
+// clock skew, and ended at once, for a minute). An error whose message
+// holds PSYNC_S21 makes the SDKs fetch new credentials first.
 func (st *rsStream) run(req *protocol.StreamingSyncRequest) {
 	err := st.c.s.serveStream(st.ctx, st, st.c.id, req)
 	if st.clientCanceled.Load() {
 		return
 	}
 	switch {
-	case err == nil, errors.Is(err, errTokenExpired), errors.Is(err, errVersionChanged), errors.Is(err, errTokenRevoked),
-		errors.Is(err, errNoCredit):
+	case errors.Is(err, errTokenExpired):
+		st.c.writeError(st.streamID, rsocket.ErrApplicationError, errStreamTokenExpired.Error())
+	case err == nil, errors.Is(err, errVersionChanged), errors.Is(err, errTokenRevoked), errors.Is(err, errNoCredit):
 		_ = st.c.write(rsocket.AppendComplete(nil, st.streamID))
 	case st.ctx.Err() != nil:
 		// The connection is ending (serveStream logged why).

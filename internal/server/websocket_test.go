@@ -495,11 +495,8 @@ func TestWebSocketTokenExpiry(t *testing.T) {
 		t.Fatalf("line %s", l)
 	}
 	var last string
-	for {
-		f := c.next()
-		if f.Type == rsocket.TypePayload && f.Flags&rsocket.FlagComplete != 0 {
-			break
-		}
+	var f rsocket.Frame
+	for f = c.next(); f.Type == rsocket.TypePayload; f = c.next() {
 		j, _ := bson.ToJSON(nil, f.Data)
 		last = string(j)
 		if !strings.HasPrefix(last, `{"token_expires_in":`) {
@@ -507,19 +504,19 @@ func TestWebSocketTokenExpiry(t *testing.T) {
 		}
 	}
 	if last != `{"token_expires_in":0}` {
-		t.Fatalf("last line before COMPLETE %q, want token_expires_in 0", last)
+		t.Fatalf("last line before the end %q, want token_expires_in 0", last)
 	}
+	// Then an ERROR the SDKs read as "fetch new credentials" (PSYNC_S21…):
+	// they may drop the queued line when the stream ends.
+	expectError(t, f, 1, rsocket.ErrApplicationError, "[PSYNC_S2103]")
 
-	// Without credit the stream still ends at expiry, with COMPLETE alone.
+	// Without credit the stream still ends at expiry, with the ERROR alone.
 	c2 := h.dialRS(t)
 	c2.setup("u1@1500")
 	c2.requestStream(1, 2, `{}`)
 	c2.line()
 	c2.line()
-	f := c2.next()
-	if f.Type != rsocket.TypePayload || f.Flags&rsocket.FlagComplete == 0 || f.StreamID != 1 {
-		t.Fatalf("want COMPLETE, got %v flags %#x", f.Type, f.Flags)
-	}
+	expectError(t, c2.next(), 1, rsocket.ErrApplicationError, "[PSYNC_S2103]")
 }
 
 // A client granting one frame at a time gets exactly one frame per grant,
