@@ -25,6 +25,32 @@ func CompactActive(ctx context.Context, s Storage, opts CompactOptions) (Compact
 	return stats, nil
 }
 
+// CompactBuckets is a backend's compaction loop: for each bucket in turn,
+// up to op id limit and batch ops per write, move turns superseded ops into
+// MOVEs, then fold folds the bucket's leading run of non-PUT ops into one
+// CLEAR. What was done is added to stats; it stops at the first error or
+// when ctx is done.
+func CompactBuckets(ctx context.Context, buckets []string, limit int64, batch int,
+	move, fold func(ctx context.Context, bucket string, limit int64, batch int) (int64, error), stats *CompactStats) error {
+	for _, b := range buckets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		moved, err := move(ctx, b, limit, batch)
+		if err != nil {
+			return fmt.Errorf("compact bucket %q: %w", b, err)
+		}
+		cleared, err := fold(ctx, b, limit, batch)
+		if err != nil {
+			return fmt.Errorf("compact bucket %q: %w", b, err)
+		}
+		stats.Buckets++
+		stats.Moved += moved
+		stats.Cleared += cleared
+	}
+	return nil
+}
+
 // CompactEvery compacts the active version every interval until ctx is
 // done, the way the reference's daily compact job does. It runs in the
 // caller's goroutine; a failed run is logged and retried at the next tick.

@@ -42,21 +42,8 @@ func (bs *bucketStorage) Compact(ctx context.Context, opts storage.CompactOption
 			return stats, fmt.Errorf("compact: list buckets: %w", err)
 		}
 	}
-	for _, b := range buckets {
-		if err := ctx.Err(); err != nil {
-			return stats, err
-		}
-		moved, err := bs.moveSuperseded(ctx, b, limit, opts.MoveBatch)
-		if err != nil {
-			return stats, fmt.Errorf("compact bucket %q: %w", b, err)
-		}
-		cleared, err := bs.foldClear(ctx, b, limit, opts.MoveBatch)
-		if err != nil {
-			return stats, fmt.Errorf("compact bucket %q: %w", b, err)
-		}
-		stats.Buckets++
-		stats.Moved += moved
-		stats.Cleared += cleared
+	if err := storage.CompactBuckets(ctx, buckets, limit, opts.MoveBatch, bs.moveSuperseded, bs.foldClear, &stats); err != nil {
+		return stats, err
 	}
 	stats.Elapsed = time.Since(start)
 	bs.s.log.Info("compacted buckets", "version", bs.vid, "buckets", stats.Buckets,
