@@ -61,6 +61,37 @@ func todosPostgres(t *testing.T) (*pgtest.Cluster, *pgx.Conn) {
 	return c, conn
 }
 
+// writeTodosPostgresConfig writes to path a service config for the
+// todosPostgres cluster c: the "app" source with debug_api on, bucket
+// storage in "store", one by_owner bucket of todos, clientAuth as the body
+// of client_auth and admin as the admin API token.
+func writeTodosPostgresConfig(t *testing.T, path string, c *pgtest.Cluster, clientAuth, admin string) {
+	t.Helper()
+	yaml := fmt.Sprintf(`replication:
+  connections:
+    - type: postgresql
+      uri: %s
+      debug_api: true
+storage:
+  type: postgresql
+  uri: %s
+port: 0
+sync_config:
+  content: |
+    bucket_definitions:
+      by_owner:
+        parameters: SELECT request.user_id() AS owner_id
+        data:
+          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
+client_auth:
+%sapi:
+  tokens: [%s]
+`, c.URL("app"), c.URL("store"), clientAuth, admin)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAdminPostgresSharedStorage runs a unified and an api process on one
 // Postgres source and one Postgres bucket storage: diagnostics report the
 // Postgres replication state, execute-sql is read-only, and a development
@@ -89,33 +120,11 @@ func TestAdminPostgresSharedStorage(t *testing.T) {
 	}
 	write := func(name string) string {
 		p := filepath.Join(dir, name)
-		yaml := fmt.Sprintf(`replication:
-  connections:
-    - type: postgresql
-      uri: %s
-      debug_api: true
-storage:
-  type: postgresql
-  uri: %s
-port: 0
-sync_config:
-  content: |
-    bucket_definitions:
-      by_owner:
-        parameters: SELECT request.user_id() AS owner_id
-        data:
-          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
-client_auth:
-  audience: [app]
+		writeTodosPostgresConfig(t, p, c, `  audience: [app]
   allow_temporary_tokens: true
   jwks:
     keys:
-%sapi:
-  tokens: [%s]
-`, c.URL("app"), c.URL("store"), jwk.String(), admin)
-		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
+`+jwk.String(), admin)
 		return p
 	}
 	unified := devtest.Start(t, write("unified.yaml"), devtest.Options{Args: []string{"-r", "unified"}}).Endpoint

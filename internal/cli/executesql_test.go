@@ -165,32 +165,11 @@ func TestExecuteSQLPostgresAttacks(t *testing.T) {
 	ctx := context.Background()
 	const admin = "pg-admin-token"
 	cfg := filepath.Join(t.TempDir(), "service.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`replication:
-  connections:
-    - type: postgresql
-      uri: %s
-      debug_api: true
-storage:
-  type: postgresql
-  uri: %s
-port: 0
-sync_config:
-  content: |
-    bucket_definitions:
-      by_owner:
-        parameters: SELECT request.user_id() AS owner_id
-        data:
-          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
-client_auth:
-  audience: [app]
+	writeTodosPostgresConfig(t, cfg, c, `  audience: [app]
   jwks:
     keys:
       - {kty: oct, alg: HS256, kid: k1, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
-api:
-  tokens: [%s]
-`, c.URL("app"), c.URL("store"), admin)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, admin)
 	i := devtest.Start(t, cfg, devtest.Options{})
 	// Once a client has a complete checkpoint, the snapshot is done and
 	// the service streams from its slot.
