@@ -400,8 +400,9 @@ func (s *Storage) Deploy(ctx context.Context, content string) (storage.Version, 
 	return nv.public(), nil
 }
 
-// SetSlotName records the source-side stream name of a version.
-func (s *Storage) SetSlotName(ctx context.Context, versionID int64, slot string) error {
+// updateVersion runs change on a copy of version id's record with the
+// storage entered and the commit lock held; change writes what it changed.
+func (s *Storage) updateVersion(id int64, change func(v versionRecord) error) error {
 	done, err := s.enter()
 	if err != nil {
 		return err
@@ -409,12 +410,19 @@ func (s *Storage) SetSlotName(ctx context.Context, versionID int64, slot string)
 	defer done()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	v, err := s.version(versionID)
+	v, err := s.version(id)
 	if err != nil {
 		return err
 	}
-	v.SlotName = slot
-	return s.writeVersions([]*versionRecord{&v}, false)
+	return change(v)
+}
+
+// SetSlotName records the source-side stream name of a version.
+func (s *Storage) SetSlotName(ctx context.Context, versionID int64, slot string) error {
+	return s.updateVersion(versionID, func(v versionRecord) error {
+		v.SlotName = slot
+		return s.writeVersions([]*versionRecord{&v}, false)
+	})
 }
 
 // SetState changes a version's state. Making a version ACTIVE stops every
@@ -425,26 +433,17 @@ func (s *Storage) SetState(ctx context.Context, versionID int64, state storage.V
 	default:
 		return fmt.Errorf("set state of version %d: unknown state %q", versionID, state)
 	}
-	done, err := s.enter()
-	if err != nil {
-		return err
-	}
-	defer done()
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	v, err := s.version(versionID)
-	if err != nil {
-		return err
-	}
-	v.State = state
-	if state == storage.StateErrored {
-		v.LastError = errMsg
-	}
-	changed := []*versionRecord{&v}
-	if state == storage.StateActive {
-		changed = append(changed, s.stopOthers(versionID)...)
-	}
-	return s.writeVersions(changed, true)
+	return s.updateVersion(versionID, func(v versionRecord) error {
+		v.State = state
+		if state == storage.StateErrored {
+			v.LastError = errMsg
+		}
+		changed := []*versionRecord{&v}
+		if state == storage.StateActive {
+			changed = append(changed, s.stopOthers(versionID)...)
+		}
+		return s.writeVersions(changed, true)
+	})
 }
 
 // stopOthers returns copies of every served version other than id, set to
