@@ -187,76 +187,72 @@ func (s *Storage) AcquireLease(ctx context.Context, holder string, ttl time.Dura
 	if ttl <= 0 {
 		return nil, fmt.Errorf("acquire lease: ttl %v is not positive", ttl)
 	}
+	var l *lease
+	err := s.withLease("acquire lease", func(cur *leaseRecord) error {
+		now := s.now()
+		if cur != nil && cur.Holder != holder && now.Before(cur.Expires) {
+			return fmt.Errorf("%w (holder %q until %s)", storage.ErrLeaseHeld, cur.Holder, cur.Expires.UTC().Format(time.RFC3339))
+		}
+		var tok [16]byte
+		if _, err := rand.Read(tok[:]); err != nil {
+			return err
+		}
+		r := leaseRecord{Holder: holder, Token: hex.EncodeToString(tok[:]), Expires: now.Add(ttl)}
+		if err := s.writeLease(r); err != nil {
+			return fmt.Errorf("acquire lease: %w", err)
+		}
+		l = &lease{s: s, token: r.Token, ttl: ttl}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// withLease runs fn with the stored lease record (nil when there is none)
+// under the lease lock, with the storage entered; op prefixes a read error.
+func (s *Storage) withLease(op string, fn func(cur *leaseRecord) error) error {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
 	done, err := s.enter()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer done()
 	cur, err := s.readLease()
 	if err != nil {
-		return nil, fmt.Errorf("acquire lease: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
-	now := s.now()
-	if cur != nil && cur.Holder != holder && now.Before(cur.Expires) {
-		return nil, fmt.Errorf("%w (holder %q until %s)", storage.ErrLeaseHeld, cur.Holder, cur.Expires.UTC().Format(time.RFC3339))
-	}
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return nil, err
-	}
-	r := leaseRecord{Holder: holder, Token: hex.EncodeToString(tok[:]), Expires: now.Add(ttl)}
-	if err := s.writeLease(r); err != nil {
-		return nil, fmt.Errorf("acquire lease: %w", err)
-	}
-	return &lease{s: s, token: r.Token, ttl: ttl}, nil
+	return fn(cur)
 }
 
 // Renew extends the lease by its TTL; it fails with storage.ErrLeaseHeld
 // when another holder took it over.
 func (l *lease) Renew(ctx context.Context) error {
-	l.s.leaseMu.Lock()
-	defer l.s.leaseMu.Unlock()
-	done, err := l.s.enter()
-	if err != nil {
-		return err
-	}
-	defer done()
-	cur, err := l.s.readLease()
-	if err != nil {
-		return fmt.Errorf("renew lease: %w", err)
-	}
-	if cur == nil || cur.Token != l.token {
-		return fmt.Errorf("renew lease: %w", storage.ErrLeaseHeld)
-	}
-	cur.Expires = l.s.now().Add(l.ttl)
-	if err := l.s.writeLease(*cur); err != nil {
-		return fmt.Errorf("renew lease: %w", err)
-	}
-	return nil
+	return l.s.withLease("renew lease", func(cur *leaseRecord) error {
+		if cur == nil || cur.Token != l.token {
+			return fmt.Errorf("renew lease: %w", storage.ErrLeaseHeld)
+		}
+		cur.Expires = l.s.now().Add(l.ttl)
+		if err := l.s.writeLease(*cur); err != nil {
+			return fmt.Errorf("renew lease: %w", err)
+		}
+		return nil
+	})
 }
 
 // Release gives the lease up if it is still held.
 func (l *lease) Release(ctx context.Context) error {
-	l.s.leaseMu.Lock()
-	defer l.s.leaseMu.Unlock()
-	done, err := l.s.enter()
-	if err != nil {
-		return err
-	}
-	defer done()
-	cur, err := l.s.readLease()
-	if err != nil {
-		return fmt.Errorf("release lease: %w", err)
-	}
-	if cur == nil || cur.Token != l.token {
+	return l.s.withLease("release lease", func(cur *leaseRecord) error {
+		if cur == nil || cur.Token != l.token {
+			return nil
+		}
+		if err := l.s.db.Delete(leaseKey, pebble.Sync); err != nil {
+			return fmt.Errorf("release lease: %w", err)
+		}
 		return nil
-	}
-	if err := l.s.db.Delete(leaseKey, pebble.Sync); err != nil {
-		return fmt.Errorf("release lease: %w", err)
-	}
-	return nil
+	})
 }
 
 // pruneWriteCheckpoints deletes, per (user, client), every entry older than
