@@ -31,19 +31,33 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 			return fmt.Errorf("mysql source: snapshot %s: %w", t.ID, err)
 		}
 	}
-	var sel, order, params []string
+	var sel, order []string
 	for _, c := range ts.cols {
 		sel = append(sel, quoteIdent(c.name))
 	}
 	for _, k := range ts.keyIdx {
 		order = append(order, quoteIdent(ts.cols[k].name))
-		params = append(params, "?")
+	}
+	// "After the cursor" spelled out per key column: (a > ?) OR (a = ? AND
+	// b > ?) ...; MariaDB does not use the primary key for a row
+	// constructor comparison, which made every page a full scan.
+	var afterTerms []string
+	var argIdx []int // key column index of each placeholder
+	for i := range order {
+		var terms []string
+		for j := 0; j < i; j++ {
+			terms = append(terms, order[j]+" = ?")
+			argIdx = append(argIdx, j)
+		}
+		terms = append(terms, order[i]+" > ?")
+		argIdx = append(argIdx, i)
+		afterTerms = append(afterTerms, "("+strings.Join(terms, " AND ")+")")
 	}
 	table := quoteIdent(schema) + "." + quoteIdent(name)
 	first := fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT %d",
 		strings.Join(sel, ", "), table, strings.Join(order, ", "), s.opts.SnapshotPageRows)
-	next := fmt.Sprintf("SELECT %s FROM %s WHERE (%s) > (%s) ORDER BY %s LIMIT %d",
-		strings.Join(sel, ", "), table, strings.Join(order, ", "), strings.Join(params, ", "),
+	next := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
+		strings.Join(sel, ", "), table, strings.Join(afterTerms, " OR "),
 		strings.Join(order, ", "), s.opts.SnapshotPageRows)
 
 	conn, err := s.db.Conn(ctx)
@@ -61,8 +75,8 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 		q, args := first, []any(nil)
 		if cur != nil {
 			q = next
-			for _, v := range cur {
-				args = append(args, keyArg(&ts.cols[ts.keyIdx[len(args)]], v))
+			for _, j := range argIdx {
+				args = append(args, keyArg(&ts.cols[ts.keyIdx[j]], cur[j]))
 			}
 		}
 		rows, err := conn.QueryContext(ctx, q, args...)

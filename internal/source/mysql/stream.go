@@ -62,8 +62,11 @@ type streamState struct {
 	// first heartbeat reports even the start position, so an idle source
 	// gets its first checkpoint).
 	reported bool
-	gtid     string
-	keyBuf   []sqlvalue.Value
+	// startHead is the binlog end when the stream started; reaching it
+	// reports the position without waiting for a heartbeat.
+	startHead storage.Position
+	gtid      string
+	keyBuf    []sqlvalue.Value
 }
 
 // Stream reads the binary log from `from` as a replica with the
@@ -85,6 +88,13 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	}
 	off = max(off, 4)
 	file := fileName(last, seq)
+	// Once the stream reaches the head as of now it reports its position
+	// at once (the first checkpoint after a snapshot waits for that), not
+	// only on the next heartbeat.
+	head, err := s.Head(ctx)
+	if err != nil {
+		return err
+	}
 
 	conn, err := dialBinlog(ctx, s.addr, s.user, s.password, 30*time.Second)
 	if err != nil {
@@ -125,7 +135,7 @@ func (s *Source) Stream(ctx context.Context, slot string, from storage.Position,
 	st := &streamState{s: s, h: h, tables: tables, conn: conn, csum: strings.EqualFold(checksum, "CRC32"),
 		fd: formatDesc{tableIDLen: 6}, file: file, seq: seq,
 		maps: map[uint64]*mapped{}, schemas: map[string]*tableSchema{}, extra: map[string]*source.Table{},
-		committed: from, last: from}
+		committed: from, last: from, startHead: head}
 	err = st.run(ctx)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -186,6 +196,11 @@ func (st *streamState) run(ctx context.Context) error {
 		// A group is waiting: commit it once nothing more is ready to read.
 		if st.groupTxs > 0 && st.conn.r.Buffered() == 0 {
 			if err := st.commitGroup(ctx); err != nil {
+				return err
+			}
+		}
+		if !st.reported && !st.inTx && st.last >= st.startHead {
+			if err := st.keepalive(ctx); err != nil {
 				return err
 			}
 		}
