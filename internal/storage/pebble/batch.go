@@ -124,6 +124,15 @@ func (b *batch) reset() {
 	b.maxOp = 0
 }
 
+// enter checks the batch as check does and enters the storage; the caller
+// calls done when it has finished.
+func (b *batch) enter(ctx context.Context) (done func(), err error) {
+	if err := b.check(ctx); err != nil {
+		return nil, err
+	}
+	return b.s.enter()
+}
+
 func (b *batch) check(ctx context.Context) error {
 	if b.closed {
 		return errors.New("batch is closed")
@@ -283,10 +292,7 @@ func (b *batch) forget(rec *storage.CurrentRecord, table string, key []byte) err
 
 // Save records the new state of a source row.
 func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
-	if err := b.check(ctx); err != nil {
-		return err
-	}
-	done, err := b.s.enter()
+	done, err := b.enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -377,10 +383,7 @@ func (b *batch) Save(ctx context.Context, u storage.RowUpdate) error {
 
 // Delete removes a source row.
 func (b *batch) Delete(ctx context.Context, table string, key []byte) error {
-	if err := b.check(ctx); err != nil {
-		return err
-	}
-	done, err := b.s.enter()
+	done, err := b.enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -403,10 +406,7 @@ func (b *batch) Delete(ctx context.Context, table string, key []byte) error {
 
 // Truncate deletes every row of a source table.
 func (b *batch) Truncate(ctx context.Context, table string) error {
-	if err := b.check(ctx); err != nil {
-		return err
-	}
-	done, err := b.s.enter()
+	done, err := b.enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -467,10 +467,7 @@ func (b *batch) Truncate(ctx context.Context, table string) error {
 
 // CurrentRow returns the stored row of a source row.
 func (b *batch) CurrentRow(ctx context.Context, table string, key []byte) ([]byte, bool, error) {
-	if err := b.check(ctx); err != nil {
-		return nil, false, err
-	}
-	done, err := b.s.enter()
+	done, err := b.enter(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -594,10 +591,7 @@ func (b *batch) spill() error {
 
 // Commit writes everything and the version's new state atomically.
 func (b *batch) Commit(ctx context.Context, opts storage.CommitOptions) (storage.Checkpoint, error) {
-	if err := b.check(ctx); err != nil {
-		return storage.Checkpoint{}, err
-	}
-	done, err := b.s.enter()
+	done, err := b.enter(ctx)
 	if err != nil {
 		return storage.Checkpoint{}, err
 	}
