@@ -563,8 +563,10 @@ func TestWebSocketCredit(t *testing.T) {
 			t.Logf("heap in use grew by %d KiB while the stream waits for credit (data %d KiB)", grew>>10, buckets*len(row)>>10)
 			// A stream that buffered would hold most of the 10 MiB; one
 			// waiting for credit holds the line it could not send (about
-			// 100 KiB), and the test client holds the 5 frames it read.
-			if grew > 2<<20 {
+			// 100 KiB), and the test client holds the 5 frames it read
+			// (measured: 0.2-0.4 MiB). The bound leaves room for whatever
+			// else the test process allocates meanwhile.
+			if grew > int64(buckets*len(row)/3) {
 				t.Fatalf("heap grew by %d bytes while the client granted nothing: the stream buffers", grew)
 			}
 		}
