@@ -135,17 +135,26 @@ func waitSynced(t *testing.T, srv *diagnose.Server, base string) statusJSON {
 	return st
 }
 
-func TestAPI(t *testing.T) {
-	dev, endpoint, token := startDev(t)
-	rec := &recorder{}
+// serveDiagnose starts a diagnostics server on a fresh database file,
+// its requests to the service counted by rec, and serves its UI on hs;
+// both are closed when the test ends.
+func serveDiagnose(t *testing.T) (srv *diagnose.Server, hs *httptest.Server, rec *recorder) {
+	t.Helper()
+	rec = &recorder{}
 	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
 		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	t.Cleanup(func() { srv.Close() })
+	hs = httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return srv, hs, rec
+}
+
+func TestAPI(t *testing.T) {
+	dev, endpoint, token := startDev(t)
+	srv, hs, rec := serveDiagnose(t)
 
 	var st statusJSON
 	getJSON(t, hs.URL+"/api/status", &st)
@@ -306,15 +315,7 @@ func b64(s string) string {
 func TestPageInChromium(t *testing.T) {
 	chrome := testenv.LookPath(t, "chromium")
 	_, endpoint, token := startDev(t)
-	rec := &recorder{}
-	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
-		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	srv, hs, rec := serveDiagnose(t)
 
 	shots := t.TempDir()
 	if os.Getenv("POWERSYNC_UPDATE_SCREENSHOTS") == "1" {
@@ -335,7 +336,7 @@ func TestPageInChromium(t *testing.T) {
 	// The page is opened the way the command prints it: the secret in the
 	// fragment. The page keeps it and sends it with every API call.
 	u := hs.URL + "/?token=" + token + "&endpoint=" + endpoint + "#secret=" + testSecret
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(`#app`),
 		waitFor(`document.querySelectorAll('#buckets tbody tr').length === 2 && document.querySelectorAll('#tables button').length === 3`),
