@@ -81,6 +81,12 @@ func benchWrite(b *testing.B, bucket func(int) string) {
 	b.SetBytes(1024)
 	b.ResetTimer()
 	writeRows(b, bs, b.N, 1024, 10000, bucket, &pos)
+	reportWrite(b, s)
+}
+
+// reportWrite stops the timer and reports the write rate and the disk
+// bytes per op after a flush.
+func reportWrite(b *testing.B, s *pebble.Storage) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	if err := s.Flush(); err != nil {
@@ -195,14 +201,7 @@ func benchSmallRows(b *testing.B, fresh bool) {
 	pos := storage.Position(1)
 	b.ResetTimer()
 	writeRowsNew(b, bs, b.N, 100, 10000, func(i int) string { return fmt.Sprintf(`1#by_user["u%d"]`, i%1000) }, &pos, fresh)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	if err := s.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if du, err := s.DiskUsage(); err == nil {
-		b.ReportMetric(float64(du)/float64(b.N), "disk-B/op")
-	}
+	reportWrite(b, s)
 }
 
 // BenchmarkLookupAsOf: one lookup key with 100 source rows, each updated
