@@ -267,23 +267,12 @@ type sdkTransport struct {
 	// answer is what the service must answer every /sync/stream with: the
 	// Content-Type of a 200, or "websocket" for a 101 upgrade.
 	answer string
-	// noShortTokens leaves out the 3-second-token case (see sdkTransports).
-	noShortTokens bool
 }
 
 var sdkTransports = []sdkTransport{
 	{name: "ndjson", method: "http", accept: "application/x-ndjson", answer: "application/x-ndjson"},
 	{name: "bson", method: "http", answer: "application/vnd.powersync.bson-stream"},
-	// Over WebSocket the "short" token mode is left out, because it fails:
-	// at expiry the service ends the stream with token_expires_in 0 and
-	// COMPLETE, and the SDK's WebSocket reader drops the lines still
-	// queued when COMPLETE arrives, so its sync client never learns the
-	// token expired and reconnects with it. The service accepts it again
-	// (60 s clock skew) and ends each stream at once, for a minute, before
-	// the SDK fetches a new token. Ending an expired stream with an ERROR
-	// frame "[PSYNC_S2103] …" (which the SDK treats as "fetch new
-	// credentials") would fix it; until then this transport runs without it.
-	{name: "websocket", method: "web-socket", answer: "websocket", noShortTokens: true},
+	{name: "websocket", method: "web-socket", answer: "websocket"},
 }
 
 // transportProxy stands between the SDK clients and the service: it sets
@@ -357,24 +346,9 @@ func TestOfficialNodeSDK(t *testing.T) {
 	}
 	// Each transport ran the same scenario on its own instance: the
 	// client's final tables must be the same, row for row.
-	// (The row the "short" token mode inserts is left out of the
-	// comparison: not every transport runs that mode.)
-	final := func(name string) (string, bool) {
-		v, ok := finalTables.Load(name)
-		if !ok {
-			return "", false
-		}
-		var keep []string
-		for _, l := range strings.SplitAfter(v.(string), "\n") {
-			if !strings.HasPrefix(l, "during-short|") {
-				keep = append(keep, l)
-			}
-		}
-		return strings.Join(keep, ""), true
-	}
-	base, ok := final(sdkTransports[0].name)
+	base, ok := finalTables.Load(sdkTransports[0].name)
 	for _, tr := range sdkTransports[1:] {
-		if other, ok2 := final(tr.name); ok && ok2 && other != base {
+		if other, ok2 := finalTables.Load(tr.name); ok && ok2 && other != base {
 			t.Errorf("the final todos over %s differ from those over %s", tr.name, sdkTransports[0].name)
 		}
 	}
@@ -477,11 +451,7 @@ func sdkScenarios(t *testing.T, node string, tr sdkTransport) {
 		// after ~5 s and the SDK fetches new credentials ahead of time.
 		// short: 3 s tokens, so the stream sends token_expires_in 0 and ends;
 		// the SDK fetches new credentials and reconnects.
-		modes := []string{"prefetch", "short"}
-		if tr.noShortTokens {
-			modes = modes[:1]
-		}
-		for _, mode := range modes {
+		for _, mode := range []string{"prefetch", "short"} {
 			ts := newTokenServer(t, d, "u1")
 			ts.mode.Store(mode)
 			c := start(ts, mode)
