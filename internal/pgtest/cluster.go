@@ -12,7 +12,7 @@
 //
 //	func TestX(t *testing.T) {
 //		db := pgtest.NewDatabase(t) // skips (or fails under make test) without Postgres
-//		conn, _ := pgx.Connect(ctx, db.URL)
+//		conn := db.Connect(t) // closed when the test ends
 //	}
 package pgtest
 

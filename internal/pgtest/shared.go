@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/powersync-go/powersync/internal/testenv"
 )
 
@@ -87,6 +89,18 @@ func NewDatabase(t testing.TB) *Database {
 		}
 	})
 	return &Database{Cluster: c, Name: name, URL: c.URL(name)}
+}
+
+// Connect opens a connection to the database as the superuser; it is
+// closed when the test ends.
+func (d *Database) Connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), d.URL)
+	if err != nil {
+		t.Fatalf("connect to database %s: %v", d.Name, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
 
 func sanitize(name string) string {

@@ -34,11 +34,7 @@ func FuzzStatementGatePostgres(f *testing.F) {
 	}
 	db := pgtest.NewDatabase(f)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := db.Connect(f)
 	if _, err := admin.Exec(ctx, `CREATE TABLE t (a int PRIMARY KEY, b text);
 		INSERT INTO t VALUES (1, 'one'), (2, 'two');
 		CREATE SEQUENCE s`); err != nil {
@@ -50,16 +46,13 @@ func FuzzStatementGatePostgres(f *testing.F) {
 	if _, err := admin.Exec(ctx, "INSERT INTO t VALUES (3, 'three')"); err != nil {
 		f.Fatal(err)
 	}
-	victim, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer victim.Close(ctx)
+	victim := db.Connect(f)
 	var plain *pgx.Conn
 	connect := func(t testing.TB) {
 		if plain != nil {
 			plain.Close(ctx)
 		}
+		var err error
 		plain, err = pgx.Connect(ctx, db.URL)
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/sqlguard"
 )
@@ -23,11 +21,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestPostgresAttacksRefused(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := db.Connect(t)
 	slot := "psg_" + db.Name
 	if len(slot) > 60 {
 		slot = slot[:60]
@@ -46,11 +40,7 @@ func TestPostgresAttacksRefused(t *testing.T) {
 	if _, err := admin.Exec(ctx, "INSERT INTO todos VALUES ('t4', 'u2', 'fourth')"); err != nil {
 		t.Fatal(err)
 	}
-	victim, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close(ctx)
+	victim := db.Connect(t)
 	var pid int
 	if err := victim.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)
@@ -120,11 +110,7 @@ func TestPostgresAttacksRefused(t *testing.T) {
 func TestPostgresReads(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := db.Connect(t)
 	if _, err := admin.Exec(ctx, `CREATE TABLE todos (id text PRIMARY KEY, owner_id text, title text);
 		INSERT INTO todos VALUES ('t1', 'u1', 'first'), ('t2', 'u1', 'second'), ('t3', 'u2', 'third');
 		CREATE FUNCTION wipe() RETURNS int LANGUAGE sql AS 'DELETE FROM todos RETURNING 1'`); err != nil {

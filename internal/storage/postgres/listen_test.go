@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/powersync-go/powersync/internal/pgtest"
 	"github.com/powersync-go/powersync/internal/storage"
 	pgstorage "github.com/powersync-go/powersync/internal/storage/postgres"
@@ -72,11 +70,7 @@ func TestWatchAcrossProcesses(t *testing.T) {
 
 	// Kill the reader's LISTEN connection (as idle_session_timeout or a
 	// proxy would); the reader must reconnect and still see checkpoints.
-	conn, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := db.Connect(t)
 	var killed int
 	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND application_name = $1`, pgstorage.ListenApplicationName).Scan(&killed); err != nil {
@@ -121,11 +115,7 @@ func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	s, db := open(t)
 	s.Close(ctx)
-	conn, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := db.Connect(t)
 	n, err := pgstorage.Migrate(ctx, conn)
 	if err != nil || n != 0 {
 		t.Fatalf("second migrate applied %d: %v", n, err)
@@ -164,11 +154,7 @@ func TestWriteCheckpointHistoryPruned(t *testing.T) {
 			t.Errorf("At(%d) = %d %v %v, want %d", c.pos, v, ok, err, c.want)
 		}
 	}
-	conn, err := pgx.Connect(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := db.Connect(t)
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM powersync.write_checkpoints`).Scan(&n); err != nil {
 		t.Fatal(err)
