@@ -22,25 +22,7 @@ func TestStartDoesNotServeDevCRUD(t *testing.T) {
 	dbPath := filepath.Join(dir, "app.db")
 	db := sqliteSource(t, dbPath, `CREATE TABLE todos (id TEXT PRIMARY KEY, owner_id TEXT, title TEXT)`)
 	cfg := filepath.Join(dir, "service.yaml")
-	writeFile(t, cfg, `replication:
-  connections:
-    - type: sqlite
-      path: app.db
-storage:
-  path: data
-port: 0
-sync_config:
-  content: |
-    bucket_definitions:
-      global:
-        data:
-          - SELECT * FROM todos
-client_auth:
-  audience: [app]
-  jwks:
-    keys:
-      - {kty: oct, alg: HS256, kid: k1, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
-`)
+	writeFile(t, cfg, sqliteGlobalConfig)
 	code, tok, errOut := runCLI(t, "generate", "token", "-c", cfg, "--subject", "u1", "--audience", "app")
 	if code != 0 {
 		t.Fatalf("generate token: %d %s", code, errOut)

@@ -85,6 +85,30 @@ func mkdir(t *testing.T, p string) {
 	}
 }
 
+// sqliteGlobalConfig is a service config for the SQLite source app.db
+// beside it: one global bucket of todos, Pebble storage in data, and an
+// HS256 client key (kid k1) for audience app. It ends inside client_auth,
+// so a test can append client_auth settings and further sections.
+const sqliteGlobalConfig = `replication:
+  connections:
+    - type: sqlite
+      path: app.db
+storage:
+  path: data
+port: 0
+sync_config:
+  content: |
+    bucket_definitions:
+      global:
+        data:
+          - SELECT * FROM todos
+client_auth:
+  audience: [app]
+  jwks:
+    keys:
+      - {kty: oct, alg: HS256, kid: k1, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
+`
+
 // sqliteSource creates the SQLite source database at path (WAL, so the
 // service can read it while the test writes), runs ddl in it and returns
 // it open until the test ends.

@@ -30,25 +30,7 @@ func TestStartTrustedProxies(t *testing.T) {
 			dir := t.TempDir()
 			sqliteSource(t, filepath.Join(dir, "app.db"), `CREATE TABLE todos (id TEXT PRIMARY KEY, title TEXT)`)
 			cfg := filepath.Join(dir, "service.yaml")
-			writeFile(t, cfg, `replication:
-  connections:
-    - type: sqlite
-      path: app.db
-storage:
-  path: data
-port: 0
-sync_config:
-  content: |
-    bucket_definitions:
-      global:
-        data:
-          - SELECT * FROM todos
-client_auth:
-  audience: [app]
-  allow_temporary_tokens: true
-  jwks:
-    keys:
-      - {kty: oct, alg: HS256, kid: k1, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
+			writeFile(t, cfg, sqliteGlobalConfig+`  allow_temporary_tokens: true
 api:
   tokens: [admin-token-0123456789abcdef]
 `+tc.setting)
