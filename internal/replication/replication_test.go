@@ -222,12 +222,17 @@ func TestLeaseStandby(t *testing.T) {
 
 func waitState(t *testing.T, r *replication.Replicator, s replication.State) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for r.Status().State != s {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %s, want %s", r.Status().State, s)
+	timeout := time.After(20 * time.Second)
+	for {
+		cur, changed := r.StateChanged()
+		if cur == s {
+			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("state %s, want %s", cur, s)
+		}
 	}
 }
 

@@ -74,11 +74,23 @@ type statusTracker struct {
 	mu sync.Mutex
 	s  Status
 	v  map[int64]*VersionStatus
+	// stateChanged is closed and replaced at every change of s.State.
+	stateChanged chan struct{}
 }
 
 func (t *statusTracker) init(holder string) {
 	t.s = Status{State: StateStarting, Holder: holder}
 	t.v = map[int64]*VersionStatus{}
+	t.stateChanged = make(chan struct{})
+}
+
+// StateChanged returns the current state and a channel closed at its next
+// change (to wait for standby, running or stopped without polling).
+func (r *Replicator) StateChanged() (State, <-chan struct{}) {
+	t := &r.status
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s.State, t.stateChanged
 }
 
 // Status returns a copy of the current status.
@@ -97,8 +109,13 @@ func (r *Replicator) Status() Status {
 
 func (t *statusTracker) setState(s State) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.s.State == s {
+		return
+	}
 	t.s.State = s
-	t.mu.Unlock()
+	close(t.stateChanged)
+	t.stateChanged = make(chan struct{})
 }
 
 func (t *statusTracker) recordError(err error) {
