@@ -133,6 +133,9 @@ func (s *Server) handleSyncGet(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(base)
 	c := &rsConn{s: s, ws: ws, log: s.log.With("transport", "websocket"), ctx: ctx, cancel: cancel,
 		streams: make(map[uint32]*rsStream)}
+	// Fragments of a request add up to no more than one unfragmented
+	// frame may hold.
+	c.asm.Max = int(min(s.opts.MaxRequestBytes+maxClientFrameExtra, rsocket.MaxFrameSize))
 	// The connection is ours now (hijacked): serve it on a goroutine of
 	// the server's (counted in s.streams, ended by its context) and return,
 	// so net/http frees the request and the stack of its handler goroutine.
