@@ -109,11 +109,7 @@ func (bs *bucketStorage) moveSuperseded(ctx context.Context, bucket string, limi
 	pendingN := 0
 	var buf []byte
 	for ok := it.Last(); ok; ok = it.Prev() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return moved, err
-		}
-		h, err := decodeOp(v)
+		h, err := iterOp(it)
 		if err != nil {
 			return moved, err
 		}
@@ -219,6 +215,15 @@ func (bs *bucketStorage) clearedSoFar(ctx context.Context, bucket string) (int64
 	return int64(tailU64(v)), nil
 }
 
+// iterOp decodes the op the iterator is positioned at.
+func iterOp(it *pebble.Iterator) (opHeader, error) {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return opHeader{}, err
+	}
+	return decodeOp(v)
+}
+
 // leadingRun reads up to max ops of the bucket's leading non-PUT run.
 func (bs *bucketStorage) leadingRun(ctx context.Context, lower, upper []byte, limit int) (n int, sum uint32, target, last int64, final bool, err error) {
 	it, err := bs.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -228,11 +233,7 @@ func (bs *bucketStorage) leadingRun(ctx context.Context, lower, upper []byte, li
 	defer it.Close()
 	ok := it.First()
 	for ; ok && n < limit; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return 0, 0, 0, 0, false, err
-		}
-		h, err := decodeOp(v)
+		h, err := iterOp(it)
 		if err != nil {
 			return 0, 0, 0, 0, false, err
 		}
@@ -249,11 +250,7 @@ func (bs *bucketStorage) leadingRun(ctx context.Context, lower, upper []byte, li
 	}
 	if ok {
 		// Stopped at the piece size: peek whether the run goes on.
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return 0, 0, 0, 0, false, err
-		}
-		h, err := decodeOp(v)
+		h, err := iterOp(it)
 		if err != nil {
 			return 0, 0, 0, 0, false, err
 		}
