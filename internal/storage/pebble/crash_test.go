@@ -236,19 +236,8 @@ func download(t *testing.T, bs storage.BucketStorage, cp storage.Checkpoint, buc
 // that its op ids continue above everything stored.
 func checkWritable(t *testing.T, bs storage.BucketStorage, cp storage.Checkpoint, bucket string) {
 	t.Helper()
-	ctx := context.Background()
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Save(ctx, storage.RowUpdate{Table: "items", Key: []byte("after"), Buckets: []storage.BucketRow{{Bucket: bucket, Table: "items", ID: "after", Data: []byte(`{}`)}}}); err != nil {
-		t.Fatal(err)
-	}
-	cp2, err := b.Commit(ctx, storage.CommitOptions{Position: cp.Position + 1000, Checkpoint: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp2 := storagetest.Commit(t, bs, storage.CommitOptions{Position: cp.Position + 1000, Checkpoint: true},
+		storage.RowUpdate{Table: "items", Key: []byte("after"), Buckets: []storage.BucketRow{{Bucket: bucket, Table: "items", ID: "after", Data: []byte(`{}`)}}})
 	if cp2.OpID <= cp.OpID {
 		t.Fatalf("checkpoint after restart %d ≤ %d", cp2.OpID, cp.OpID)
 	}

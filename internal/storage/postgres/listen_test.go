@@ -16,21 +16,8 @@ import (
 // commitCheckpoint writes one row and a checkpoint at pos.
 func commitCheckpoint(t *testing.T, bs storage.BucketStorage, pos storage.Position, first bool) storage.Checkpoint {
 	t.Helper()
-	ctx := context.Background()
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	u := storage.RowUpdate{Table: "items", Key: []byte("k"), Buckets: []storage.BucketRow{{Bucket: "b", Table: "items", ID: "k", Data: []byte(fmt.Sprintf(`{"p":%d}`, pos))}}}
-	if err := b.Save(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := b.Commit(ctx, storage.CommitOptions{Position: pos, Checkpoint: true, SnapshotDone: first})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
+	return storagetest.Commit(t, bs, storage.CommitOptions{Position: pos, Checkpoint: true, SnapshotDone: first}, u)
 }
 
 func waitFired(t *testing.T, ch <-chan struct{}, what string) {

@@ -116,6 +116,28 @@ func DeployBatch(tb testing.TB, s storage.Storage, config string) (storage.Bucke
 	return bs, b
 }
 
+// Commit saves us in one new batch of bs and commits it with opts, for a
+// backend's own tests.
+func Commit(tb testing.TB, bs storage.BucketStorage, opts storage.CommitOptions, us ...storage.RowUpdate) storage.Checkpoint {
+	tb.Helper()
+	ctx := context.Background()
+	b, err := bs.NewBatch(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer b.Close()
+	for _, u := range us {
+		if err := b.Save(ctx, u); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cp, err := b.Commit(ctx, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cp
+}
+
 func newBatch(t *testing.T, bs storage.BucketStorage) storage.Batch {
 	t.Helper()
 	b, err := bs.NewBatch(context.Background())
