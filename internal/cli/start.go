@@ -406,18 +406,9 @@ func slotPrefix(cfg *config.Config) string {
 }
 
 func authOptions(cfg *config.Config, log *slog.Logger) auth.Options {
-	ca := cfg.ClientAuth
-	return auth.Options{
-		JWKS:              ca.JWKS.Keys,
-		JWKSURIs:          ca.JWKSURI,
-		Audiences:         ca.Audience,
-		MaxLifetime:       ca.TokenMaxExpiration,
-		Supabase:          ca.Supabase,
-		SupabaseJWTSecret: ca.SupabaseJWTSecret,
-		BlockLocalJWKS:    ca.BlockLocalJWKS,
-		RejectIPRanges:    ca.JWKSRejectIPRanges,
-		Logger:            log,
-	}
+	o := auth.OptionsFromConfig(cfg.ClientAuth)
+	o.Logger = log
+	return o
 }
 
 // verifierAuth adapts the auth package's verifier to the API.
