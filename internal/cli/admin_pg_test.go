@@ -61,6 +61,17 @@ func todosPostgres(t *testing.T) (*pgtest.Cluster, *pgx.Conn) {
 	return c, conn
 }
 
+// byOwnerSyncConfig is the sync_config section of a service config with
+// one bucket, by_owner: the todos whose owner_id is the user's id.
+const byOwnerSyncConfig = `sync_config:
+  content: |
+    bucket_definitions:
+      by_owner:
+        parameters: SELECT request.user_id() AS owner_id
+        data:
+          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
+`
+
 // writeTodosPostgresConfig writes to path a service config for the
 // todosPostgres cluster c: the "app" source with debug_api on, bucket
 // storage in "store", one by_owner bucket of todos, clientAuth as the body
@@ -76,14 +87,7 @@ storage:
   type: postgresql
   uri: %s
 port: 0
-sync_config:
-  content: |
-    bucket_definitions:
-      by_owner:
-        parameters: SELECT request.user_id() AS owner_id
-        data:
-          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
-client_auth:
+`+byOwnerSyncConfig+`client_auth:
 %sapi:
   tokens: [%s]
 `, c.URL("app"), c.URL("store"), clientAuth, admin)

@@ -32,14 +32,7 @@ func TestStartSyncRole(t *testing.T) {
 storage:
   type: pebble
   path: data
-sync_config:
-  content: |
-    bucket_definitions:
-      by_owner:
-        parameters: SELECT request.user_id() AS owner_id
-        data:
-          - SELECT * FROM todos WHERE owner_id = bucket.owner_id
-client_auth:
+` + byOwnerSyncConfig + `client_auth:
   jwks:
     keys:
       - kty: oct
