@@ -234,3 +234,29 @@ func liveHeap() int64 {
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse)
 }
+
+// TestParseTransport: the names test-client's --transport accepts, and
+// the refusal of anything else.
+func TestParseTransport(t *testing.T) {
+	for in, want := range map[string]client.Transport{"": client.TransportHTTP, "http": client.TransportHTTP,
+		"bson": client.TransportBSON, "websocket": client.TransportWebSocket} {
+		if got, err := client.ParseTransport(in); err != nil || got != want {
+			t.Errorf("ParseTransport(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"HTTP", "ws", "rsocket", "http ", "ndjson"} {
+		if got, err := client.ParseTransport(in); err == nil {
+			t.Errorf("ParseTransport(%q) = %q, want an error", in, got)
+		}
+	}
+	// A WebSocket needs an http(s) or ws(s) endpoint.
+	_, err := client.OpenStreamWith(context.Background(), client.Credentials{Endpoint: "ftp://127.0.0.1:1", Token: "t"},
+		&protocol.StreamingSyncRequest{}, client.StreamOptions{Transport: client.TransportWebSocket})
+	if err == nil || !strings.Contains(err.Error(), "not an http(s) URL") {
+		t.Errorf("ftp endpoint: %v", err)
+	}
+	if _, err := client.OpenStreamWith(context.Background(), client.Credentials{Endpoint: "http://127.0.0.1:1", Token: "t"},
+		&protocol.StreamingSyncRequest{}, client.StreamOptions{Transport: "carrier-pigeon"}); err == nil {
+		t.Errorf("unknown transport opened a stream")
+	}
+}
