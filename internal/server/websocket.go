@@ -33,14 +33,16 @@ import (
 //	                                 ◀──    PAYLOAD(NEXT) one BSON sync line, at most the credit granted
 //	REQUEST_N k                      ──▶    k more
 //	KEEPALIVE(respond)               ──▶ ◀── KEEPALIVE
-//	                                 ◀──    PAYLOAD(COMPLETE) when the stream ends (token expiry, new sync config, shutdown)
-//	                                 ◀──    ERROR "[PSYNC_…] …" when it fails
+//	                                 ◀──    PAYLOAD(COMPLETE) when the stream ends (new sync config, shutdown)
+//	                                 ◀──    ERROR "[PSYNC_…] …" when it fails or the token expired (PSYNC_S2103)
 //	CANCEL                           ──▶    the stream stops
 //
-// Goroutines: the HTTP handler owns the connection and waits for it to end;
-// one reader goroutine reads frames; each request stream runs on its own
-// goroutine (the same conn.run as HTTP). The handler cancels the streams and
-// waits for them and for the reader before it returns.
+// Goroutines: after the upgrade the handler hands the connection to one
+// goroutine of the server's (counted in Server.streams, ended by its
+// context), which reads frames; each request stream runs on its own
+// goroutine (the same conn.run as HTTP). The keepalive lifetime and the
+// server's shutdown are callbacks. The reader cancels the streams and waits
+// for them before the connection closes.
 
 // Limits of the WebSocket transport.
 const (
