@@ -35,7 +35,7 @@ func TestCompact(t *testing.T) {
 	}
 
 	// One row updated five times in one bucket.
-	st, err := pebble.Open(data, pebble.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestCompact(t *testing.T) {
 		t.Fatalf("compact: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 
-	st, err = pebble.Open(data, pebble.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st, err = pebble.Open(t.Context(), pebble.Options{Dir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

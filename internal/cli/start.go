@@ -444,7 +444,7 @@ func openServiceStorage(ctx context.Context, cfg *config.Config, role string, lo
 		}
 		return st, nil
 	default:
-		st, err := pebble.Open(cfg.Storage.Path, pebble.Options{Logger: log})
+		st, err := pebble.Open(ctx, pebble.Options{Dir: cfg.Storage.Path, Logger: log})
 		if err != nil {
 			return nil, err
 		}

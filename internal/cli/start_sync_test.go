@@ -81,7 +81,7 @@ storage:
 		t.Fatalf("exit %d:\n%s", code, inst.Stderr)
 	}
 
-	st, err := pebble.Open(filepath.Join(dir, "data"), pebble.Options{})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: filepath.Join(dir, "data")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func readInstanceDevKeys(ctx context.Context, cfg *config.Config) (*instanceDevK
 			// Opening would create it; a service that never ran has no key.
 			return nil, fmt.Errorf("bucket storage %s (storage.path) does not exist: no service has run with this config, so there is no instance development key yet", dir)
 		}
-		s, err := pebble.Open(dir, pebble.Options{Logger: quiet, CacheBytes: 8 << 20})
+		s, err := pebble.Open(ctx, pebble.Options{Dir: dir, Logger: quiet, CacheBytes: 8 << 20})
 		if err != nil {
 			if strings.Contains(err.Error(), "in use by another process") {
 				return nil, fmt.Errorf("%w: %s (storage.path) is a Pebble directory, which only one process can open, and the service holds it. "+

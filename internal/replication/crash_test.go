@@ -56,7 +56,7 @@ func childReplicate() int {
 	}
 	// A small spill size makes a large transaction reach the disk before
 	// its commit, so a kill leaves spilled, uncommitted data behind.
-	st, err := pebble.Open(os.Getenv(childStore), pebble.Options{Logger: log, SpillBytes: 1 << 20})
+	st, err := pebble.Open(ctx, pebble.Options{Dir: os.Getenv(childStore), Logger: log, SpillBytes: 1 << 20})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -211,7 +211,7 @@ func waitAcked(t *testing.T, db *sql.DB, p storage.Position, c *child, deadline 
 // verifyStore opens the storage a killed child left and verifies it.
 func verifyStore(t *testing.T, store string, db *sql.DB) int {
 	t.Helper()
-	st, err := pebble.Open(store, pebble.Options{Logger: testLogger(t)})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: store, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func startReplication(t testing.TB, dbPath, storeDir, config string, compile rep
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := pebble.Open(storeDir, pebble.Options{Logger: testLogger(t)})
+	st, err := pebble.Open(ctx, pebble.Options{Dir: storeDir, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

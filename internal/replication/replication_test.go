@@ -237,7 +237,7 @@ func waitState(t *testing.T, r *replication.Replicator, s replication.State) {
 }
 
 func TestNewErrors(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{Logger: testLogger(t)})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ type adminHarness struct {
 func newAdminHarness(t *testing.T, tokens []string, devOn bool, configure ...func(*server.AdminOptions)) *adminHarness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := pebble.Open(t.TempDir(), pebble.Options{})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -367,7 +367,7 @@ func openBenchStorage(b *testing.B, log *slog.Logger) storage.Storage {
 	b.Helper()
 	switch kind := os.Getenv("POWERSYNC_BENCH_STORAGE"); kind {
 	case "", "pebble":
-		st, err := pebble.Open(b.TempDir(), pebble.Options{Logger: log})
+		st, err := pebble.Open(b.Context(), pebble.Options{Dir: b.TempDir(), Logger: log})
 		if err != nil {
 			b.Fatal(err)
 		}

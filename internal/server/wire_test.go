@@ -56,7 +56,7 @@ func newWireEnv(t *testing.T) *wireEnv {
 	t.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet})
+	st, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func (h recordHandler) WithGroup(string) slog.Handler      { return h }
 func TestCompactActive(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: log})
+	s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

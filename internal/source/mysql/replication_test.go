@@ -99,7 +99,7 @@ func (p *pipeline) openStorage() storage.Storage {
 	p.t.Helper()
 	switch p.kind {
 	case "pebble":
-		st, err := pebble.Open(p.t.TempDir(), pebble.Options{})
+		st, err := pebble.Open(p.t.Context(), pebble.Options{Dir: p.t.TempDir()})
 		if err != nil {
 			p.t.Fatal(err)
 		}

@@ -16,7 +16,7 @@ import (
 // kept for them counts toward the spill size, so memory stays bounded.
 func TestSpillCountsRowData(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SpillBytes: 64 << 10})
+	s, err := Open(t.Context(), Options{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SpillBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestSpillCountsRowData(t *testing.T) {
 // the old one.
 func TestStoredBoundKeepsLookups(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SpillBytes: 64 << 10})
+	s, err := Open(t.Context(), Options{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SpillBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

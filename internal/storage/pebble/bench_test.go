@@ -23,7 +23,7 @@ import (
 func benchStorage(b *testing.B) (*pebble.Storage, storage.BucketStorage) {
 	b.Helper()
 	ctx := context.Background()
-	s, err := pebble.Open(b.TempDir(), pebble.Options{Logger: quiet()})
+	s, err := pebble.Open(b.Context(), pebble.Options{Dir: b.TempDir(), Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
 	}

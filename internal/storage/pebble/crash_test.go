@@ -75,7 +75,7 @@ func TestMain(m *testing.M) {
 // nil on its own: the parent kills it.
 func crashChild(dir, scenario string) error {
 	ctx := context.Background()
-	s, err := pebble.Open(dir, pebble.Options{Logger: quiet(), SpillBytes: 1 << 20})
+	s, err := pebble.Open(context.Background(), pebble.Options{Dir: dir, Logger: quiet(), SpillBytes: 1 << 20})
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func reopen(t *testing.T, dir string) (*pebble.Storage, storage.BucketStorage, s
 
 func reopenLogging(t *testing.T, dir string, log *slog.Logger) (*pebble.Storage, storage.BucketStorage, storage.Checkpoint) {
 	t.Helper()
-	s, err := pebble.Open(dir, pebble.Options{Logger: log})
+	s, err := pebble.Open(t.Context(), pebble.Options{Dir: dir, Logger: log})
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}

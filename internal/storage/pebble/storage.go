@@ -23,6 +23,8 @@ import (
 
 // Options configure a Storage. The zero value is usable.
 type Options struct {
+	// Dir is the storage directory, created if it does not exist.
+	Dir string
 	// Logger receives storage and Pebble log lines (slog.Default if nil).
 	Logger *slog.Logger
 	// SpillBytes is the size at which an open Batch writes what it holds
@@ -124,9 +126,17 @@ func (v *versionRecord) served() bool {
 	return v.State == storage.StateActive || v.State == storage.StateErrored
 }
 
-// Open opens (creating if needed) the bucket storage in dir. It rolls back
-// any batch that was open when the previous process stopped.
-func Open(dir string, opts Options) (*Storage, error) {
+// Open opens (creating if needed) the bucket storage in opts.Dir. It rolls
+// back any batch that was open when the previous process stopped. ctx bounds
+// the open only; Close releases the storage.
+func Open(ctx context.Context, opts Options) (*Storage, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open bucket storage: no directory given")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open bucket storage %s: %w", opts.Dir, err)
+	}
+	dir := opts.Dir
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
-		s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+		s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +32,7 @@ func TestConformance(t *testing.T) {
 // spill, undo and rollback.
 func TestConformanceSpilling(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
-		s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet(), SpillBytes: 4 << 10})
+		s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet(), SpillBytes: 4 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,9 +40,26 @@ func TestConformanceSpilling(t *testing.T) {
 	})
 }
 
+// TestOpenRefuses checks that Open refuses an empty directory and a context
+// that is already done, and creates nothing for either.
+func TestOpenRefuses(t *testing.T) {
+	if _, err := pebble.Open(t.Context(), pebble.Options{Logger: quiet()}); err == nil {
+		t.Fatal("Open with no Dir: no error")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	dir := filepath.Join(t.TempDir(), "store")
+	if _, err := pebble.Open(ctx, pebble.Options{Dir: dir, Logger: quiet()}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Open with a cancelled context created %s (stat: %v)", dir, err)
+	}
+}
+
 func TestClose(t *testing.T) {
 	ctx := context.Background()
-	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +99,7 @@ func TestClose(t *testing.T) {
 
 func TestCompactPrunesWriteCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +146,7 @@ func TestCompactPrunesWriteCheckpoints(t *testing.T) {
 // number of ops a client downloads.
 func TestCompactCounts(t *testing.T) {
 	ctx := context.Background()
-	s, err := pebble.Open(t.TempDir(), pebble.Options{Logger: quiet()})
+	s, err := pebble.Open(t.Context(), pebble.Options{Dir: t.TempDir(), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
