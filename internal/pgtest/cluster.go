@@ -21,10 +21,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -33,11 +31,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/powersync-go/powersync/internal/testenv"
 )
 
 // UnprivilegedUser is the system user the cluster runs as when the tests run
 // as root. It is created with useradd when it does not exist.
-const UnprivilegedUser = "powersync-test"
+const UnprivilegedUser = testenv.UnprivilegedUser
 
 // ErrNotInstalled is returned when initdb/pg_ctl cannot be found.
 var ErrNotInstalled = errors.New("postgres server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin")
@@ -111,9 +111,9 @@ func Start(ctx context.Context) (*Cluster, error) {
 		}
 	}()
 	if os.Geteuid() == 0 {
-		cred, err := unprivilegedCredential()
+		cred, err := testenv.UnprivilegedCredential()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 		c.cred = cred
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
@@ -153,9 +153,9 @@ func Start(ctx context.Context) (*Cluster, error) {
 	// A free port can be taken by someone else between the probe and the
 	// server's bind; retry a few times.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		port, err := testenv.FreePort()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 		c.Port = port
 		err = c.startServer(ctx)
@@ -277,44 +277,6 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte,
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	return out.Bytes(), err
-}
-
-// unprivilegedCredential returns the uid/gid of UnprivilegedUser, creating
-// the user when it does not exist.
-func unprivilegedCredential() (*syscall.Credential, error) {
-	u, err := user.Lookup(UnprivilegedUser)
-	if err != nil {
-		out, cerr := exec.Command("useradd", "--system", "--no-create-home",
-			"--shell", "/usr/sbin/nologin", UnprivilegedUser).CombinedOutput()
-		// useradd exits with 9 when the user exists (created meanwhile
-		// by another test process).
-		var ee *exec.ExitError
-		if cerr != nil && !(errors.As(cerr, &ee) && ee.ExitCode() == 9) {
-			return nil, fmt.Errorf("pgtest: tests run as root and user %s does not exist; useradd failed: %v: %s",
-				UnprivilegedUser, cerr, out)
-		}
-		if u, err = user.Lookup(UnprivilegedUser); err != nil {
-			return nil, fmt.Errorf("pgtest: look up %s: %w", UnprivilegedUser, err)
-		}
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("pgtest: uid of %s: %w", UnprivilegedUser, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("pgtest: gid of %s: %w", UnprivilegedUser, err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
 }
 
 func tail(b []byte, n int) string {
