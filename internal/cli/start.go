@@ -466,7 +466,7 @@ func openServiceSource(ctx context.Context, cfg *config.Config, store storage.St
 	const key = "replication.connections[0]"
 	switch c.Type {
 	case config.TypeSQLite:
-		src, err := sqlitesource.Open(ctx, c.Path, sqlitesource.Options{Logger: log})
+		src, err := sqlitesource.Open(ctx, sqlitesource.Options{Path: c.Path, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key+".path"), err)
 		}

@@ -49,7 +49,7 @@ func childReplicate() int {
 	if os.Getenv("POWERSYNC_REPLICATION_TEST_VERBOSE") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	src, err := sqlite.Open(ctx, os.Getenv(childDB), sqlite.Options{Logger: log, AckInterval: 5 * time.Millisecond})
+	src, err := sqlite.Open(ctx, sqlite.Options{Path: os.Getenv(childDB), Logger: log, AckInterval: 5 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -228,7 +228,7 @@ func TestCrashInLargeTransaction(t *testing.T) {
 	store := storeDir(dir)
 	run(t, db, "INSERT INTO todos VALUES (1, 'u1', 'l1', 'before')")
 	env := []string{childDB + "=" + dbPath, childStore + "=" + store}
-	src, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{Logger: testLogger(t)})
+	src, err := sqlite.Open(context.Background(), sqlite.Options{Path: dbPath, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestCrashInSmallTransactions(t *testing.T) {
 	dbPath, db := appDB(t, dir)
 	store := storeDir(dir)
 	env := []string{childDB + "=" + dbPath, childStore + "=" + store}
-	src, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{Logger: testLogger(t)})
+	src, err := sqlite.Open(context.Background(), sqlite.Options{Path: dbPath, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ type env struct {
 func startReplication(t testing.TB, dbPath, storeDir, config string, compile replication.CompileFunc) *env {
 	t.Helper()
 	ctx := context.Background()
-	src, err := sqlite.Open(ctx, dbPath, sqlite.Options{Logger: testLogger(t), AckInterval: 10 * time.Millisecond})
+	src, err := sqlite.Open(ctx, sqlite.Options{Path: dbPath, Logger: testLogger(t), AckInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

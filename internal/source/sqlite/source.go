@@ -71,6 +71,8 @@ const (
 
 // Options configure a Source.
 type Options struct {
+	// Path is the SQLite database file; it must exist.
+	Path string
 	// Logger receives the source's logs (default slog.Default()).
 	Logger *slog.Logger
 	// BusyTimeout is how long a statement waits for a lock held by another
@@ -123,9 +125,10 @@ type tableInfo struct {
 	selectList string
 }
 
-// Open opens the SQLite database at path for replication. The file must
-// exist; it is switched to WAL mode.
-func Open(ctx context.Context, path string, opts Options) (*Source, error) {
+// Open opens the SQLite database at opts.Path for replication. The file
+// must exist; it is switched to WAL mode.
+func Open(ctx context.Context, opts Options) (*Source, error) {
+	path := opts.Path
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

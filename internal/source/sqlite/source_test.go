@@ -38,7 +38,7 @@ func newDB(t *testing.T, schema string) (string, *sql.DB) {
 
 func open(t *testing.T, path string) *sqlite.Source {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), path, sqlite.Options{PageRows: 3, AckInterval: time.Millisecond})
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, PageRows: 3, AckInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +149,12 @@ func startStream(t *testing.T, s *sqlite.Source, slot string, from storage.Posit
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	_, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "missing.db"), sqlite.Options{})
+	_, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "missing.db")})
 	if !errors.Is(err, sqlite.ErrNoFile) || !strings.Contains(err.Error(), "missing.db") {
 		t.Errorf("missing file: got %v", err)
+	}
+	if _, err := sqlite.Open(ctx, sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "no database path") {
+		t.Errorf("no path: got %v", err)
 	}
 
 	path, _ := newDB(t, `CREATE TABLE noid (key TEXT PRIMARY KEY, v TEXT); CREATE TABLE good (id INTEGER PRIMARY KEY)`)
@@ -169,7 +172,7 @@ func TestOpenErrors(t *testing.T) {
 func TestLockedDatabase(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
-	s, err := sqlite.Open(ctx, path, sqlite.Options{BusyTimeout: 50 * time.Millisecond})
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, BusyTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
