@@ -615,12 +615,7 @@ func (w writeCheckpoints) Create(ctx context.Context, user, client string, head 
 			WHERE user_id = $1 AND client_id = $2`, user, client).Scan(&v); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO powersync.write_checkpoints (user_id, client_id, value, position)
-			VALUES ($1, $2, $3, $4)`, user, client, v, int64(head))
-		if err != nil {
-			return err
-		}
-		return pruneWriteCheckpoints(ctx, tx, user, client, v)
+		return recordWriteCheckpoint(ctx, tx, user, client, v, head)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create write checkpoint: %w", err)
@@ -652,12 +647,7 @@ func (w writeCheckpoints) Request(ctx context.Context, user, client string, id i
 			return nil
 		}
 		out = id
-		_, err := tx.Exec(ctx, `INSERT INTO powersync.write_checkpoints (user_id, client_id, value, position)
-			VALUES ($1, $2, $3, $4)`, user, client, id, int64(head))
-		if err != nil {
-			return err
-		}
-		return pruneWriteCheckpoints(ctx, tx, user, client, id)
+		return recordWriteCheckpoint(ctx, tx, user, client, id, head)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record checkpoint request: %w", err)
@@ -668,6 +658,17 @@ func (w writeCheckpoints) Request(ctx context.Context, user, client string, id i
 // writeCheckpointsKept is how many recorded values of one (user, client)
 // are kept: a checkpoint older than the oldest of them is long gone.
 const writeCheckpointsKept = 64
+
+// recordWriteCheckpoint records value of (user, client) at head and prunes
+// the values past writeCheckpointsKept, in tx.
+func recordWriteCheckpoint(ctx context.Context, tx pgx.Tx, user, client string, value int64, head storage.Position) error {
+	_, err := tx.Exec(ctx, `INSERT INTO powersync.write_checkpoints (user_id, client_id, value, position)
+		VALUES ($1, $2, $3, $4)`, user, client, value, int64(head))
+	if err != nil {
+		return err
+	}
+	return pruneWriteCheckpoints(ctx, tx, user, client, value)
+}
 
 func pruneWriteCheckpoints(ctx context.Context, tx pgx.Tx, user, client string, latest int64) error {
 	if latest%16 != 0 {
