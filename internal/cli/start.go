@@ -472,7 +472,7 @@ func openServiceSource(ctx context.Context, cfg *config.Config, store storage.St
 		}
 		return src, nil
 	case config.TypePostgres:
-		src, err := pgsource.New(ctx, pgSourceOptions(cfg, c, log))
+		src, err := pgsource.Open(ctx, pgSourceOptions(cfg, c, log))
 		if err != nil {
 			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key), err)
 		}

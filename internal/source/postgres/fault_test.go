@@ -31,7 +31,7 @@ func runChildReplicator() int {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	page, _ := strconv.Atoi(os.Getenv(childPageEnv))
-	src, err := pgsource.New(ctx, pgsource.Options{ConnString: os.Getenv(childSourceEnv), SnapshotPageRows: page, Logger: log})
+	src, err := pgsource.Open(ctx, pgsource.Options{ConnString: os.Getenv(childSourceEnv), SnapshotPageRows: page, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2

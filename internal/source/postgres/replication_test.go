@@ -81,7 +81,7 @@ func newPipeline(t testing.TB, kind string, opts pgsource.Options, setup string)
 		t.Fatalf("setup: %v", err)
 	}
 	opts.ConnString = p.srcDB.URL
-	if p.src, err = pgsource.New(ctx, opts); err != nil {
+	if p.src, err = pgsource.Open(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.src.Close(context.Background()) })

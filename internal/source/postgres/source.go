@@ -91,9 +91,10 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
-// New connects to the source database (lazily: the pool dials on first
-// use) and returns the source.
-func New(ctx context.Context, opts Options) (*Source, error) {
+// Open opens a connection pool to the source database and returns the
+// source. The pool dials lazily, on first use, so Open does not fail for a
+// database that is down; Close releases the pool.
+func Open(ctx context.Context, opts Options) (*Source, error) {
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = 30 * time.Second
 	}

@@ -52,7 +52,7 @@ func newEnv(t testing.TB, opts pgsource.Options, setup string) *env {
 		}
 	}
 	opts.ConnString = db.URL
-	src, err := pgsource.New(ctx, opts)
+	src, err := pgsource.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestCheckReportsProblemsWithFix(t *testing.T) {
 	// A role without REPLICATION.
 	e.exec(t, `CREATE ROLE plain LOGIN`)
 	u := strings.Replace(e.db.URL, "postgres@", "plain@", 1)
-	src2, err := pgsource.New(ctx, pgsource.Options{ConnString: u})
+	src2, err := pgsource.Open(ctx, pgsource.Options{ConnString: u})
 	if err != nil {
 		t.Fatal(err)
 	}
