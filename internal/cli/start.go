@@ -478,7 +478,7 @@ func openServiceSource(ctx context.Context, cfg *config.Config, store storage.St
 		}
 		return src, nil
 	case config.TypeMySQL:
-		src, err := mysqlsource.New(mysqlSourceOptions(cfg, c, store.Settings(), log))
+		src, err := mysqlsource.Open(ctx, mysqlSourceOptions(cfg, c, store.Settings(), log))
 		if err != nil {
 			return nil, fmt.Errorf("open source database: %s: %w", cfg.Where(key), err)
 		}

@@ -23,7 +23,7 @@ func TestCheck(t *testing.T) {
 		"GRANT SELECT ON `"+d.Name+"`.* TO 'limited'@'127.0.0.1'"); err != nil {
 		t.Fatal(err)
 	}
-	src, err := mysqlsource.New(mysqlsource.Options{URI: d.URL("limited", "pw")})
+	src, err := mysqlsource.Open(ctx, mysqlsource.Options{URI: d.URL("limited", "pw")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("Start as the limited user: %v", err)
 	}
 	// Wrong password: the MySQL error number becomes a hint.
-	bad, err := mysqlsource.New(mysqlsource.Options{URI: d.URL("limited", "wrong")})
+	bad, err := mysqlsource.Open(ctx, mysqlsource.Options{URI: d.URL("limited", "wrong")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func runChildReplicator() int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	src, err := mysqlsource.New(mysqlsource.Options{URI: os.Getenv(childSourceEnv), SnapshotPageRows: page,
+	src, err := mysqlsource.Open(ctx, mysqlsource.Options{URI: os.Getenv(childSourceEnv), SnapshotPageRows: page,
 		Slots: st.Settings(), Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

@@ -57,7 +57,7 @@ func newEnvOn(t *testing.T, d *mysqltest.Database, opts mysqlsource.Options, set
 	if opts.URI == "" {
 		opts.URI = d.URL("root", "")
 	}
-	src, err := mysqlsource.New(opts)
+	src, err := mysqlsource.Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func newPipelineOn(t testing.TB, d *mysqltest.Database, kind string, opts mysqls
 	t.Cleanup(func() { p.st.Close(context.Background()) })
 	opts.URI = p.srcDB.URL("root", "")
 	opts.Slots = p.st.Settings()
-	p.src, err = mysqlsource.New(opts)
+	p.src, err = mysqlsource.Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,8 +109,13 @@ var (
 	ErrPositionLost = errors.New("the binary log position of the replication stream is gone from the server")
 )
 
-// New parses the URI and returns the source; connections are made lazily.
-func New(opts Options) (*Source, error) {
+// Open parses the URI and opens a connection pool to the server; the pool
+// dials lazily, on first use, so Open does not fail for a server that is
+// down. Close releases the pool.
+func Open(ctx context.Context, opts Options) (*Source, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mysql source: %w", err)
+	}
 	if opts.HeartbeatInterval <= 0 {
 		opts.HeartbeatInterval = time.Second
 	}
