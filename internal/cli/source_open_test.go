@@ -38,26 +38,8 @@ func TestBrokenSQLiteSource(t *testing.T) {
 			db := filepath.Join(dir, "app.db")
 			tc.setup(t, db)
 			cfg := filepath.Join(dir, "service.yaml")
-			writeFile(t, cfg, `# a comment line
-replication:
-  connections:
-    - type: sqlite
-      path: app.db
-storage:
-  path: data
-port: 0
-client_auth:
-  audience: [a]
-  jwks:
-    keys:
-      - {kty: oct, alg: HS256, kid: k, k: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA}
-sync_config:
-  content: |
-    bucket_definitions:
-      global:
-        data:
-          - SELECT * FROM todos
-`)
+			// The comment puts the source path on line 5.
+			writeFile(t, cfg, "# a comment line\n"+sqliteGlobalConfig)
 			detail := strings.ReplaceAll(tc.want, "%s", db)
 
 			code, stdout, stderr := runCLI(t, "validate", "-c", cfg)
