@@ -38,7 +38,7 @@ func benchInitialSync(b *testing.B, rows int) {
 	conn := newConnector(b, d, "bench-user")
 	ctx := context.Background()
 	// Wait until replication has all rows.
-	warm, err := client.Open(filepath.Join(b.TempDir(), "warm.db"), testSchema)
+	warm, err := client.Open(b.Context(), client.Options{Path: filepath.Join(b.TempDir(), "warm.db"), Schema: testSchema})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,11 +52,11 @@ func benchInitialSync(b *testing.B, rows int) {
 	if err != nil {
 		b.Fatal("replication did not finish")
 	}
-	warm.Close()
+	warm.Close(context.Background())
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		db, err := client.Open(filepath.Join(b.TempDir(), "bench.db"), testSchema)
+		db, err := client.Open(b.Context(), client.Options{Path: filepath.Join(b.TempDir(), "bench.db"), Schema: testSchema})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func benchInitialSync(b *testing.B, rows int) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		db.Close()
+		db.Close(context.Background())
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "ops/s")

@@ -101,17 +101,36 @@ type DB struct {
 
 	// uploadWake is signalled (non-blocking) after local writes.
 	uploadWake chan struct{}
+
+	closeOnce sync.Once
 }
 
-// Open opens (creating when needed) the SQLite database at path and
-// installs schema: one view per table over a ps_data__<table> table, with
-// triggers that queue local writes for upload.
-func Open(path string, schema Schema) (*DB, error) {
+// Options says which local database Open opens and what it holds.
+type Options struct {
+	// Path is the SQLite database file, created when needed. It must be a
+	// file: the sync and upload loops use several connections.
+	Path string
+	// Schema is the tables the application sees (views over the synced
+	// data). An empty schema keeps every synced row in ps_untyped.
+	Schema Schema
+	// Logger receives the sync and upload loops' logs (slog.Default if nil).
+	Logger *slog.Logger
+}
+
+// Open opens (creating when needed) the SQLite database at opts.Path and
+// installs opts.Schema: one view per table over a ps_data__<table> table,
+// with triggers that queue local writes for upload. ctx bounds the
+// migration; Close releases the database.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	path, schema := opts.Path, opts.Schema
 	if err := schema.Validate(); err != nil {
 		return nil, err
 	}
 	if path == "" || path == ":memory:" {
 		return nil, errors.New("client.Open: a file path is required (the sync and upload loops use several connections)")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -119,13 +138,13 @@ func Open(path string, schema Schema) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db := &DB{path: path, schema: schema, sql: sdb, log: slog.Default().With("component", "client"), uploadWake: make(chan struct{}, 1)}
+	db := &DB{path: path, schema: schema, sql: sdb, log: opts.Logger.With("component", "client"), uploadWake: make(chan struct{}, 1)}
 	db.status.init()
-	if err := db.migrate(context.Background()); err != nil {
+	if err := db.migrate(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.loadSyncState(context.Background())
+	db.loadSyncState(ctx)
 	return db, nil
 }
 
@@ -313,8 +332,12 @@ func (r *Rows) Maps() []map[string]any {
 	return out
 }
 
-// Close disconnects and closes the database.
-func (db *DB) Close() error {
+// Close disconnects (the sync and upload loops are stopped and waited for;
+// they end as soon as they are cancelled) and closes the database. It is
+// safe to call twice; the second call returns nil.
+func (db *DB) Close(ctx context.Context) error {
 	db.Disconnect()
-	return db.sql.Close()
+	var err error
+	db.closeOnce.Do(func() { err = db.sql.Close() })
+	return err
 }

@@ -62,12 +62,12 @@ func Example() {
 	schema := client.Schema{Tables: []client.Table{
 		client.NewTable("todos", "description", client.Text, "done", client.Integer),
 	}}
-	db, err := client.Open(filepath.Join(dir, "app.db"), schema)
+	db, err := client.Open(context.Background(), client.Options{Path: filepath.Join(dir, "app.db"), Schema: schema})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 
 	ctx := context.Background()
 	if err := db.Connect(ctx, exampleConnector{endpoint: svc.URL}, client.ConnectOptions{}); err != nil {

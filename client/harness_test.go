@@ -115,11 +115,11 @@ var testSchema = client.Schema{Tables: []client.Table{
 
 func openDB(t *testing.T) *client.DB {
 	t.Helper()
-	db, err := client.Open(filepath.Join(t.TempDir(), "client.db"), testSchema)
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "client.db"), Schema: testSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { db.Close(context.Background()) })
 	return db
 }
 

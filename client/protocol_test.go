@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -178,11 +179,11 @@ func bucketLastOp(t *testing.T, db *client.DB, bucket string) int64 {
 // resumption with after.
 func TestProtocolSequences(t *testing.T) {
 	s := newScripted(t)
-	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: todoSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	conn := &staticConnector{endpoint: s.URL}
 	ctx := context.Background()
 	if err := db.Connect(ctx, conn, fastRetry); err != nil {
@@ -281,11 +282,11 @@ func TestProtocolSequences(t *testing.T) {
 
 func TestStreamSubscriptionsInRequest(t *testing.T) {
 	s := newScripted(t)
-	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: todoSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	ctx := context.Background()
 	one := 1
 	if err := db.Subscribe(ctx, "list_todos", map[string]any{"list": "L1"}, &one); err != nil {
@@ -326,15 +327,15 @@ func TestStreamSubscriptionsInRequest(t *testing.T) {
 }
 
 func TestLocalWritesQueue(t *testing.T) {
-	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), client.Schema{Tables: []client.Table{
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: client.Schema{Tables: []client.Table{
 		client.NewTable("todos", "title", client.Text, "n", client.Integer, "x", client.Real),
 		{Name: "drafts", Columns: []client.Column{{Name: "body", Type: client.Text}}, LocalOnly: true},
 		{Name: "events", Columns: []client.Column{{Name: "what", Type: client.Text}}, InsertOnly: true},
-	}})
+	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	ctx := context.Background()
 	for _, q := range []string{
 		`INSERT INTO todos (title, n, x) VALUES ('generated id', 2, 1.5)`,
@@ -418,11 +419,11 @@ func TestLocalWritesQueue(t *testing.T) {
 
 func TestIdleStreamReconnects(t *testing.T) {
 	s := newScripted(t)
-	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: todoSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	opts := fastRetry
 	opts.IdleTimeout = 200 * time.Millisecond
 	if err := db.Connect(context.Background(), &staticConnector{endpoint: s.URL}, opts); err != nil {
@@ -439,11 +440,11 @@ func TestIdleStreamReconnects(t *testing.T) {
 
 func TestTokenExpiresInLines(t *testing.T) {
 	s := newScripted(t)
-	db, err := client.Open(filepath.Join(t.TempDir(), "c.db"), todoSchema)
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: todoSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	conn := &staticConnector{endpoint: s.URL}
 	if err := db.Connect(context.Background(), conn, fastRetry); err != nil {
 		t.Fatal(err)
@@ -475,5 +476,34 @@ func TestTokenExpiresInLines(t *testing.T) {
 		if conn.fetches.Load() != before+1 {
 			t.Errorf("%s: %d credential fetches, want 1", tt.line, conn.fetches.Load()-before)
 		}
+	}
+}
+
+// TestOpenRefusesAndCloseTwice checks Open's refusals (no file, an invalid
+// schema, a done context) and that Close may be called twice.
+func TestOpenRefusesAndCloseTwice(t *testing.T) {
+	for _, path := range []string{"", ":memory:"} {
+		if _, err := client.Open(t.Context(), client.Options{Path: path, Schema: todoSchema}); err == nil {
+			t.Errorf("Open(%q): no error", path)
+		}
+	}
+	bad := client.Schema{Tables: []client.Table{client.NewTable("bad name\"", "x", client.Text)}}
+	if _, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "bad.db"), Schema: bad}); err == nil {
+		t.Error("Open with an invalid table name: no error")
+	}
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := client.Open(done, client.Options{Path: filepath.Join(t.TempDir(), "done.db"), Schema: todoSchema}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a cancelled context: %v, want context.Canceled", err)
+	}
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "c.db"), Schema: todoSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(t.Context()); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

@@ -107,16 +107,16 @@ func TestGoClientMatchesNodeSDK(t *testing.T) {
 	}
 
 	nodeClient := startClient(t, node, d, newTokenServer(t, d, "u1"), "node")
-	db, err := client.Open(filepath.Join(t.TempDir(), "go.db"), client.Schema{Tables: []client.Table{
+	db, err := client.Open(t.Context(), client.Options{Path: filepath.Join(t.TempDir(), "go.db"), Schema: client.Schema{Tables: []client.Table{
 		client.NewTable("lists", "name", client.Text, "owner_id", client.Text, "created_at", client.Text),
 		client.NewTable("todos", "list_id", client.Text, "description", client.Text, "completed", client.Integer,
 			"owner_id", client.Text, "created_at", client.Text),
 		client.NewTable("announcements", "message", client.Text, "created_at", client.Text),
-	}})
+	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close(context.Background())
 	ctx := context.Background()
 	if err := db.Connect(ctx, goConnector{t: t, d: d, user: "u1"}, client.ConnectOptions{RetryDelay: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)

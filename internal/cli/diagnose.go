@@ -65,12 +65,12 @@ func runDiagnose(ctx context.Context, e *env, endpoint, token, dbPath, listen st
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	defer ln.Close()
-	srv, err := diagnose.New(ctx, diagnose.Options{DBPath: dbPath, Endpoint: endpoint, Token: token, Log: log,
+	srv, err := diagnose.Open(ctx, diagnose.Options{DBPath: dbPath, Endpoint: endpoint, Token: token, Log: log,
 		Addr: ln.Addr().String()})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer srv.Close(context.Background())
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, "Diagnostics page: %s\n", srv.PageURL(base))

@@ -71,8 +71,9 @@ type Server struct {
 	viewsAt  int64             // checkpoint the views were derived at; -1 = never
 }
 
-// New opens the local database and, with Endpoint and Token, connects.
-func New(ctx context.Context, opts Options) (*Server, error) {
+// Open opens the local database and, with Endpoint and Token, connects;
+// Close disconnects and closes it.
+func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.DBPath == "" {
 		return nil, errors.New("diagnose: no database path")
 	}
@@ -86,15 +87,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	// An empty schema: every synced row lands in ps_untyped, and the
 	// server derives one view per type from the data (a dynamic schema).
-	db, err := client.Open(opts.DBPath, client.Schema{})
+	db, err := client.Open(ctx, client.Options{Path: opts.DBPath, Schema: client.Schema{}, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	db.SetLogger(s.log)
 	s.db = db
 	if opts.Token != "" {
 		if err := s.connect(ctx, opts.Endpoint, opts.Token); err != nil {
-			db.Close()
+			_ = db.Close(ctx)
 			return nil, err
 		}
 	}
@@ -125,8 +125,8 @@ func (s *Server) PageURL(base string) string {
 // DB is the client database (for tests and the command).
 func (s *Server) DB() *client.DB { return s.db }
 
-// Close disconnects and closes the database.
-func (s *Server) Close() error { return s.db.Close() }
+// Close disconnects and closes the database; it is safe to call twice.
+func (s *Server) Close(ctx context.Context) error { return s.db.Close(ctx) }
 
 type fixedConnector struct{ creds client.Credentials }
 

@@ -141,12 +141,12 @@ func waitSynced(t *testing.T, srv *diagnose.Server, base string) statusJSON {
 func serveDiagnose(t *testing.T) (srv *diagnose.Server, hs *httptest.Server, rec *recorder) {
 	t.Helper()
 	rec = &recorder{}
-	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
+	srv, err := diagnose.Open(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
 		HTTPClient: &http.Client{Transport: rec}, RetryDelay: 50 * time.Millisecond, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	hs = httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return srv, hs, rec

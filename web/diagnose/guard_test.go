@@ -20,12 +20,12 @@ import (
 func guarded(t *testing.T) (*diagnose.Server, *httptest.Server) {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
-	srv, err := diagnose.New(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
+	srv, err := diagnose.Open(context.Background(), diagnose.Options{DBPath: filepath.Join(t.TempDir(), "d.db"),
 		Secret: testSecret, Addr: hs.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
 	t.Cleanup(hs.Close)
