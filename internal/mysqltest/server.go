@@ -113,7 +113,18 @@ func Start(ctx context.Context) (*Server, error) {
 			return nil, fmt.Errorf("mysqltest: chown %s: %w", dir, err)
 		}
 	}
-	out, err := s.run(ctx, install, "--no-defaults", "--datadir="+s.dataDir,
+	// A temporary directory of its own: servers of test binaries running
+	// in parallel otherwise share /tmp, where their internal temporary
+	// table names collide (installation then fails).
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("mysqltest: %w", err)
+	}
+	if s.cred != nil {
+		if err := os.Chown(s.tmpDir(), int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return nil, fmt.Errorf("mysqltest: chown %s: %w", s.tmpDir(), err)
+		}
+	}
+	out, err := s.run(ctx, install, "--no-defaults", "--datadir="+s.dataDir, "--tmpdir="+s.tmpDir(),
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 	if err != nil {
 		return nil, fmt.Errorf("mysqltest: mariadb-install-db: %w\n%s", err, tail(out, 2000))
@@ -138,6 +149,8 @@ func Start(ctx context.Context) (*Server, error) {
 	return s, nil
 }
 
+func (s *Server) tmpDir() string { return filepath.Join(s.Dir, "tmp") }
+
 // Socket is the path of the server's unix socket.
 func (s *Server) Socket() string { return filepath.Join(s.Dir, "mysqld.sock") }
 
@@ -148,6 +161,7 @@ func (s *Server) args() []string {
 	return []string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir,
+		"--tmpdir=" + s.tmpDir(),
 		"--socket=" + s.Socket(),
 		"--port=" + strconv.Itoa(s.Port),
 		"--bind-address=127.0.0.1",
