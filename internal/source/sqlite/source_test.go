@@ -14,6 +14,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/powersync-go/powersync/internal/logtest"
 	"github.com/powersync-go/powersync/internal/source"
 	"github.com/powersync-go/powersync/internal/source/sqlite"
 	"github.com/powersync-go/powersync/internal/sqlvalue"
@@ -389,7 +390,14 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 func TestRecreatedTableIsFollowedAgain(t *testing.T) {
 	ctx := context.Background()
 	path, db := newDB(t, `CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT)`)
-	s := open(t, path)
+	// The source logs once it has re-installed change capture: that record
+	// is the event to wait for.
+	logs := logtest.NewRecorder()
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, PageRows: 3, AckInterval: time.Millisecond, Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
 	tables, err := s.Tables(ctx, []sqlvalue.TablePattern{{Name: "todos"}})
 	if err != nil {
 		t.Fatal(err)
@@ -401,19 +409,13 @@ func TestRecreatedTableIsFollowedAgain(t *testing.T) {
 	r := startStream(t, s, "slot1", pos, tables)
 	mustExec(t, db, "DROP TABLE todos")
 	mustExec(t, db, "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT, done INTEGER)")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var n int
-		if err := db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'todos'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d triggers on the re-created table", n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	logs.Wait(t, "synced tables were dropped and created again", 10*time.Second)
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'todos'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d triggers on the re-created table", n)
 	}
 	mustExec(t, db, "INSERT INTO todos VALUES (1, 'a', 0)")
 	if got := fmt.Sprint(r.next(t)); got != "[save todos done=integer:0,id=integer:1,title=text:a]" {
