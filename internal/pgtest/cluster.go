@@ -17,7 +17,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,7 +174,7 @@ func (c *Cluster) startServer(ctx context.Context) error {
 		"-D", c.dataDir, "-l", c.logFile, "-o", "-p "+strconv.Itoa(c.Port))
 	if err != nil {
 		log, _ := os.ReadFile(c.logFile)
-		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, tail(log, 2000))
+		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, testenv.Tail(log, 2000))
 	}
 	return nil
 }
@@ -209,7 +208,7 @@ func (c *Cluster) URL(db string) string {
 // Log returns the end of the server log (for failure messages).
 func (c *Cluster) Log() string {
 	b, _ := os.ReadFile(c.logFile)
-	return tail(b, 4000)
+	return testenv.Tail(b, 4000)
 }
 
 // CreateDatabase creates a database.
@@ -261,27 +260,5 @@ func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 
 // run runs a server tool, as the unprivileged user when we are root.
 func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C", "TZ=UTC")
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-		cmd.Env = append(cmd.Env, "HOME="+c.Dir, "USER="+UnprivilegedUser)
-	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	// pg_ctl start leaves the server running with our pipes as its output
-	// unless told otherwise; -l sends server output to the log file, and
-	// WaitDelay keeps a stray inherited pipe from blocking us forever.
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	return out.Bytes(), err
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return testenv.RunTool(ctx, c.Dir, c.cred, name, args...)
 }

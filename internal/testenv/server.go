@@ -2,13 +2,17 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // UnprivilegedUser is the system user a database server started by a test
@@ -57,4 +61,36 @@ func FreePort() (int, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	return port, l.Close()
+}
+
+// RunTool runs a database server's tool (initdb, pg_ctl,
+// mariadb-install-db) in dir with a C locale and UTC, as the user of cred
+// when it is set (tests running as root), and returns what it wrote to
+// stdout and stderr.
+func RunTool(ctx context.Context, dir string, cred *syscall.Credential, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C", "TZ=UTC")
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Env = append(cmd.Env, "HOME="+dir, "USER="+UnprivilegedUser)
+	}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	// A server started by the tool (pg_ctl start) can keep our pipes as its
+	// output; WaitDelay keeps such a stray inherited pipe from blocking the
+	// call forever.
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// Tail is the last n bytes of a server's output or log, for an error
+// message.
+func Tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
 }
