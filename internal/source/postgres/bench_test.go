@@ -27,12 +27,17 @@ const benchInsert = `INSERT INTO todos SELECT $1::bigint + i, 'u1', 'todo number
 // counter is a Handler that counts changes.
 type counter struct {
 	changes atomic.Int64
-	last    atomic.Int64 // unix nanos of the last commit
+	last    atomic.Int64  // unix nanos of the last commit
+	commits chan struct{} // signalled (non-blocking, buffered 1) at each commit
 }
 
 func (c *counter) Change(context.Context, source.Change) error { c.changes.Add(1); return nil }
 func (c *counter) Commit(context.Context, storage.Position) error {
 	c.last.Store(time.Now().UnixNano())
+	select {
+	case c.commits <- struct{}{}:
+	default:
+	}
 	return nil
 }
 func (c *counter) Keepalive(context.Context, storage.Position) error { return nil }
@@ -50,15 +55,21 @@ func BenchmarkSourceStream(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &counter{}
+	c := &counter{commits: make(chan struct{}, 1)}
 	e.stream(b, "powersync_9_bbbb", pos, tables, recorderFunc(c))
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		want := c.changes.Load() + benchRows
 		e.exec(b, benchInsert, i*benchRows)
 		start := time.Now() // from the commit of the source transaction
+		// The changes arrive before their transaction's commit, which
+		// signals c.commits.
 		for c.changes.Load() < want {
-			time.Sleep(time.Millisecond)
+			select {
+			case <-c.commits:
+			case <-time.After(time.Minute):
+				b.Fatalf("%d of %d changes after a minute", c.changes.Load(), want)
+			}
 		}
 		total += time.Since(start)
 	}

@@ -173,16 +173,22 @@ func TestSlotDroppedByHand(t *testing.T) {
 		p.exec(`UPDATE todos SET owner_id = 'u5' WHERE id <= 100`)
 		p.exec(`DELETE FROM todos WHERE id > 2900`)
 		p.exec(`INSERT INTO todos SELECT i, 'u1', 'new ' || i, true, NULL FROM generate_series(5001, 5100) i`)
-		deadline := time.Now().Add(2 * time.Minute)
+		// An activation wakes the storage's watchers: wait on that.
+		deadline := time.After(2 * time.Minute)
 		for {
+			_, woken, err := p.st.Watch(ctx) // before the check: an activation after it fires woken
+			if err != nil {
+				t.Fatal(err)
+			}
 			v, err := p.st.Active(ctx)
 			if err == nil && v.ID > before.VersionID {
 				break
 			}
-			if time.Now().After(deadline) {
+			select {
+			case <-woken:
+			case <-deadline:
 				t.Fatalf("no rebuilt version became active (active %+v, %v)", v, err)
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 		p.verify(p.caughtUp(2 * time.Minute))
 	})

@@ -317,7 +317,8 @@ func TestNewTablesPickedUp(t *testing.T) {
 
 	// Replay the changes into a map per table, as replication would.
 	var state map[string]map[string]string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
+	expired := false
 	for {
 		state = map[string]map[string]string{}
 		rec.mu.Lock()
@@ -339,10 +340,16 @@ func TestNewTablesPickedUp(t *testing.T) {
 			}
 		}
 		rec.mu.Unlock()
-		if len(state["public.todos"]) == 1 || time.Now().After(deadline) {
+		if len(state["public.todos"]) == 1 || expired {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Each committed transaction wakes rec.notify (buffered: a
+		// commit during the replay above is not missed).
+		select {
+		case <-rec.notify:
+		case <-deadline:
+			expired = true
+		}
 	}
 	if n := len(state["public.extra_new"]); n != 3 {
 		t.Errorf("extra_new has %d rows, want 3: %v", n, state["public.extra_new"])
