@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/powersync-go/powersync/internal/storage"
-	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 var commitEvery = 1 << 30
@@ -16,10 +15,7 @@ var commitEvery = 1 << 30
 // owner in batches of 10,000 rows per commit, like a replicated snapshot.
 func BenchmarkBatchSave(b *testing.B) {
 	ctx := context.Background()
-	s, _ := open(b)
-	defer s.Close(ctx)
-	_, batch := storagetest.DeployBatch(b, s, "bench")
-	defer batch.Close()
+	_, batch := openBatch(b, "bench")
 	pad := fmt.Sprintf("%0300d", 0)
 	b.ResetTimer()
 	start := time.Now()
@@ -48,10 +44,7 @@ func BenchmarkBatchSave(b *testing.B) {
 // client's initial download does (chunks of 1,000 ops).
 func BenchmarkReadData(b *testing.B) {
 	ctx := context.Background()
-	s, _ := open(b)
-	defer s.Close(ctx)
-	bs, batch := storagetest.DeployBatch(b, s, "bench")
-	defer batch.Close()
+	bs, batch := openBatch(b, "bench")
 	pad := fmt.Sprintf("%0300d", 0)
 	const n = 100000
 	for i := 0; i < n; i++ {

@@ -163,10 +163,7 @@ func TestOpenRejectsBadCACert(t *testing.T) {
 // fetched together) gives exactly the chunks of reading them one by one.
 func TestReadDataManyBuckets(t *testing.T) {
 	ctx := context.Background()
-	s, _ := open(t)
-	defer s.Close(ctx)
-	bs, b := storagetest.DeployBatch(t, s, "many")
-	defer b.Close()
+	bs, b := openBatch(t, "many")
 	var reqs []storage.BucketPosition
 	for i := 0; i < 250; i++ {
 		bucket := fmt.Sprintf("b%03d", i)

@@ -23,6 +23,18 @@ func open(t testing.TB) (*pgstorage.Storage, *pgtest.Database) {
 	return s, db
 }
 
+// openBatch opens a storage on a fresh database, deploys a version named
+// config and opens a batch on it; batch and storage are closed when the
+// test ends.
+func openBatch(tb testing.TB, config string) (storage.BucketStorage, storage.Batch) {
+	tb.Helper()
+	s, _ := open(tb)
+	tb.Cleanup(func() { s.Close(context.Background()) })
+	bs, b := storagetest.DeployBatch(tb, s, config)
+	tb.Cleanup(func() { b.Close() })
+	return bs, b
+}
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
 		s, _ := open(t)
