@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/powersync-go/powersync/internal/logtest"
 	"github.com/powersync-go/powersync/internal/replication"
 	"github.com/powersync-go/powersync/internal/source/sqlite"
 	"github.com/powersync-go/powersync/internal/sqlvalue"
@@ -75,6 +76,9 @@ type env struct {
 	st   *pebble.Storage
 	rep  *replication.Replicator
 	comp replication.CompileFunc
+	// logs holds the replicator's log records, for tests that wait for
+	// one (they are also written where testLogger writes).
+	logs *logtest.Recorder
 }
 
 // startReplication opens the source and storage and starts replication of
@@ -90,8 +94,10 @@ func startReplication(t testing.TB, dbPath, storeDir, config string, compile rep
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := logtest.NewRecorder()
 	rep, err := replication.New(replication.Options{
-		Source: src, Storage: st, SyncConfig: config, Compile: compile, Logger: testLogger(t),
+		Source: src, Storage: st, SyncConfig: config, Compile: compile,
+		Logger:   slog.New(slog.NewMultiHandler(testLogger(t).Handler(), logs)),
 		LeaseTTL: 3 * time.Second, RetryDelay: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -100,7 +106,7 @@ func startReplication(t testing.TB, dbPath, storeDir, config string, compile rep
 	if err := rep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, src: src, st: st, rep: rep, comp: compile}
+	e := &env{t: t, src: src, st: st, rep: rep, comp: compile, logs: logs}
 	t.Cleanup(e.close)
 	return e
 }

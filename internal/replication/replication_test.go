@@ -157,19 +157,15 @@ func TestRedeployBuildsNewVersion(t *testing.T) {
 	e = startReplication(t, dbPath, storeDir(dir), listConfig, compileRules)
 	e.caughtUp()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		vs, err := e.st.Versions(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(vs) == 1 && vs[0].ID != old.ID && vs[0].State == storage.StateActive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versions after redeploy: %+v", vs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The replicator clears the replaced version after the new one is
+	// active, and logs it: wait for that record.
+	e.logs.Wait(t, "replaced version cleared", 30*time.Second)
+	vs, err := e.st.Versions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(len(vs) == 1 && vs[0].ID != old.ID && vs[0].State == storage.StateActive) {
+		t.Fatalf("versions after redeploy: %+v", vs)
 	}
 	run(t, db, "INSERT INTO todos VALUES (1000, 'u1', 'l1', 'after')")
 	e.caughtUp()
