@@ -72,11 +72,24 @@ func (w writeCheckpoints) record(user, client string, value int64, head storage.
 	return w.s.db.Set(k, appendU64(nil, uint64(head)), pebble.Sync)
 }
 
+// lock takes the write-checkpoint lock (for a read-modify-write of a
+// counter) and enters the storage; done leaves and unlocks.
+func (w writeCheckpoints) lock() (done func(), err error) {
+	w.s.wcMu.Lock()
+	leave, err := w.s.enter()
+	if err != nil {
+		w.s.wcMu.Unlock()
+		return nil, err
+	}
+	return func() {
+		leave()
+		w.s.wcMu.Unlock()
+	}, nil
+}
+
 // Create increments the counter of (user, client) and records it at head.
 func (w writeCheckpoints) Create(ctx context.Context, user, client string, head storage.Position) (int64, error) {
-	w.s.wcMu.Lock()
-	defer w.s.wcMu.Unlock()
-	done, err := w.s.enter()
+	done, err := w.lock()
 	if err != nil {
 		return 0, err
 	}
@@ -94,9 +107,7 @@ func (w writeCheckpoints) Create(ctx context.Context, user, client string, head 
 // Request records id at head when it exceeds the current value and returns
 // the maximum of both.
 func (w writeCheckpoints) Request(ctx context.Context, user, client string, id int64, head storage.Position) (int64, error) {
-	w.s.wcMu.Lock()
-	defer w.s.wcMu.Unlock()
-	done, err := w.s.enter()
+	done, err := w.lock()
 	if err != nil {
 		return 0, err
 	}
