@@ -628,15 +628,22 @@ func (d *decoder) system(n *node, path string, s *System) {
 
 // --- parameters, metadata ----------------------------------------------------
 
-func (d *decoder) parameters(n *node, path string, cfg *Config) {
+// namedEntries returns the entries of the mapping n, none for null;
+// anything else is an error saying that a mapping of names to what is
+// expected.
+func (d *decoder) namedEntries(n *node, path, what string) []entry {
 	if n.kind == kindNull {
-		return
+		return nil
 	}
 	if n.kind != kindMap {
-		d.c.errorf(n.pos, path, "expected a mapping of names to values, got %s", describe(n))
-		return
+		d.c.errorf(n.pos, path, "expected a mapping of names to %s, got %s", what, describe(n))
+		return nil
 	}
-	for _, e := range n.entries {
+	return n.entries
+}
+
+func (d *decoder) parameters(n *node, path string, cfg *Config) {
+	for _, e := range d.namedEntries(n, path, "values") {
 		switch e.val.kind {
 		case kindMap, kindSeq:
 			d.c.errorf(e.val.pos, joinPath(path, e.key), "expected a number, string, boolean or null, got %s", describe(e.val))
@@ -647,14 +654,7 @@ func (d *decoder) parameters(n *node, path string, cfg *Config) {
 }
 
 func (d *decoder) metadata(n *node, path string, cfg *Config) {
-	if n.kind == kindNull {
-		return
-	}
-	if n.kind != kindMap {
-		d.c.errorf(n.pos, path, "expected a mapping of names to strings, got %s", describe(n))
-		return
-	}
-	for _, e := range n.entries {
+	for _, e := range d.namedEntries(n, path, "strings") {
 		if e.val.kind != kindString {
 			d.c.errorf(e.val.pos, joinPath(path, e.key), "expected a string (put quotes around it), got %s", describe(e.val))
 			continue
