@@ -121,6 +121,17 @@ func (d *decoder) pgFields(t pgTarget) []field {
 	}
 }
 
+// parseURI parses a connection URI; its error does not repeat the URI,
+// which can hold a password.
+func parseURI(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return u, err
+}
+
 // pgCheck validates the Postgres keys of a source or storage section: a
 // parseable postgres URI or a hostname, and the sslmode default.
 func (d *decoder) pgCheck(n *node, path string, present map[string]entry, t pgTarget) {
@@ -132,12 +143,8 @@ func (d *decoder) pgCheck(n *node, path string, present map[string]entry, t pgTa
 	}
 	if *t.uri != "" {
 		at := present["uri"].val.pos
-		u, err := url.Parse(*t.uri)
+		u, err := parseURI(*t.uri)
 		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
 			d.c.errorf(at, path+".uri", "not a valid URI: %v", err)
 			return
 		}
@@ -289,12 +296,8 @@ func (d *decoder) mysqlCheck(n *node, path string, present map[string]entry, c *
 	db := c.Database
 	if c.URI != "" {
 		at := present["uri"].val.pos
-		u, err := url.Parse(c.URI)
+		u, err := parseURI(c.URI)
 		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
 			d.c.errorf(at, path+".uri", "not a valid URI: %v", err)
 			return
 		}
