@@ -7,25 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/powersync-go/powersync/internal/logtest"
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
 	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
-
-// recordHandler hands a logger's records to a channel (dropping them when
-// it is full).
-type recordHandler struct{ ch chan slog.Record }
-
-func (h recordHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case h.ch <- r:
-	default:
-	}
-	return nil
-}
-func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h recordHandler) WithGroup(string) slog.Handler      { return h }
 
 func TestCompactActive(t *testing.T) {
 	ctx := context.Background()
@@ -67,20 +53,15 @@ func TestCompactActive(t *testing.T) {
 
 	// The scheduled runner compacts, and stops when its context ends.
 	// Its log record of a finished run is the event to wait for.
-	runs := make(chan slog.Record, 1)
+	logs := logtest.NewRecorder()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		storage.CompactEvery(runCtx, s, time.Millisecond, storage.CompactOptions{}, slog.New(recordHandler{runs}))
+		storage.CompactEvery(runCtx, s, time.Millisecond, storage.CompactOptions{}, logs.Logger())
 	}()
-	select {
-	case r := <-runs:
-		if r.Message != "scheduled compaction" {
-			t.Fatalf("first compactor record: %s", r.Message)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no scheduled compaction ran")
+	if r := logs.Wait(t, "", 20*time.Second); r.Message != "scheduled compaction" {
+		t.Fatalf("first compactor record: %s", r.Message)
 	}
 	cancel()
 	<-done
