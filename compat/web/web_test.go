@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -155,11 +157,16 @@ func TestOfficialWebSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// What the service must answer every sync stream of each method with:
+	// a WebSocket upgrade, or BSON (the web SDK prefers it over HTTP).
+	answers := map[string]string{"web-socket": "websocket", "http": "application/vnd.powersync.bson-stream"}
 	for _, method := range []string{"web-socket", "http"} {
 		t.Run(method, func(t *testing.T) {
+			// The proxy first, so that it closes after the browser.
+			proxy := newAnswerProxy(t, d.Endpoint)
 			ctx := browser(t)
 			q := url.Values{
-				"endpoint": {d.Endpoint},
+				"endpoint": {proxy.URL},
 				"token":    {d.Token(t, "web-user", time.Hour)},
 				"method":   {method},
 				"db":       {"test-" + method + ".db"},
@@ -199,6 +206,59 @@ func TestOfficialWebSDK(t *testing.T) {
 			if !status.Connected || !status.HasSynced || status.Method != method || pageErr != "" {
 				t.Errorf("status %+v, page error %q", status, pageErr)
 			}
+			if got := proxy.seen(); len(got) != 1 || got[answers[method]] == 0 {
+				t.Errorf("the service answered the sync streams with %v, want only %q", got, answers[method])
+			}
 		})
 	}
+}
+
+// answerProxy passes the browser's requests to the service and records how
+// the service answered each sync stream (the Content-Type of a 200, or
+// "websocket" for an upgrade), so the test knows which transport ran.
+type answerProxy struct {
+	*httptest.Server
+	mu      sync.Mutex
+	answers map[string]int
+}
+
+func newAnswerProxy(t *testing.T, endpoint string) *answerProxy {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &answerProxy{answers: map[string]int{}}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.URL.Path != "/sync/stream" || resp.Request.Method == http.MethodOptions {
+				return nil
+			}
+			answer := fmt.Sprintf("%s %d", resp.Request.Method, resp.StatusCode)
+			switch resp.StatusCode {
+			case http.StatusOK:
+				answer = resp.Header.Get("Content-Type")
+			case http.StatusSwitchingProtocols:
+				answer = "websocket"
+			}
+			p.mu.Lock()
+			p.answers[answer]++
+			p.mu.Unlock()
+			return nil
+		},
+	}
+	p.Server = httptest.NewServer(rp)
+	t.Cleanup(func() {
+		// A sync stream never ends by itself: cut the connections, then close.
+		p.CloseClientConnections()
+		p.Close()
+	})
+	return p
+}
+
+func (p *answerProxy) seen() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.answers)
 }
