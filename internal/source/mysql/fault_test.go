@@ -111,7 +111,9 @@ func (p *pipeline) waitStorage(what, q string) {
 // TestKillReplicatorMidSnapshot: the replicating process dies by SIGKILL
 // halfway through the initial snapshot; the next one resumes from the last
 // committed page and the slot's start position, and the buckets converge
-// to the source, including changes made while it was down.
+// to the source, including changes made while it was down. Then a client
+// SDK database per owner syncs from a sync API over the recovered storage
+// and holds exactly the source's rows.
 func TestKillReplicatorMidSnapshot(t *testing.T) {
 	p := newPipeline(t, "postgres", mysqlsource.Options{}, append(e2eSetup,
 		`INSERT INTO todos SELECT seq, CONCAT('u', seq % 5), CONCAT('todo ', seq), FALSE, NULL FROM seq_1_to_20000`,
@@ -124,13 +126,16 @@ func TestKillReplicatorMidSnapshot(t *testing.T) {
 	p.exec(`UPDATE todos SET title = 'changed after the crash' WHERE id % 7 = 0`)
 	p.exec(`DELETE FROM todos WHERE id % 11 = 0`)
 	p.start()
-	p.verify(p.caughtUp(2 * time.Minute))
+	cp := p.caughtUp(2 * time.Minute)
+	p.verify(cp)
+	p.verifyClients(cp)
 }
 
 // TestKillReplicatorMidStream: the replicating process dies by SIGKILL
 // while it streams a burst of transactions and a large one; the next one
 // replays from the last committed position without losing or duplicating
-// anything.
+// anything, in the buckets and in a client SDK database per owner synced
+// from a sync API over the recovered storage.
 func TestKillReplicatorMidStream(t *testing.T) {
 	p := newPipeline(t, "postgres", mysqlsource.Options{}, append(e2eSetup,
 		`INSERT INTO todos SELECT seq, CONCAT('u', seq % 5), CONCAT('todo ', seq), FALSE, NULL FROM seq_1_to_1000`)...)
@@ -147,5 +152,7 @@ func TestKillReplicatorMidStream(t *testing.T) {
 	kill9(t, child)
 	p.exec(`DELETE FROM todos WHERE id BETWEEN 20000 AND 20100`)
 	p.start()
-	p.verify(p.caughtUp(2 * time.Minute))
+	cp := p.caughtUp(2 * time.Minute)
+	p.verify(cp)
+	p.verifyClients(cp)
 }
