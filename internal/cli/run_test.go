@@ -26,7 +26,7 @@ func TestRunReadyOnlyWhenServing(t *testing.T) {
 		{"start", "-c", filepath.Join(t.TempDir(), "none.yaml")},
 		{"dev", "--dir", filepath.Join(t.TempDir(), "d"), "--port", "-1"},
 		{"validate", "-c", broken},
-		{"generate", "keys", "--alg", "HS256"},
+		{"generate", "keys", "--alg", "HS256", "--out", filepath.Join(t.TempDir(), "k.jwk.json")},
 	} {
 		var calls atomic.Int32
 		var errOut strings.Builder
