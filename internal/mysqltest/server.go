@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -306,6 +307,14 @@ func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, 
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 		cmd.Env = append(cmd.Env, "HOME="+s.Dir, "USER="+UnprivilegedUser)
 	}
+	// mariadb-install-db is a script that runs mariadbd --bootstrap: in a
+	// process group of its own, a cancelled install kills the server too
+	// instead of leaving it running on a data directory Start then removes.
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -340,13 +349,53 @@ func unprivilegedCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
+// freePort returns a port of 127.0.0.1 that is free now, chosen below the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range). Restart binds the
+// same port again after a kill; a port from the ephemeral range could by
+// then be the local end of any process's outgoing connection (other test
+// binaries running at the same time make many), and the restarted server
+// would fail to bind it. Below that range only servers that bind a port by
+// number compete, and a start that loses the port to one is retried with a
+// new port.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mysqltest: free port: %w", err)
+	low := ephemeralLow()
+	const first = 10000
+	if low <= first+1000 {
+		// An unusual range: fall back to a port the kernel picks.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("mysqltest: free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		return port, l.Close()
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
+	var err error
+	for range 100 {
+		port := first + rand.IntN(low-first)
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return port, l.Close()
+		}
+	}
+	return 0, fmt.Errorf("mysqltest: no free port below %d: %w", low, err)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768,
+// Linux's default, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low < 1024 || low > 65535 {
+		return 32768
+	}
+	return low
 }
 
 func tail(b []byte, n int) string {

@@ -3,6 +3,7 @@ package mysqltest_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -63,5 +64,26 @@ func TestServerRestart(t *testing.T) {
 	var id int
 	if err := db.QueryRowContext(ctx, `SELECT id FROM t`).Scan(&id); err != nil || id != 7 {
 		t.Fatalf("after restart: id=%d err=%v\n%s", id, err, s.Log())
+	}
+}
+
+// The server's port is below the kernel's ephemeral range, so no outgoing
+// connection of any process (the kernel picks their local ports from that
+// range) can hold it while a Restart binds it again.
+func TestPortBelowEphemeralRange(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Skipf("no ephemeral port range to compare with: %v", err)
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		t.Fatalf("ip_local_port_range %q: %v", b, err)
+	}
+	if low <= 11000 {
+		t.Skipf("ephemeral range starts at %d: the harness lets the kernel pick", low)
+	}
+	s := mysqltest.Shared(t)
+	if s.Port < 10000 || s.Port >= low {
+		t.Fatalf("port %d is not in [10000, %d)", s.Port, low)
 	}
 }
