@@ -21,10 +21,14 @@ import (
 	"github.com/powersync-go/powersync/internal/pgtest"
 )
 
-func adminPost(t *testing.T, endpoint, token, path, body string) (int, string) {
+// post sends body to url with the Authorization header authz (none when
+// empty) and returns the status and the answer.
+func post(t *testing.T, url, authz, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, endpoint+"/api/admin/v1/"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +36,12 @@ func adminPost(t *testing.T, endpoint, token, path, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// adminPost posts body to the admin API route path with an admin token.
+func adminPost(t *testing.T, endpoint, token, path, body string) (int, string) {
+	t.Helper()
+	return post(t, endpoint+"/api/admin/v1/"+path, "Bearer "+token, body)
 }
 
 // todosPostgres starts a private Postgres cluster with an "app" source

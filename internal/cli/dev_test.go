@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,17 +15,11 @@ import (
 // devCRUD posts an upload batch to the dev write endpoint.
 func devCRUD(t *testing.T, d *devtest.Instance, token, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, d.Endpoint+"/api/dev/crud", strings.NewReader(body))
+	authz := ""
 	if token != "" {
-		req.Header.Set("Authorization", "Token "+token)
+		authz = "Token " + token
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return post(t, d.Endpoint+"/api/dev/crud", authz, body)
 }
 
 func TestDevInstance(t *testing.T) {

@@ -33,15 +33,7 @@ func startDevInstance(t *testing.T) *devInstance {
 
 func (d *devInstance) admin(t *testing.T, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, d.endpoint+"/api/admin/v1/"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+d.adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return adminPost(t, d.endpoint, d.adminToken, path, body)
 }
 
 func (d *devInstance) openStream(t *testing.T, token string) *http.Response {
