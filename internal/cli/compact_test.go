@@ -11,6 +11,7 @@ import (
 
 	"github.com/powersync-go/powersync/internal/storage"
 	"github.com/powersync-go/powersync/internal/storage/pebble"
+	"github.com/powersync-go/powersync/internal/storage/storagetest"
 )
 
 func TestCompact(t *testing.T) {
@@ -44,21 +45,11 @@ func TestCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	bs := st.Bucket(v.ID)
-	b, err := bs.NewBatch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var updates []storage.RowUpdate
 	for i := range 5 {
-		u := storage.RowUpdate{Table: "todos", Key: []byte("1"), Buckets: []storage.BucketRow{{Bucket: "1#global[]", Table: "todos", ID: "1", Data: []byte{'0' + byte(i)}}}}
-		if err := b.Save(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+		updates = append(updates, storage.RowUpdate{Table: "todos", Key: []byte("1"), Buckets: []storage.BucketRow{{Bucket: "1#global[]", Table: "todos", ID: "1", Data: []byte{'0' + byte(i)}}}})
 	}
-	cp, err := b.Commit(ctx, storage.CommitOptions{Position: 1, Checkpoint: true, SnapshotDone: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
+	cp := storagetest.Commit(t, bs, storage.CommitOptions{Position: 1, Checkpoint: true, SnapshotDone: true}, updates...)
 	before, err := bs.Checksums(ctx, cp, []string{"1#global[]"})
 	if err != nil {
 		t.Fatal(err)
