@@ -406,7 +406,10 @@ func slotPrefix(cfg *config.Config) string {
 }
 
 func authOptions(cfg *config.Config, log *slog.Logger) auth.Options {
-	o := auth.OptionsFromConfig(cfg.ClientAuth)
+	// OptionsFromServiceConfig, as `verify token` uses: with
+	// client_auth.supabase on, the Supabase project's JWKS comes from the
+	// source connection's host.
+	o := auth.OptionsFromServiceConfig(cfg)
 	o.Logger = log
 	return o
 }
