@@ -108,7 +108,7 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 				keyVals[i] = row[ts.cols[k].name]
 			}
 			page.Rows = append(page.Rows, row)
-			page.Keys = append(page.Keys, encodeKey(nil, keyVals))
+			page.Keys = append(page.Keys, source.AppendKey(nil, keyVals))
 			if len(page.Rows) == s.opts.SnapshotPageRows {
 				last = make(cursor, len(ts.keyIdx))
 				for i, k := range ts.keyIdx {

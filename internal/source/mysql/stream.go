@@ -700,5 +700,5 @@ func (st *streamState) key(m *mapped, row sqlvalue.Row) []byte {
 	for i, k := range m.keyIdx {
 		vals[i] = row[m.cols[k].name]
 	}
-	return encodeKey(nil, vals)
+	return source.AppendKey(nil, vals)
 }

@@ -79,7 +79,7 @@ func (s *Source) Snapshot(ctx context.Context, t *source.Table, after []byte, fn
 				keyVals[i] = row[cols[k].name]
 			}
 			page.Rows = append(page.Rows, row)
-			page.Keys = append(page.Keys, encodeKey(nil, keyVals))
+			page.Keys = append(page.Keys, source.AppendKey(nil, keyVals))
 			if len(page.Rows) == s.opts.SnapshotPageRows {
 				last = make(cursor, len(keyIdx))
 				for i, k := range keyIdx {

@@ -645,5 +645,5 @@ func (st *streamState) key(r *relation, row sqlvalue.Row) []byte {
 	for i, k := range r.keyIdx {
 		vals[i] = row[r.cols[k].name]
 	}
-	return encodeKey(nil, vals)
+	return source.AppendKey(nil, vals)
 }
